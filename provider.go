@@ -1,0 +1,49 @@
+package hxchat
+
+import (
+	"context"
+	"iter"
+)
+
+// Provider is a chat model that streams its answer. llm/ implements it for
+// Azure OpenAI, OpenAI and OpenAI-compatible servers, and the offline demo model.
+type Provider interface {
+	// Name says which model answers, for the page and the log
+	// (for example "Azure OpenAI · gpt-4o"). It never contains a key.
+	Name() string
+	// Model is the model or deployment name stored with each answer.
+	Model() string
+	// Stream sends the request and yields the answer as it arrives. The last
+	// delta of a complete answer has a FinishReason. An error is yielded at
+	// most once, as the last value, and is an *Error with an upstream code and
+	// a safe message. Cancelling ctx ends the stream and closes the upstream
+	// connection; the iterator then yields ctx's error.
+	Stream(ctx context.Context, req ChatRequest) iter.Seq2[Delta, error]
+}
+
+// ChatRequest is what a Provider is asked: a system prompt and the history of
+// the conversation, oldest first, ending with the user's question.
+type ChatRequest struct {
+	System   string
+	Messages []Turn
+}
+
+// Turn is one message of the history sent to a model.
+type Turn struct {
+	Role    Role
+	Content string
+}
+
+// Delta is one step of a streamed answer.
+type Delta struct {
+	Text         string // the next piece of the answer; may be empty
+	FinishReason string // set on the step that ends the answer
+	Usage        *Usage // set when the provider reports usage (usually last)
+}
+
+// Provider finish reasons that hxchat acts on.
+const (
+	FinishStop          = "stop"
+	FinishLength        = "length"
+	FinishContentFilter = "content_filter"
+)

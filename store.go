@@ -1,0 +1,45 @@
+package hxchat
+
+import "context"
+
+// Store keeps sessions, conversations and messages. sqlite/ implements it;
+// every method is safe for concurrent use. Lookups of a missing row return an
+// error whose Code is ENotFound (ErrNotFound).
+type Store interface {
+	// CreateSession records a session id issued by the server.
+	CreateSession(ctx context.Context, id string) error
+	// SessionExists reports whether id was issued by CreateSession.
+	SessionExists(ctx context.Context, id string) (bool, error)
+
+	// Conversation returns the conversation id if sessionID owns it.
+	Conversation(ctx context.Context, sessionID, id string) (*Conversation, error)
+	// Conversations lists the session's conversations, most recently updated first.
+	Conversations(ctx context.Context, sessionID string) ([]Conversation, error)
+	// Messages returns the messages of a conversation, oldest first.
+	Messages(ctx context.Context, conversationID string) ([]Message, error)
+	// Message returns one message of a conversation.
+	Message(ctx context.Context, conversationID string, id int64) (*Message, error)
+
+	// StartTurn stores a user message and the assistant message that will
+	// answer it (State streaming), in one transaction. When conv.CreatedAt is
+	// zero the conversation is created first. It sets the ids and times of
+	// user and answer, and bumps the conversation's UpdatedAt.
+	StartTurn(ctx context.Context, conv *Conversation, user, answer *Message) error
+	// RestartAnswer replaces the final, retryable answer old (the last message
+	// of its conversation) with a new streaming answer, in one transaction, and
+	// sets answer's id and times. It returns an EConflict error when old is not
+	// the last message or not retryable.
+	RestartAnswer(ctx context.Context, old *Message, answer *Message) error
+	// Checkpoint saves the partial text of a streaming answer. It does nothing
+	// to an answer that is no longer streaming.
+	Checkpoint(ctx context.Context, id int64, content string) error
+	// FinishAnswer saves the final content, state, finish reason, error code
+	// and usage of an answer that is streaming.
+	FinishAnswer(ctx context.Context, m *Message) error
+	// InterruptStreaming marks every answer still streaming as interrupted, and
+	// returns how many there were. It is called at start-up, when no
+	// generation of this store can be running.
+	InterruptStreaming(ctx context.Context) (int, error)
+
+	Close() error
+}
