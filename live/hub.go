@@ -1,0 +1,181 @@
+// Package live runs the generations of answers and fans their steps out to
+// readers. A generation runs on its own goroutine, tied to no HTTP request;
+// each step is rendered once into a Server-Sent Event frame and appended to the
+// answer's Stream; readers copy frames from the stream, from any position the
+// stream still holds, so a reconnecting browser gets exactly what it missed.
+package live
+
+import (
+	"sync"
+	"time"
+)
+
+// FinalEvent is the name of the last event of every stream. The element that
+// opened the stream names it in hx-sse:close, so the browser stops there.
+const FinalEvent = "done"
+
+// Hub holds the streams of the answers this process generates.
+type Hub struct {
+	linger time.Duration
+	maxLog int
+
+	mu      sync.Mutex
+	streams map[int64]*Stream
+}
+
+// NewHub returns a hub that keeps each stream's events for replay up to
+// maxLog bytes (older events are dropped; their readers get a snapshot
+// instead) and keeps a finished stream for linger, so that a reader that
+// reconnects just after the end still gets the exact rest.
+func NewHub(linger time.Duration, maxLog int) *Hub {
+	return &Hub{linger: linger, maxLog: maxLog, streams: make(map[int64]*Stream)}
+}
+
+// Open creates the stream of answer id and returns it. Opening an id that is
+// already open replaces the old stream, which ends for its readers.
+func (h *Hub) Open(id int64) *Stream {
+	s := &Stream{id: id, hub: h, wake: make(chan struct{})}
+	h.mu.Lock()
+	old := h.streams[id]
+	h.streams[id] = s
+	h.mu.Unlock()
+	if old != nil {
+		old.end()
+	}
+	return s
+}
+
+// Get returns the stream of answer id if this process holds it.
+func (h *Hub) Get(id int64) (*Stream, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.streams[id]
+	return s, ok
+}
+
+// Len returns how many streams the hub holds, running or lingering.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
+}
+
+func (h *Hub) remove(s *Stream) {
+	h.mu.Lock()
+	if h.streams[s.id] == s {
+		delete(h.streams, s.id)
+	}
+	h.mu.Unlock()
+}
+
+// Stream is the numbered sequence of events of one answer. Position 0 is the
+// empty answer before any event; event n moves the answer to position n.
+type Stream struct {
+	id  int64
+	hub *Hub
+
+	mu    sync.Mutex
+	seq   int64    // position of the newest event
+	first int64    // position of log[0]
+	log   [][]byte // SSE frames of events first..seq
+	size  int      // bytes in log
+	text  string   // the answer's text at position seq
+	ended bool
+	wake  chan struct{} // closed and replaced at every change
+}
+
+// ID returns the id of the answer the stream belongs to.
+func (s *Stream) ID() int64 { return s.id }
+
+// Publish appends the next event. frame builds its SSE bytes from the event's
+// id (so the id is part of the frame, rendered once); text is the whole answer
+// after this event, kept for snapshots.
+func (s *Stream) Publish(text string, frame func(id string) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.text = text
+	s.append(frame)
+	s.notify()
+}
+
+// Close appends the last events (each built by a frame func, in order), ends
+// the stream and lets it linger in the hub for late readers.
+func (s *Stream) Close(frames ...func(id string) []byte) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	for _, f := range frames {
+		s.append(f)
+	}
+	s.ended = true
+	s.notify()
+	s.mu.Unlock()
+	if s.hub.linger > 0 {
+		time.AfterFunc(s.hub.linger, func() { s.hub.remove(s) })
+	} else {
+		s.hub.remove(s)
+	}
+}
+
+// end stops a stream that was replaced, without further events.
+func (s *Stream) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		s.ended = true
+		s.notify()
+	}
+}
+
+func (s *Stream) append(frame func(id string) []byte) {
+	s.seq++
+	b := frame(EventID(s.id, s.seq))
+	if len(s.log) == 0 {
+		s.first = s.seq
+	}
+	s.log = append(s.log, b)
+	s.size += len(b)
+	for s.size > s.hub.maxLog && len(s.log) > 1 {
+		s.size -= len(s.log[0])
+		s.log[0] = nil
+		s.log = s.log[1:]
+		s.first++
+	}
+}
+
+func (s *Stream) notify() {
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+// Snapshot returns the answer's text at the newest position, that position,
+// and whether the stream has ended.
+func (s *Stream) Snapshot() (text string, seq int64, ended bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.text, s.seq, s.ended
+}
+
+// Since returns the frames of the events after position seq and the position
+// of the last of them. changed is closed at the next event; ended is true when
+// no event will follow the ones returned. ok is false when the stream no
+// longer holds the events right after seq (or never had seq): the reader then
+// needs a snapshot. The returned slice is only valid until the next call.
+func (s *Stream) Since(seq int64, buf [][]byte) (frames [][]byte, last int64, changed <-chan struct{}, ended, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.seq || (seq < s.seq && seq+1 < s.first) {
+		return nil, seq, s.wake, s.ended, false
+	}
+	if seq < s.seq {
+		buf = append(buf[:0], s.log[seq+1-s.first:]...)
+	} else {
+		buf = buf[:0]
+	}
+	return buf, s.seq, s.wake, s.ended, true
+}

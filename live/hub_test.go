@@ -1,0 +1,199 @@
+package live
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// frameOf makes a frame whose data is the text piece, for checking order.
+func frameOf(piece string) func(id string) []byte {
+	return func(id string) []byte { return AppendEvent(nil, "", id, []byte(piece)) }
+}
+
+// read follows a stream from pos to its end the way the SSE handler does and
+// returns the event ids and data it saw, in order.
+func read(t *testing.T, s *Stream, pos int64) (ids, data []string) {
+	t.Helper()
+	var buf [][]byte
+	for {
+		frames, last, changed, ended, ok := s.Since(pos, buf)
+		if !ok {
+			t.Errorf("Since(%d) not ok", pos)
+			return
+		}
+		for _, f := range frames {
+			for _, ev := range parseEvents(t, f) {
+				ids = append(ids, ev.id)
+				data = append(data, ev.data)
+			}
+		}
+		buf, pos = frames, last
+		if ended {
+			return
+		}
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event for 10s")
+		}
+	}
+}
+
+func TestStreamSince(t *testing.T) {
+	h := NewHub(0, 1<<20)
+	s := h.Open(7)
+	for i := 1; i <= 10; i++ {
+		s.Publish(strings.Repeat("x", i), frameOf(fmt.Sprint(i)))
+	}
+	for _, tc := range []struct {
+		pos   int64
+		n     int
+		first string
+		ok    bool
+	}{
+		{0, 10, "7-1", true},
+		{4, 6, "7-5", true},
+		{10, 0, "", true},
+		{11, 0, "", false},
+	} {
+		frames, last, _, ended, ok := s.Since(tc.pos, nil)
+		if ok != tc.ok || len(frames) != tc.n || ended {
+			t.Errorf("Since(%d): %d frames, ok %v, ended %v; want %d, %v, false", tc.pos, len(frames), ok, ended, tc.n, tc.ok)
+			continue
+		}
+		if tc.n > 0 {
+			if id := parseEvents(t, frames[0])[0].id; id != tc.first {
+				t.Errorf("Since(%d): first id %s, want %s", tc.pos, id, tc.first)
+			}
+			if last != 10 {
+				t.Errorf("Since(%d): last %d, want 10", tc.pos, last)
+			}
+		}
+	}
+	text, seq, ended := s.Snapshot()
+	if text != strings.Repeat("x", 10) || seq != 10 || ended {
+		t.Errorf("Snapshot() = %q, %d, %v", text, seq, ended)
+	}
+}
+
+// TestStreamManyReaders: readers that join at different points, while the
+// answer is being published, each see every event after their point exactly
+// once, in order, and the final events.
+func TestStreamManyReaders(t *testing.T) {
+	const events, readers = 500, 100
+	h := NewHub(time.Minute, 1<<20)
+	s := h.Open(1)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	results := make([][]string, readers)
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			// Half start at 0 (replay everything), half from a snapshot.
+			var pos int64
+			if r%2 == 1 {
+				_, pos, _ = s.Snapshot()
+			}
+			ids, _ := read(t, s, pos)
+			results[r] = append([]string{fmt.Sprint(pos)}, ids...)
+		}()
+	}
+	close(start)
+	for i := 1; i <= events; i++ {
+		s.Publish("", frameOf(fmt.Sprint(i)))
+		if i%50 == 0 {
+			time.Sleep(time.Millisecond) // let readers interleave
+		}
+	}
+	s.Close(frameOf("final"), func(id string) []byte { return AppendEvent(nil, FinalEvent, id, nil) })
+	wg.Wait()
+	for r, got := range results {
+		var pos int64
+		fmt.Sscan(got[0], &pos)
+		ids := got[1:]
+		want := events + 2 - int(pos)
+		if len(ids) != want {
+			t.Fatalf("reader %d from %d: %d events, want %d", r, pos, len(ids), want)
+		}
+		for i, id := range ids {
+			if w := EventID(1, pos+int64(i)+1); id != w {
+				t.Fatalf("reader %d: event %d has id %s, want %s", r, i, id, w)
+			}
+		}
+	}
+}
+
+// TestStreamSlowReader: a reader that never reads costs the publisher
+// nothing and the stream's memory stays bounded; once its position is no
+// longer held, it is told to take a snapshot.
+func TestStreamSlowReader(t *testing.T) {
+	const maxLog = 4 << 10
+	h := NewHub(0, maxLog)
+	s := h.Open(3)
+	text := ""
+	for i := range 10000 {
+		piece := fmt.Sprintf("token%d ", i)
+		text += piece
+		s.Publish(text, frameOf(piece))
+	}
+	s.mu.Lock()
+	size, first := s.size, s.first
+	s.mu.Unlock()
+	if size > maxLog {
+		t.Errorf("log holds %d bytes, limit %d", size, maxLog)
+	}
+	if _, _, _, _, ok := s.Since(0, nil); ok {
+		t.Error("Since(0) ok after the start was dropped; want a snapshot")
+	}
+	if _, _, _, _, ok := s.Since(first-1, nil); !ok {
+		t.Errorf("Since(%d) (the oldest held) not ok", first-1)
+	}
+	snap, seq, _ := s.Snapshot()
+	if snap != text || seq != 10000 {
+		t.Errorf("snapshot at %d has %d bytes, want 10000 and %d", seq, len(snap), len(text))
+	}
+}
+
+func TestHubLinger(t *testing.T) {
+	h := NewHub(20*time.Millisecond, 1<<20)
+	s := h.Open(5)
+	s.Publish("a", frameOf("a"))
+	s.Close(frameOf("end"))
+	if _, ok := h.Get(5); !ok {
+		t.Fatal("closed stream gone at once; want it to linger")
+	}
+	if _, _, _, ended, ok := s.Since(1, nil); !ended || !ok {
+		t.Fatalf("Since after Close: ended %v ok %v", ended, ok)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("closed stream still held after its linger time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Publish("b", frameOf("b")) // after Close: ignored
+	if _, seq, _ := s.Snapshot(); seq != 2 {
+		t.Errorf("seq %d after a publish on a closed stream, want 2", seq)
+	}
+}
+
+func TestHubReopenEndsOld(t *testing.T) {
+	h := NewHub(time.Minute, 1<<20)
+	old := h.Open(9)
+	_, _, changed, _, _ := old.Since(0, nil)
+	h.Open(9)
+	select {
+	case <-changed:
+	case <-time.After(time.Second):
+		t.Fatal("readers of a replaced stream were not woken")
+	}
+	if _, _, ended := old.Snapshot(); !ended {
+		t.Error("replaced stream not ended")
+	}
+}

@@ -1,0 +1,228 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hxchat/hxchat"
+)
+
+// chatNew shows an empty chat: the message box, and the list of the
+// session's conversations.
+func (s *Server) chatNew(w http.ResponseWriter, r *http.Request) error {
+	s.tpl.write(w, http.StatusOK, "chat.html", chatPage{Page: s.basePage(r)})
+	return nil
+}
+
+// chatShow shows a conversation. An answer that is still being written shows
+// its text so far and opens its stream to follow it.
+func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return err
+	}
+	p := chatPage{Page: s.basePage(r), Conv: conv}
+	p.Title = conv.Title + " · hxchat"
+	p.CurrentID = conv.ID
+	for _, m := range msgs {
+		live := false
+		if m.State == hxchat.StateStreaming {
+			if st, ok := s.o.Hub.Get(m.ID); ok {
+				text, _, ended := st.Snapshot()
+				live = !ended
+				if live && len(text) > len(m.Content) {
+					m.Content = text // fresher than the last checkpoint
+				} else if ended {
+					// It ended after the messages were read: show its end.
+					fm, err := s.o.Store.Message(r.Context(), conv.ID, m.ID)
+					if err != nil {
+						return err
+					}
+					m = *fm
+				}
+			}
+		}
+		v := newMessageView(m)
+		v.Live = live
+		p.Messages = append(p.Messages, v)
+	}
+	s.tpl.write(w, http.StatusOK, "chat.html", p)
+	return nil
+}
+
+// messageCreate stores the user's message and an answer to it, starts
+// generating the answer, and answers at once with both bubbles; the answer's
+// bubble opens its event stream. Without a conversation id in the path it
+// starts a new conversation.
+func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
+	text, err := s.messageText(w, r)
+	if err != nil {
+		return err
+	}
+	sid, err := s.ensureSession(w, r)
+	if err != nil {
+		return err
+	}
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: hxchat.TitleFrom(text)}
+	var history []hxchat.Message
+	isNew := r.PathValue("id") == ""
+	if !isNew {
+		if conv, err = s.ownedConversation(r); err != nil {
+			return err
+		}
+		if history, err = s.o.Store.Messages(r.Context(), conv.ID); err != nil {
+			return err
+		}
+		if n := len(history); n > 0 && history[n-1].State == hxchat.StateStreaming {
+			return hxchat.Errorf(hxchat.EConflict, "An answer is still being written. Wait for it or stop it, then send again.")
+		}
+	}
+	user := &hxchat.Message{Role: hxchat.RoleUser, Content: text, State: hxchat.StateDone}
+	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: s.o.Model}
+	if err := s.o.Store.StartTurn(r.Context(), conv, user, answer); err != nil {
+		return err
+	}
+	s.start(r, answer, turns(append(history, *user)))
+
+	v := turnView{User: newMessageView(*user), Answer: newMessageView(*answer)}
+	v.Answer.Live = answer.State == hxchat.StateStreaming
+	if isNew {
+		p := chatPage{Page: s.basePage(r), Conv: conv}
+		p.Title = conv.Title + " · hxchat"
+		p.CurrentID = conv.ID
+		v.NewConv = &p
+		w.Header().Set("HX-Push-Url", "/c/"+conv.ID)
+	}
+	s.tpl.write(w, http.StatusOK, "turn", v)
+	return nil
+}
+
+// start starts generating answer. When the runner refuses (it is shutting
+// down), the answer is stored as failed at once, with Retry offered: the
+// user's message is kept either way.
+func (s *Server) start(r *http.Request, answer *hxchat.Message, history []hxchat.Turn) {
+	err := s.o.Runner.Start(answer, history)
+	if err == nil {
+		return
+	}
+	answer.State, answer.ErrorCode = hxchat.StateError, hxchat.Code(err)
+	if err := s.o.Store.FinishAnswer(r.Context(), answer); err != nil {
+		s.log.Error("store a refused answer", "err", err)
+	}
+}
+
+// answerStop stops a running answer. The answer's stream then shows it as
+// stopped, with its text so far.
+func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
+	_, m, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	s.o.Runner.Stop(m.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// answerRetry generates a failed, stopped or interrupted answer again: a new
+// answer replaces it, and its bubble replaces the old one.
+func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
+	conv, old, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return err
+	}
+	var history []hxchat.Message
+	for _, m := range msgs {
+		if m.ID < old.ID {
+			history = append(history, m)
+		}
+	}
+	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: s.o.Model}
+	if err := s.o.Store.RestartAnswer(r.Context(), old, answer); err != nil {
+		return err
+	}
+	s.start(r, answer, turns(history))
+	v := newMessageView(*answer)
+	v.Live = answer.State == hxchat.StateStreaming
+	s.tpl.write(w, http.StatusOK, "message", v)
+	return nil
+}
+
+// turns makes the history sent to the model: every user message, and every
+// answer that has text (a stopped or cut-off answer counts with what it said).
+func turns(msgs []hxchat.Message) []hxchat.Turn {
+	t := make([]hxchat.Turn, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Role == hxchat.RoleAssistant && m.Content == "" {
+			continue
+		}
+		t = append(t, hxchat.Turn{Role: m.Role, Content: m.Content})
+	}
+	return t
+}
+
+// messageText reads and checks the posted field "message".
+func (s *Server) messageText(w http.ResponseWriter, r *http.Request) (string, error) {
+	max := s.o.MaxMessageBytes
+	// A form-encoded byte can take three; leave room for the other fields.
+	r.Body = http.MaxBytesReader(w, r.Body, int64(3*max+4096))
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return "", tooLong(max)
+		}
+		return "", hxchat.Errorf(hxchat.EInvalid, "The message could not be read. Please send it again.")
+	}
+	text := strings.ReplaceAll(r.PostForm.Get("message"), "\r\n", "\n")
+	switch {
+	case strings.TrimSpace(text) == "":
+		return "", hxchat.Errorf(hxchat.EInvalid, "Type a message first.")
+	case len(text) > max:
+		return "", tooLong(max)
+	case !utf8.ValidString(text) || strings.ContainsRune(text, 0):
+		return "", hxchat.Errorf(hxchat.EInvalid, "The message contains bytes that are not text. Remove them and send it again.")
+	}
+	return text, nil
+}
+
+func tooLong(max int) error {
+	return hxchat.Errorf(hxchat.ETooLarge, "The message is too long: at most %d KiB can be sent at once. Shorten it or split it into parts.", max>>10)
+}
+
+// ownedConversation loads the conversation in the path if the request's
+// session owns it. Anything else is not found, so that nobody learns whether
+// an id exists.
+func (s *Server) ownedConversation(r *http.Request) (*hxchat.Conversation, error) {
+	id, sid := r.PathValue("id"), sessionID(r)
+	if sid == "" || !hxchat.ValidID(id) {
+		return nil, hxchat.ErrNotFound
+	}
+	return s.o.Store.Conversation(r.Context(), sid, id)
+}
+
+// ownedMessage loads the conversation and the message in the path, if the
+// request's session owns them.
+func (s *Server) ownedMessage(r *http.Request) (*hxchat.Conversation, *hxchat.Message, error) {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
+	if err != nil || mid <= 0 {
+		return nil, nil, hxchat.ErrNotFound
+	}
+	m, err := s.o.Store.Message(r.Context(), conv.ID, mid)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conv, m, nil
+}

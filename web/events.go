@@ -1,0 +1,97 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/live"
+)
+
+// answerEvents streams an answer as Server-Sent Events. A request with a
+// Last-Event-ID of this answer resumes right after that event; one without
+// first gets a snapshot of the text so far. An answer that is no longer
+// running gets its final events at once. Every event has an id; the named
+// final event ends the stream.
+func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
+	_, m, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+
+	write := func(frames ...[]byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(s.o.StreamWrite))
+		for _, f := range frames {
+			if _, err := w.Write(f); err != nil {
+				return false
+			}
+		}
+		return rc.Flush() == nil
+	}
+	finish := func(m hxchat.Message, seq int64) {
+		id := live.EventID(m.ID, seq)
+		write(live.AppendEvent(nil, "", id, s.render.final(m)),
+			live.AppendEvent(nil, live.FinalEvent, id, []byte(m.State)))
+	}
+
+	stream, ok := s.o.Hub.Get(m.ID)
+	if !ok {
+		// Not running here: show it as stored (done, failed, or cut short).
+		finish(*m, 0)
+		return nil
+	}
+	pos := int64(-1) // -1: the reader needs a snapshot
+	if mid, seq, ok := live.ParseEventID(r.Header.Get("Last-Event-ID")); ok && mid == m.ID {
+		pos = seq
+	}
+	keepalive := time.NewTicker(s.o.Keepalive)
+	defer keepalive.Stop()
+	var buf [][]byte
+	for {
+		frames, last, changed, ended, ok := stream.Since(pos, buf)
+		if !ok {
+			text, seq, ended := stream.Snapshot()
+			if ended {
+				// Ended, and its last events are no longer held: the store has them.
+				fm, err := s.o.Store.Message(r.Context(), m.ConversationID, m.ID)
+				if err != nil {
+					return nil // the response has started; the client will retry
+				}
+				finish(*fm, seq)
+				return nil
+			}
+			snap := *m
+			snap.Content = text
+			if !write(live.AppendEvent(nil, "", live.EventID(m.ID, seq), s.render.snapshot(snap))) {
+				return nil
+			}
+			pos = seq
+			continue
+		}
+		buf = frames
+		if len(frames) > 0 && !write(frames...) {
+			return nil
+		}
+		pos = last
+		if ended {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-keepalive.C:
+			if !write([]byte(": keepalive\n\n")) {
+				return nil
+			}
+		case <-r.Context().Done():
+			return nil
+		case <-s.shutdown:
+			return nil
+		}
+	}
+}

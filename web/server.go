@@ -1,0 +1,119 @@
+// Package web serves hxchat's pages, forms and answer streams over HTTP:
+// server-rendered HTML for htmx, and Server-Sent Events for answers as they
+// grow. It knows the domain interfaces (hxchat.Store, the live runner and hub),
+// never a concrete database or model API.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/live"
+)
+
+// Options configures a Server.
+type Options struct {
+	Store    hxchat.Store
+	Runner   *live.Runner
+	Hub      *live.Hub
+	Logger   *slog.Logger
+	Provider string // the model's name, shown in the page
+	Model    string // the model or deployment stored with each answer
+	Demo     bool   // the offline demo model answers: the page says so
+
+	MaxMessageBytes int           // largest message a user may send; default 32 KiB
+	Keepalive       time.Duration // SSE comment interval; default 15s
+	StreamWrite     time.Duration // deadline of each SSE write; default 30s
+}
+
+// Server is hxchat's HTTP handler.
+type Server struct {
+	o        Options
+	log      *slog.Logger
+	tpl      *templates
+	static   *staticFiles
+	render   *fragments
+	handler  http.Handler
+	shutdown chan struct{}
+}
+
+// New returns a server. Templates and static files are parsed and hashed here,
+// once; an error means the binary was built with a broken template.
+func New(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 32 << 10
+	}
+	if o.Keepalive <= 0 {
+		o.Keepalive = 15 * time.Second
+	}
+	if o.StreamWrite <= 0 {
+		o.StreamWrite = 30 * time.Second
+	}
+	static, err := newStaticFiles()
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := parseTemplates(static)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, shutdown: make(chan struct{})}
+	s.render = &fragments{tpl: tpl}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// NewRenderer returns the renderer with which the live runner turns the
+// steps of answers into events: the same templates as the pages, so a
+// streamed answer and a reloaded page show the same HTML.
+func NewRenderer() (live.Renderer, error) {
+	static, err := newStaticFiles()
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := parseTemplates(static)
+	if err != nil {
+		return nil, err
+	}
+	return &fragments{tpl: tpl}, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// CloseStreams ends every open event stream, after the runner has finished or
+// interrupted every answer. Called on shutdown, so that http.Server.Shutdown
+// does not wait for streams that would otherwise stay open.
+func (s *Server) CloseStreams() {
+	select {
+	case <-s.shutdown:
+	default:
+		close(s.shutdown)
+	}
+}
+
+// routes is the whole surface of the app.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/{hash}/{name}", s.static)
+	mux.Handle("GET /{$}", s.handle(s.chatNew))
+	mux.Handle("GET /c/{id}", s.handle(s.chatShow))
+	mux.Handle("POST /c", s.handle(s.messageCreate))
+	mux.Handle("POST /c/{id}/messages", s.handle(s.messageCreate))
+	mux.Handle("GET /c/{id}/m/{mid}/events", s.handle(s.answerEvents))
+	mux.Handle("POST /c/{id}/m/{mid}/stop", s.handle(s.answerStop))
+	mux.Handle("POST /c/{id}/m/{mid}/retry", s.handle(s.answerRetry))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+
+	var h http.Handler = mux
+	h = s.sessions(h)
+	h = http.NewCrossOriginProtection().Handler(h)
+	h = securityHeaders(h)
+	h = s.recoverPanics(h)
+	return h
+}

@@ -1,0 +1,62 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/hxchat/hxchat"
+)
+
+// cookieName is the session cookie. Its value is an id the server made with
+// crypto/rand and recorded in the store; any other value is ignored.
+const cookieName = "hxchat_session"
+
+type sessionKey struct{}
+
+// sessions puts the request's session id in its context when the cookie
+// carries one that the server issued. A request without one gets a session
+// only when it needs one (see ensureSession), so crawlers and health checks
+// do not fill the store.
+func (s *Server) sessions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(cookieName); err == nil && hxchat.ValidID(c.Value) {
+			ok, err := s.o.Store.SessionExists(r.Context(), c.Value)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if ok {
+				r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, c.Value))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sessionID returns the request's session id, or "" when it has none.
+func sessionID(r *http.Request) string {
+	id, _ := r.Context().Value(sessionKey{}).(string)
+	return id
+}
+
+// ensureSession returns the request's session id, issuing a new one (and its
+// cookie) when the request has none.
+func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (string, error) {
+	if id := sessionID(r); id != "" {
+		return id, nil
+	}
+	id := hxchat.NewID()
+	if err := s.o.Store.CreateSession(r.Context(), id); err != nil {
+		return "", err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     cookieName,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   400 * 24 * 60 * 60, // the longest browsers keep
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return id, nil
+}
