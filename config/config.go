@@ -1,0 +1,248 @@
+// Package config reads the settings of hxchat into one typed, validated
+// Config value.
+//
+// Every setting has a flag, an environment variable and a default, and may
+// also be written in a .env file in the working directory (the seed app's
+// .env works unchanged). A flag wins over the environment, the environment
+// over .env, and .env over the default. An empty or blank value in the
+// environment or in .env counts as unset; a flag given with an empty value
+// (-openai-api-key=) sets the setting to empty.
+//
+// The model is chosen by what is configured: Azure OpenAI when
+// AZURE_OPENAI_ENDPOINT is set, OpenAI or an OpenAI-compatible server when
+// OPENAI_API_KEY or OPENAI_BASE_URL is set, and the offline demo model when
+// neither is.
+//
+// API keys are held as Secret values, which never print: fmt, slog,
+// encoding/json and the error messages of Load show only whether a key is set.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The values of Config.Provider.
+const (
+	ProviderAzure  = "azure"  // Azure OpenAI
+	ProviderOpenAI = "openai" // OpenAI or an OpenAI-compatible server
+	ProviderDemo   = "demo"   // the offline demo model
+)
+
+// Config is the whole configuration of hxchat. Load returns it validated.
+//
+// Printing a Config with fmt (%v, %+v, %s, %#v) or logging it with slog never
+// shows an API key.
+type Config struct {
+	// Addr is the TCP address the HTTP server listens on, as host:port
+	// (-addr, HXCHAT_ADDR, default "127.0.0.1:8080"; ":8080" listens on every
+	// interface).
+	Addr string
+	// DataDir is the directory that holds the SQLite database
+	// (-data, HXCHAT_DATA, default "data").
+	DataDir string
+	// Drain is how long answers that are still streaming may run on after a
+	// shutdown signal before they are cut off (-drain, HXCHAT_DRAIN, default
+	// 10s; 0 cuts them off at once).
+	Drain time.Duration
+	// IdleTimeout ends an answer when the model sends nothing for this long
+	// (-idle-timeout, HXCHAT_IDLE_TIMEOUT, default 60s; 0 means no limit).
+	IdleTimeout time.Duration
+	// LogLevel is the lowest level that is logged
+	// (-log-level, HXCHAT_LOG_LEVEL: debug, info, warn or error; default info).
+	LogLevel slog.Level
+	// LogFormat is "text" or "json" (-log-format, HXCHAT_LOG_FORMAT, default
+	// "text").
+	LogFormat string
+	// SystemPrompt is sent first with every request to the model; empty sends
+	// none (-system-prompt, SYSTEM_PROMPT).
+	SystemPrompt string
+	// DemoRate is how many tokens per second the offline demo model writes;
+	// 0 writes as fast as possible (-demo-rate, HXCHAT_DEMO_RATE, default 30).
+	DemoRate float64
+
+	// Azure holds the Azure OpenAI settings; it is in use when Azure.Endpoint
+	// is set.
+	Azure Azure
+	// OpenAI holds the settings of OpenAI or an OpenAI-compatible server; it
+	// is in use when OpenAI.APIKey or OpenAI.BaseURL is set.
+	OpenAI OpenAI
+}
+
+// Azure configures Azure OpenAI. When Endpoint is set, Load has checked that
+// APIKey, APIVersion and Deployment are set too.
+type Azure struct {
+	// Endpoint is the resource endpoint, like https://NAME.openai.azure.com/
+	// (-azure-endpoint, AZURE_OPENAI_ENDPOINT).
+	Endpoint string
+	// APIKey is a key of the resource (-azure-api-key, AZURE_OPENAI_API_KEY).
+	APIKey Secret
+	// APIVersion is the REST API version sent as api-version
+	// (-azure-api-version, AZURE_OPENAI_API_VERSION, default "2024-10-21").
+	APIVersion string
+	// Deployment is the name of the model deployment
+	// (-azure-deployment, AZURE_OPENAI_DEPLOYMENT).
+	Deployment string
+}
+
+// OpenAI configures OpenAI or an OpenAI-compatible server (Ollama, vLLM,
+// llama.cpp server, LM Studio, LiteLLM, OpenRouter). When it is in use, Load
+// has checked that Model is set, and that APIKey is set unless BaseURL is.
+type OpenAI struct {
+	// APIKey is sent as the bearer token; it may be empty with a BaseURL
+	// (-openai-api-key, OPENAI_API_KEY).
+	APIKey Secret
+	// BaseURL is the API root of a compatible server, like
+	// http://localhost:11434/v1; empty means https://api.openai.com/v1
+	// (-openai-base-url, OPENAI_BASE_URL).
+	BaseURL string
+	// Model is the model name sent with each request; there is no default
+	// (-openai-model, OPENAI_MODEL).
+	Model string
+}
+
+// Provider says which model answers: ProviderAzure when Azure.Endpoint is
+// set, ProviderOpenAI when OpenAI.APIKey or OpenAI.BaseURL is set, and
+// ProviderDemo otherwise. (Load refuses a configuration with both.)
+func (c Config) Provider() string {
+	switch {
+	case c.Azure.Endpoint != "":
+		return ProviderAzure
+	case c.OpenAI.APIKey != "" || c.OpenAI.BaseURL != "":
+		return ProviderOpenAI
+	default:
+		return ProviderDemo
+	}
+}
+
+// String describes the configuration on one line, in logfmt style, for the
+// start-up log. It shows whether keys are set, never the keys; and the length
+// of the system prompt, not the prompt.
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteString("provider=" + c.Provider())
+	switch c.Provider() {
+	case ProviderAzure:
+		b.WriteString(" " + c.Azure.String())
+	case ProviderOpenAI:
+		b.WriteString(" " + c.OpenAI.String())
+	default:
+		b.WriteString(" demo_rate=" + strconv.FormatFloat(c.DemoRate, 'g', -1, 64))
+	}
+	fmt.Fprintf(&b, " addr=%s data=%s drain=%s idle_timeout=%s log_level=%s log_format=%s system_prompt_chars=%d",
+		logfmt(c.Addr), logfmt(c.DataDir), c.Drain, c.IdleTimeout, c.LogLevel, logfmt(c.LogFormat),
+		utf8.RuneCountInString(c.SystemPrompt))
+	return b.String()
+}
+
+// LogValue logs the configuration as a group, with the same content as String.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("provider", c.Provider())}
+	switch c.Provider() {
+	case ProviderAzure:
+		attrs = append(attrs, slog.Any("azure", c.Azure))
+	case ProviderOpenAI:
+		attrs = append(attrs, slog.Any("openai", c.OpenAI))
+	default:
+		attrs = append(attrs, slog.Float64("demo_rate", c.DemoRate))
+	}
+	attrs = append(attrs,
+		slog.String("addr", c.Addr),
+		slog.String("data", c.DataDir),
+		slog.String("drain", c.Drain.String()), // "10s", not nanoseconds in JSON
+		slog.String("idle_timeout", c.IdleTimeout.String()),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+		slog.Int("system_prompt_chars", utf8.RuneCountInString(c.SystemPrompt)),
+	)
+	return slog.GroupValue(attrs...)
+}
+
+// String describes the Azure settings on one line; the key shows as set or unset.
+func (a Azure) String() string {
+	return fmt.Sprintf("endpoint=%s deployment=%s api_version=%s api_key=%s",
+		logfmt(displayURL(a.Endpoint)), logfmt(a.Deployment), logfmt(a.APIVersion), a.APIKey)
+}
+
+// LogValue logs the Azure settings as a group; the key shows as set or unset.
+func (a Azure) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("endpoint", displayURL(a.Endpoint)),
+		slog.String("deployment", a.Deployment),
+		slog.String("api_version", a.APIVersion),
+		slog.String("api_key", a.APIKey.String()),
+	)
+}
+
+// String describes the OpenAI settings on one line; the key shows as set or unset.
+func (o OpenAI) String() string {
+	return fmt.Sprintf("base_url=%s model=%s api_key=%s",
+		logfmt(displayURL(o.BaseURL)), logfmt(o.Model), o.APIKey)
+}
+
+// LogValue logs the OpenAI settings as a group; the key shows as set or unset.
+func (o OpenAI) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("base_url", displayURL(o.BaseURL)),
+		slog.String("model", o.Model),
+		slog.String("api_key", o.APIKey.String()),
+	)
+}
+
+// Secret is a value that must never be shown, such as an API key. Printed
+// with any fmt verb, logged with slog, or marshaled to JSON or text, it shows
+// only "set" or "unset". Use string(s) where the value itself is needed.
+type Secret string
+
+// String returns "set" or "unset", never the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return "unset"
+	}
+	return "set"
+}
+
+// Format implements fmt.Formatter so that every verb, %#v and %x included,
+// prints "set" or "unset" instead of the secret.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprintf(f, "config.Secret(%q)", s.String())
+		return
+	}
+	io.WriteString(f, s.String())
+}
+
+// LogValue implements slog.LogValuer: a Secret logs as "set" or "unset".
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText implements encoding.TextMarshaler (and so JSON): a Secret
+// marshals as "set" or "unset".
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// displayURL returns a URL without user info, query or fragment, so that it
+// can be shown; a value that does not parse shows as "(invalid)".
+func displayURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(invalid)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+// logfmt quotes a value when it is empty or has spaces, quotes or '='.
+func logfmt(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\r\n\"=\\") || !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	return s
+}

@@ -1,0 +1,538 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Load reads the configuration and validates it.
+//
+// args are the command-line arguments without the program name; getenv looks
+// up the environment (os.Getenv in main; nil reads no environment); dotenvPath
+// is the .env file to read ("" reads none, a missing file is fine). The
+// process environment is never changed.
+//
+// For -h or -help, Load writes the help, which lists every setting, to stderr
+// and returns flag.ErrHelp: the program should exit with status 0. Load writes
+// nothing else: a bad flag is returned as an error, not printed.
+//
+// The error, when not nil, holds one problem per line; each names the setting
+// (environment name and flag) and says what to do. Warnings are problems that
+// do not stop hxchat, such as an API key that would travel over plain http;
+// they are returned with an error too. Neither ever contains an API key.
+func Load(args []string, getenv func(string) string, dotenvPath string, stderr io.Writer) (Config, []string, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	all := allSettings()
+
+	fset := flag.NewFlagSet("hxchat", flag.ContinueOnError)
+	fset.SetOutput(io.Discard) // errors are returned, not printed twice
+	fset.Usage = func() {}
+	flags := make(map[string]*string, len(all))
+	for _, s := range all {
+		flags[s.env] = fset.String(s.flag, "", s.usage)
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(stderr, dotenvPath)
+			return Config{}, nil, flag.ErrHelp
+		}
+		return Config{}, nil, fmt.Errorf("%v: run hxchat -h for the list of settings", err)
+	}
+	if fset.NArg() > 0 {
+		return Config{}, nil, fmt.Errorf("unexpected argument %q: hxchat takes only flags; run hxchat -h for the list", fset.Arg(0))
+	}
+	given := make(map[string]bool)
+	fset.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var dotenv map[string]string
+	if dotenvPath != "" {
+		var err error
+		if dotenv, err = readDotenv(dotenvPath); err != nil {
+			return Config{}, nil, err
+		}
+	}
+
+	l := &loader{
+		settings: make(map[string]setting, len(all)),
+		vals:     make(map[string]value, len(all)),
+		dotenv:   dotenvPath,
+	}
+	for _, s := range all {
+		l.settings[s.env] = s
+		v := value{s: s.def, src: srcDefault}
+		fromDotenv := strings.TrimSpace(dotenv[s.env])
+		fromEnv := unquote(strings.TrimSpace(getenv(s.env)))
+		fromFlag := strings.TrimSpace(*flags[s.env])
+		if fromDotenv != "" {
+			v = value{s: fromDotenv, src: srcDotenv}
+		}
+		if fromEnv != "" {
+			v = value{s: fromEnv, src: srcEnv}
+		}
+		if given[s.flag] {
+			v = value{s: fromFlag, src: srcFlag}
+		}
+		l.vals[s.env] = v
+		if s.secret {
+			l.secrets = append(l.secrets, fromDotenv, fromEnv, fromFlag)
+		}
+	}
+
+	cfg := l.config()
+	l.warnAliases(getenv, dotenv)
+	l.warnUnknown(dotenv)
+	l.warnKeyFlags()
+
+	warnings := l.scrubbed(l.warns)
+	if len(l.errs) > 0 {
+		return Config{}, warnings, errors.New(strings.Join(l.scrubbed(l.errs), "\n"))
+	}
+	return cfg, warnings, nil
+}
+
+// source says where a value came from.
+type source int
+
+const (
+	srcDefault source = iota
+	srcDotenv
+	srcEnv
+	srcFlag
+)
+
+// value is the value of a setting after precedence, and its source.
+type value struct {
+	s   string
+	src source
+}
+
+// loader resolves and validates the settings of one call of Load.
+type loader struct {
+	settings map[string]setting // by environment name
+	vals     map[string]value   // by environment name
+	dotenv   string             // the .env path, for messages
+	secrets  []string           // every key seen, to keep them out of messages
+	errs     []string
+	warns    []string
+}
+
+func (l *loader) get(env string) string { return l.vals[env].s }
+
+// label names a setting for a message: its environment name, its flag, and
+// where its value came from unless it is the default.
+func (l *loader) label(env string) string {
+	s, v := l.settings[env], l.vals[env]
+	switch v.src {
+	case srcFlag:
+		return fmt.Sprintf("%s (-%s, set by the flag)", env, s.flag)
+	case srcEnv:
+		return fmt.Sprintf("%s (-%s, set in the environment)", env, s.flag)
+	case srcDotenv:
+		return fmt.Sprintf("%s (-%s, set in %s)", env, s.flag, l.dotenv)
+	}
+	return fmt.Sprintf("%s (-%s)", env, s.flag)
+}
+
+// errorf records a problem with the setting env; the message follows its label.
+func (l *loader) errorf(env, format string, a ...any) {
+	l.errs = append(l.errs, l.label(env)+" "+fmt.Sprintf(format, a...))
+}
+
+func (l *loader) warnf(format string, a ...any) {
+	l.warns = append(l.warns, fmt.Sprintf(format, a...))
+}
+
+// scrubbed returns msgs with every key Load has seen replaced, in case a key
+// was put into the wrong setting. Values shorter than 8 bytes are no real
+// keys (Ollama users set "ollama") and are left alone.
+func (l *loader) scrubbed(msgs []string) []string {
+	out := slices.Clone(msgs)
+	for _, k := range l.secrets {
+		if len(k) < 8 {
+			continue
+		}
+		for i := range out {
+			out[i] = strings.ReplaceAll(out[i], k, "[redacted]")
+		}
+	}
+	return out
+}
+
+// config builds the Config from the resolved values, recording every problem.
+func (l *loader) config() Config {
+	cfg := Config{
+		Addr:         l.addr(envAddr),
+		DataDir:      l.get(envData),
+		Drain:        l.duration(envDrain),
+		IdleTimeout:  l.duration(envIdleTimeout),
+		LogLevel:     l.logLevel(envLogLevel),
+		LogFormat:    l.oneOf(envLogFormat, "text", "json"),
+		SystemPrompt: l.get(envSystemPrompt),
+		DemoRate:     l.demoRate(envDemoRate),
+		Azure: Azure{
+			Endpoint:   l.get(envAzureEndpoint),
+			APIKey:     Secret(l.get(envAzureAPIKey)),
+			APIVersion: l.get(envAzureAPIVersion),
+			Deployment: l.get(envAzureDeployment),
+		},
+		OpenAI: OpenAI{
+			APIKey:  Secret(l.get(envOpenAIAPIKey)),
+			BaseURL: l.get(envOpenAIBaseURL),
+			Model:   l.get(envOpenAIModel),
+		},
+	}
+	if cfg.DataDir == "" {
+		l.errorf(envData, "is empty: set it to the directory for the database, like data")
+	}
+	if cfg.IdleTimeout > 0 && cfg.IdleTimeout < time.Second {
+		l.errorf(envIdleTimeout, "is %q, too short for a model to start answering: use at least 1s, or 0 for no limit", l.get(envIdleTimeout))
+	}
+	l.provider(cfg)
+	return cfg
+}
+
+// provider checks the model settings: at most one provider, and everything
+// the chosen one needs.
+func (l *loader) provider(cfg Config) {
+	azure := l.setNames(envAzureEndpoint, envAzureAPIKey, envAzureDeployment)
+	openai := l.setNames(envOpenAIAPIKey, envOpenAIBaseURL, envOpenAIModel)
+	switch {
+	case len(azure) > 0 && len(openai) > 0:
+		l.errs = append(l.errs, fmt.Sprintf(
+			"both Azure OpenAI (%s) and OpenAI (%s) are configured: keep the settings of one and remove the others (or empty them with flags, like -%s=)",
+			strings.Join(azure, ", "), strings.Join(openai, ", "), l.settings[envOpenAIAPIKey].flag))
+
+	case len(azure) > 0:
+		a := cfg.Azure
+		if a.Endpoint == "" {
+			l.errorf(envAzureEndpoint, "is empty, but %s is set: set it to the endpoint of your Azure OpenAI resource, like https://NAME.openai.azure.com/", azure[0])
+		} else {
+			l.checkURL(envAzureEndpoint, "https://NAME.openai.azure.com/")
+		}
+		if a.APIKey == "" {
+			l.errorf(envAzureAPIKey, "is empty: set it to a key of your Azure OpenAI resource (Azure portal: the resource, Keys and Endpoint)")
+		}
+		if a.Deployment == "" {
+			l.errorf(envAzureDeployment, "is empty: set it to the name of your Azure OpenAI deployment")
+		}
+		if a.APIVersion == "" {
+			l.errorf(envAzureAPIVersion, "is empty: set it to an Azure OpenAI API version, like %s", DefaultAzureAPIVersion)
+		}
+		l.warnPlainHTTP(envAzureEndpoint, envAzureAPIKey)
+
+	case len(openai) > 0:
+		o := cfg.OpenAI
+		switch {
+		case o.APIKey == "" && o.BaseURL == "":
+			l.errs = append(l.errs, fmt.Sprintf(
+				"%s and %s are empty, but %s is set: set %s to use api.openai.com, or %s to use a compatible server",
+				l.label(envOpenAIAPIKey), l.label(envOpenAIBaseURL), openai[0], envOpenAIAPIKey, envOpenAIBaseURL))
+		case o.BaseURL != "":
+			if u := l.checkURL(envOpenAIBaseURL, "http://localhost:11434/v1"); u != nil &&
+				strings.EqualFold(u.Hostname(), "api.openai.com") && o.APIKey == "" {
+				l.errorf(envOpenAIAPIKey, "is empty: api.openai.com needs an API key; set it to one of yours")
+			}
+		}
+		if o.Model == "" {
+			l.errorf(envOpenAIModel, "is empty: set it to the model to chat with, like gpt-4o-mini for OpenAI or llama3.2 for Ollama")
+		}
+		l.warnPlainHTTP(envOpenAIBaseURL, envOpenAIAPIKey)
+	}
+}
+
+// setNames returns the settings among envs that have a value, each with
+// where the value came from.
+func (l *loader) setNames(envs ...string) []string {
+	var names []string
+	for _, env := range envs {
+		v := l.vals[env]
+		if v.s == "" {
+			continue
+		}
+		switch v.src {
+		case srcFlag:
+			names = append(names, env+" by -"+l.settings[env].flag)
+		case srcEnv:
+			names = append(names, env+" in the environment")
+		case srcDotenv:
+			names = append(names, env+" in "+l.dotenv)
+		default:
+			names = append(names, env)
+		}
+	}
+	return names
+}
+
+// checkURL checks that the setting env is an absolute http(s) URL with no
+// user info, query or fragment, and returns it parsed, or nil after
+// recording the problem. The value itself is not repeated in messages: it
+// may be a key put into the wrong setting.
+func (l *loader) checkURL(env, example string) *url.URL {
+	u, err := url.Parse(l.get(env))
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" || u.Opaque != "" {
+		l.errorf(env, "is not an absolute http(s) URL: set it to one like %s", example)
+		return nil
+	}
+	if s := strings.ToLower(u.Scheme); s != "http" && s != "https" {
+		l.errorf(env, "is not an http(s) URL: set it to one like %s", example)
+		return nil
+	}
+	if u.User != nil {
+		l.errorf(env, "contains a user name or password: remove it (the key belongs in its own setting)")
+		return nil
+	}
+	if env == envAzureEndpoint && strings.Contains(strings.ToLower(u.Path), "/openai/deployments") {
+		l.errorf(env, "is a full request URL: set it to the resource endpoint only, %s://%s/, and the deployment name in %s",
+			u.Scheme, u.Host, envAzureDeployment)
+		return nil
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		l.errorf(env, "has a query or fragment (?... or #...): remove it, like %s", example)
+		return nil
+	}
+	return u
+}
+
+// warnPlainHTTP warns when the key of keyEnv would be sent over plain http to
+// the URL of urlEnv on a host that is not loopback.
+func (l *loader) warnPlainHTTP(urlEnv, keyEnv string) {
+	if l.get(keyEnv) == "" {
+		return
+	}
+	u, err := url.Parse(l.get(urlEnv))
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.Hostname() == "" || isLoopback(u.Hostname()) {
+		return
+	}
+	l.warnf("%s will be sent over plain http to %s (%s): anyone on the network between can read it; use https://",
+		keyEnv, u.Host, urlEnv)
+}
+
+// isLoopback reports whether host names this machine: localhost, a name
+// under .localhost, 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// warnAliases warns about a setting written under a name that other tools
+// and samples use while hxchat's own name is unset.
+func (l *loader) warnAliases(getenv func(string) string, dotenv map[string]string) {
+	aliases := [...][2]string{
+		{"AZURE_OPENAI_KEY", envAzureAPIKey},
+		{"AZURE_OPENAI_DEPLOYMENT_NAME", envAzureDeployment},
+		{"OPENAI_API_BASE", envOpenAIBaseURL},
+	}
+	for _, a := range aliases {
+		if l.get(a[1]) != "" {
+			continue
+		}
+		if strings.TrimSpace(getenv(a[0])) != "" || strings.TrimSpace(dotenv[a[0]]) != "" {
+			l.warnf("%s is set, but hxchat reads %s: rename it", a[0], a[1])
+		}
+	}
+}
+
+// warnUnknown warns about HXCHAT_ names in .env that are no setting,
+// probably misspelled.
+func (l *loader) warnUnknown(dotenv map[string]string) {
+	var unknown []string
+	for name := range dotenv {
+		if _, ok := l.settings[name]; !ok && strings.HasPrefix(name, "HXCHAT_") {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		l.warnf("%s in %s is not a setting of hxchat: check the spelling (hxchat -h lists the settings)", name, l.dotenv)
+	}
+}
+
+// warnKeyFlags warns about keys given as flags, which ps shows to everyone.
+func (l *loader) warnKeyFlags() {
+	for _, s := range allSettings() {
+		if s.secret && l.vals[s.env].src == srcFlag && l.get(s.env) != "" {
+			l.warnf("%s was given as the flag -%s, which other users of this machine can see in the process list: prefer the environment or %s",
+				s.env, s.flag, l.dotenvName())
+		}
+	}
+}
+
+func (l *loader) dotenvName() string {
+	if l.dotenv == "" {
+		return "a .env file"
+	}
+	return l.dotenv
+}
+
+// addr checks a host:port address.
+func (l *loader) addr(env string) string {
+	v := l.get(env)
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		l.errorf(env, "is %q, not host:port: write it like 127.0.0.1:8080, or :8080 to listen on every interface", v)
+		return ""
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		l.errorf(env, "has the port %q: use a number from 0 to 65535, like 127.0.0.1:8080", port)
+		return ""
+	}
+	return v
+}
+
+// duration parses a Go duration of 0 to 24h.
+func (l *loader) duration(env string) time.Duration {
+	v := l.get(env)
+	d, err := time.ParseDuration(v)
+	switch {
+	case v == "":
+		l.errorf(env, "is empty: set it to a duration like %s, or 0", l.settings[env].def)
+	case err != nil:
+		if _, ferr := strconv.ParseFloat(v, 64); ferr == nil {
+			l.errorf(env, "is %q, a number without a unit: add one, like %ss", v, v)
+		} else {
+			l.errorf(env, "is %q, not a duration: write it like 10s, 1m30s or 2m", v)
+		}
+	case d < 0:
+		l.errorf(env, "is %q, below zero: use 0 or more, like %s", v, l.settings[env].def)
+	case d > 24*time.Hour:
+		l.errorf(env, "is %q, longer than 24h: use a shorter duration, like %s", v, l.settings[env].def)
+	default:
+		return d
+	}
+	return 0
+}
+
+// demoRate parses tokens per second: a finite number of 0 or more.
+func (l *loader) demoRate(env string) float64 {
+	v := l.get(env)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		l.errorf(env, "is %q: set it to a number of tokens per second of 0 or more, like 30 (0: as fast as possible)", v)
+		return 0
+	}
+	return f
+}
+
+// logLevel parses debug, info, warn (or warning) and error, in any case.
+func (l *loader) logLevel(env string) slog.Level {
+	switch strings.ToLower(l.get(env)) {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	l.errorf(env, "is %q: use debug, info, warn or error", l.get(env))
+	return slog.LevelInfo
+}
+
+// oneOf returns the setting in lower case if it is one of choices.
+func (l *loader) oneOf(env string, choices ...string) string {
+	v := strings.ToLower(l.get(env))
+	if slices.Contains(choices, v) {
+		return v
+	}
+	l.errorf(env, "is %q: use %s", l.get(env), strings.Join(choices, " or "))
+	return ""
+}
+
+// unquote removes one pair of matching quotes around an environment value.
+// docker run --env-file, for one, keeps the quotes of a .env line literally.
+func unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		return strings.TrimSpace(s[1 : len(s)-1])
+	}
+	return s
+}
+
+// readDotenv reads a .env file without touching the process environment. A
+// missing file yields no values; an unreadable or malformed one an error that
+// names the file and the line, never a value.
+func readDotenv(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf(".env file %q cannot be read (%v): fix its permissions, or remove it", path, err)
+	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a byte order mark, as Windows editors write
+	m, err := godotenv.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, dotenvSyntaxError(path, data, err)
+	}
+	return m, nil
+}
+
+// dotenvSyntaxError turns a parse error of godotenv, which quotes the rest of
+// the file and so maybe a key, into one that names only the file and line.
+func dotenvSyntaxError(path string, data []byte, err error) error {
+	const (
+		badChar    = "unexpected character "
+		near       = " in variable name near "
+		unfinished = "unterminated quoted value "
+	)
+	text := bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")) // as godotenv sees it
+	lineAt := func(offset int) string {
+		if offset < 0 || offset > len(text) {
+			return ""
+		}
+		return fmt.Sprintf(", line %d", bytes.Count(text[:offset], []byte("\n"))+1)
+	}
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, badChar):
+		char, line := "", ""
+		rest := msg[len(badChar):]
+		if q, qerr := strconv.QuotedPrefix(rest); qerr == nil {
+			char, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		}
+		if strings.HasPrefix(rest, near) {
+			if q, qerr := strconv.QuotedPrefix(rest[len(near):]); qerr == nil {
+				if s, uerr := strconv.Unquote(q); uerr == nil && bytes.HasSuffix(text, []byte(s)) {
+					line = lineAt(len(text) - len(s))
+				}
+			}
+		}
+		if char == "\n" || char == "" {
+			return fmt.Errorf(".env file %q%s has no '=': write NAME=value, or start a comment with #", path, line)
+		}
+		return fmt.Errorf(".env file %q%s has %q in a name: names may use only letters, digits, _ and .; write NAME=value", path, line, char)
+	case strings.HasPrefix(msg, unfinished):
+		return fmt.Errorf(".env file %q%s has a quoted value with no closing quote: close it", path,
+			lineAt(bytes.LastIndex(text, []byte(msg[len(unfinished):]))))
+	}
+	return fmt.Errorf(".env file %q is malformed: write each line as NAME=value, or start a comment with #", path)
+}

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Environment names of the settings. The first five are the seed app's.
+const (
+	envAzureEndpoint   = "AZURE_OPENAI_ENDPOINT"
+	envAzureAPIKey     = "AZURE_OPENAI_API_KEY"
+	envAzureAPIVersion = "AZURE_OPENAI_API_VERSION"
+	envAzureDeployment = "AZURE_OPENAI_DEPLOYMENT"
+	envSystemPrompt    = "SYSTEM_PROMPT"
+	envOpenAIAPIKey    = "OPENAI_API_KEY"
+	envOpenAIBaseURL   = "OPENAI_BASE_URL"
+	envOpenAIModel     = "OPENAI_MODEL"
+	envAddr            = "HXCHAT_ADDR"
+	envData            = "HXCHAT_DATA"
+	envDrain           = "HXCHAT_DRAIN"
+	envIdleTimeout     = "HXCHAT_IDLE_TIMEOUT"
+	envDemoRate        = "HXCHAT_DEMO_RATE"
+	envLogLevel        = "HXCHAT_LOG_LEVEL"
+	envLogFormat       = "HXCHAT_LOG_FORMAT"
+)
+
+// DefaultAzureAPIVersion is the Azure OpenAI REST API version used when
+// AZURE_OPENAI_API_VERSION is not set: the latest GA version that streams
+// chat completions.
+const DefaultAzureAPIVersion = "2024-10-21"
+
+// setting describes one setting for the flag set, the lookup and the help.
+type setting struct {
+	env    string // environment and .env name
+	flag   string // flag name, without the dash
+	arg    string // placeholder for the value in the help
+	def    string // default, as text; "" for none
+	secret bool   // a key: never shown
+	usage  string // one line of meaning
+}
+
+// section is a heading of the help and the settings under it.
+type section struct {
+	title    string
+	settings []setting
+}
+
+// sections returns every setting, in the order of the help: the seed's Azure
+// names first.
+func sections() []section {
+	return []section{
+		{"Azure OpenAI (used when AZURE_OPENAI_ENDPOINT is set)", []setting{
+			{envAzureEndpoint, "azure-endpoint", "URL", "", false,
+				"endpoint of your Azure OpenAI resource, like https://NAME.openai.azure.com/"},
+			{envAzureAPIKey, "azure-api-key", "KEY", "", true,
+				"a key of the resource (Azure portal: the resource, Keys and Endpoint)"},
+			{envAzureAPIVersion, "azure-api-version", "VERSION", DefaultAzureAPIVersion, false,
+				"Azure OpenAI REST API version"},
+			{envAzureDeployment, "azure-deployment", "NAME", "", false,
+				"name of the model deployment to chat with"},
+		}},
+		{"Chat", []setting{
+			{envSystemPrompt, "system-prompt", "TEXT", "", false,
+				"system prompt sent first with every request (empty: none)"},
+			{envIdleTimeout, "idle-timeout", "DURATION", "60s", false,
+				"end an answer when the model sends nothing for this long (0: no limit)"},
+		}},
+		{"OpenAI or a compatible server (used when OPENAI_API_KEY or OPENAI_BASE_URL is set)", []setting{
+			{envOpenAIAPIKey, "openai-api-key", "KEY", "", true,
+				"API key; may stay empty with OPENAI_BASE_URL (Ollama, llama.cpp need none)"},
+			{envOpenAIBaseURL, "openai-base-url", "URL", "", false,
+				"API root of a compatible server, like http://localhost:11434/v1 (empty: api.openai.com)"},
+			{envOpenAIModel, "openai-model", "NAME", "", false,
+				"model to chat with, like gpt-4o-mini or llama3.2 (required)"},
+		}},
+		{"Demo model (used when no model is configured)", []setting{
+			{envDemoRate, "demo-rate", "TOKENS", "30", false,
+				"tokens per second the offline demo model writes (0: as fast as possible)"},
+		}},
+		{"Server", []setting{
+			{envAddr, "addr", "HOST:PORT", "127.0.0.1:8080", false,
+				"address to listen on (:8080 listens on every interface)"},
+			{envData, "data", "DIR", "data", false,
+				"directory of the SQLite database"},
+			{envDrain, "drain", "DURATION", "10s", false,
+				"on shutdown, how long running answers may finish (0: stop them at once)"},
+			{envLogLevel, "log-level", "LEVEL", "info", false,
+				"lowest level logged: debug, info, warn or error"},
+			{envLogFormat, "log-format", "FORMAT", "text", false,
+				"log format: text or json"},
+		}},
+	}
+}
+
+// allSettings returns every setting in help order.
+func allSettings() []setting {
+	var all []setting
+	for _, s := range sections() {
+		all = append(all, s.settings...)
+	}
+	return all
+}
+
+// writeUsage writes the help of hxchat -h: every setting with its flag,
+// environment name, default and meaning, then an example .env.
+func writeUsage(w io.Writer, dotenvPath string) {
+	if dotenvPath == "" {
+		dotenvPath = ".env"
+	}
+	var b strings.Builder
+	b.WriteString(`Usage: hxchat [flags]
+
+hxchat is a self-hosted LLM chat web app. Each setting below is a flag, an
+environment variable of the same meaning, and may also be a line of a .env file
+in the working directory. A flag wins over the environment, the environment
+over .env, .env over the default. Empty values in the environment or .env
+count as unset.
+`)
+	for _, sec := range sections() {
+		fmt.Fprintf(&b, "\n%s:\n", sec.title)
+		for _, s := range sec.settings {
+			fmt.Fprintf(&b, "  -%s %s, %s", s.flag, s.arg, s.env)
+			if s.def != "" {
+				fmt.Fprintf(&b, " (default %s)", s.def)
+			}
+			fmt.Fprintf(&b, "\n        %s\n", s.usage)
+		}
+	}
+	fmt.Fprintf(&b, `
+Durations are written like 10s, 1m30s or 2m. With no model configured, hxchat
+runs the offline demo model and the page says how to connect a real one.
+
+Example %s (the seed app's file works as it is):
+
+  AZURE_OPENAI_ENDPOINT=https://my-resource.openai.azure.com/
+  AZURE_OPENAI_API_KEY=your-key
+  AZURE_OPENAI_API_VERSION=%s
+  AZURE_OPENAI_DEPLOYMENT=gpt-4o-mini
+  SYSTEM_PROMPT="You are a helpful assistant. Answer briefly."
+
+  # or OpenAI:  OPENAI_API_KEY=sk-...  and  OPENAI_MODEL=gpt-4o-mini
+  # or Ollama:  OPENAI_BASE_URL=http://localhost:11434/v1  and  OPENAI_MODEL=llama3.2
+
+Values may be quoted. In an unquoted or "double-quoted" value, $NAME is replaced
+by NAME from earlier in the file (or by nothing): quote a value with $ as '...'.
+`, dotenvPath, DefaultAzureAPIVersion)
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,314 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/hxchat/hxchat"
+)
+
+func openTest(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestPragmas checks the pragmas on several pooled connections at once, so
+// that each is a distinct connection, not the one Open pinged.
+func TestPragmas(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+
+	if n := s.w.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("the writer pool allows %d connections, want 1", n)
+	}
+
+	const readers = 3
+	var conns []*sql.Conn
+	for range readers {
+		c, err := s.r.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	w, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	conns = append(conns, w)
+
+	for i, c := range conns {
+		name := fmt.Sprintf("reader %d", i)
+		queryOnly := "1"
+		if i == readers {
+			name, queryOnly = "writer", "0"
+		}
+		for pragma, want := range map[string]string{
+			"journal_mode": "wal",
+			"foreign_keys": "1",
+			"busy_timeout": "5000",
+			"synchronous":  "1", // NORMAL
+			"query_only":   queryOnly,
+		} {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatalf("%s: PRAGMA %s: %v", name, pragma, err)
+			}
+			if strings.ToLower(got) != want {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", name, pragma, got, want)
+			}
+		}
+	}
+
+	// The readers cannot write.
+	if _, err := conns[0].ExecContext(ctx, "INSERT INTO sessions (id, created_at) VALUES ('x', 0)"); err == nil {
+		t.Error("a reader connection could write")
+	}
+}
+
+// TestBeginImmediate: the writer's transactions take the write lock at
+// BEGIN, so another connection cannot write while one is open, even one that
+// has only read so far.
+func TestBeginImmediate(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hxchat.db")
+	s := openTest(t, path)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// Only a read so far; a DEFERRED transaction would hold no write lock yet.
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sessions").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, "INSERT INTO sessions (id, created_at) VALUES ('x', 0)"); err == nil {
+		t.Error("another connection wrote during a writer transaction: it does not begin IMMEDIATE")
+	}
+}
+
+func TestMigrationsFromEmpty(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	ms, err := loadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 || ms[0].version != 1 {
+		t.Fatalf("migrations: %+v", ms)
+	}
+	var versions []int64
+	rows, err := s.r.QueryContext(ctx, "SELECT version, applied_at FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v, at int64
+		if err := rows.Scan(&v, &at); err != nil {
+			t.Fatal(err)
+		}
+		if at <= 0 {
+			t.Errorf("version %d: applied_at %d", v, at)
+		}
+		versions = append(versions, v)
+	}
+	rows.Close()
+	if len(versions) != len(ms) || versions[len(versions)-1] != ms[len(ms)-1].version {
+		t.Errorf("schema_migrations lists %v, want the %d embedded migrations", versions, len(ms))
+	}
+	for _, table := range []string{"sessions", "conversations", "messages"} {
+		var n int
+		if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", table).Scan(&n); err != nil || n != 1 {
+			t.Errorf("table %s: %d, %v", table, n, err)
+		}
+	}
+	for _, index := range []string{"conversations_session_updated", "messages_conversation_id", "messages_streaming"} {
+		var n int
+		if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", index).Scan(&n); err != nil || n != 1 {
+			t.Errorf("index %s: %d, %v", index, n, err)
+		}
+	}
+
+	// Migrating again changes nothing.
+	var before string
+	s.r.QueryRowContext(ctx, "SELECT group_concat(version || ':' || applied_at) FROM schema_migrations").Scan(&before)
+	if err := migrate(ctx, s.w, ms); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+	var after string
+	s.r.QueryRowContext(ctx, "SELECT group_concat(version || ':' || applied_at) FROM schema_migrations").Scan(&after)
+	if before != after {
+		t.Errorf("migrate again: schema_migrations %q, was %q", after, before)
+	}
+}
+
+// TestMigrationFailureRollsBack: a migration that fails leaves neither its
+// changes nor its version, and the next Open tries it again.
+func TestMigrationFailureRollsBack(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	ms, err := loadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := ms[len(ms)-1].version + 1
+	bad, err := loadMigrations(fstest.MapFS{
+		fmt.Sprintf("m/%04d_bad.sql", next): {Data: []byte("CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;")},
+	}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, s.w, append(ms, bad...)); err == nil {
+		t.Fatal("a failing migration: no error")
+	}
+	var n int
+	s.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'half_done'").Scan(&n)
+	if n != 0 {
+		t.Error("a failed migration left its table")
+	}
+	s.r.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", next).Scan(&n)
+	if n != 0 {
+		t.Error("a failed migration was recorded")
+	}
+}
+
+func TestLoadMigrationsRefusesBadNames(t *testing.T) {
+	for _, fsys := range []fstest.MapFS{
+		{"m/init.sql": {Data: []byte("SELECT 1")}},
+		{"m/x_init.sql": {Data: []byte("SELECT 1")}},
+		{"m/0001_a.sql": {Data: []byte("SELECT 1")}, "m/1_b.sql": {Data: []byte("SELECT 1")}},
+	} {
+		if _, err := loadMigrations(fsys, "m"); err == nil {
+			t.Errorf("loadMigrations(%v): no error", fsys)
+		}
+	}
+}
+
+// TestForeignKeysCascade: foreign keys are enforced, and a conversation's
+// messages go with it.
+func TestForeignKeysCascade(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	if _, err := s.w.ExecContext(ctx, "INSERT INTO messages (conversation_id, role, state, created_at, updated_at) VALUES ('nope', 'user', 'done', 0, 0)"); err == nil {
+		t.Error("a message of a missing conversation was stored")
+	}
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	conv := &hxchat.Conversation{SessionID: sid}
+	if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: "q"}, &hxchat.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", sid); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	s.r.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&n)
+	if n != 0 {
+		t.Errorf("%d messages left after their session was deleted", n)
+	}
+	if err := s.Integrity(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestStartTurnUnknownSession: a conversation needs a recorded session.
+func TestStartTurnUnknownSession(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	err := s.StartTurn(t.Context(), &hxchat.Conversation{SessionID: hxchat.NewID()}, &hxchat.Message{Content: "q"}, &hxchat.Message{})
+	if hxchat.Code(err) != hxchat.ENotFound {
+		t.Errorf("StartTurn for an unknown session: %v, want not found", err)
+	}
+}
+
+// TestTwoStoresOneFile: two Stores on one file (as two processes would be)
+// write at once; busy_timeout and BEGIN IMMEDIATE make them wait, not fail.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hxchat.db")
+	stores := []*Store{openTest(t, path), openTest(t, path)}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			s := stores[i%2]
+			sid := hxchat.NewID()
+			if err := s.CreateSession(ctx, sid); err != nil {
+				t.Errorf("CreateSession: %v", err)
+				return
+			}
+			conv := &hxchat.Conversation{SessionID: sid}
+			for j := range 5 {
+				answer := &hxchat.Message{}
+				if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: "q"}, answer); err != nil {
+					t.Errorf("StartTurn: %v", err)
+					return
+				}
+				if err := s.Checkpoint(ctx, answer.ID, strings.Repeat("x", j)); err != nil {
+					t.Errorf("Checkpoint: %v", err)
+					return
+				}
+				if err := s.FinishAnswer(ctx, &hxchat.Message{ID: answer.ID, State: hxchat.StateDone}); err != nil {
+					t.Errorf("FinishAnswer: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var n int
+	stores[0].r.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&n)
+	if n != 10*5*2 {
+		t.Errorf("%d messages, want %d", n, 10*5*2)
+	}
+}
+
+// TestQueryPlans: the hot queries use the indexes, without sorting.
+func TestQueryPlans(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	for _, q := range []string{
+		"SELECT " + conversationColumns + " FROM conversations WHERE session_id = 'x' ORDER BY updated_at DESC, rowid DESC",
+		"SELECT " + messageColumns + " FROM messages WHERE conversation_id = 'x' ORDER BY id",
+		"SELECT max(id) FROM messages WHERE conversation_id = 'x'",
+		"UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'",
+	} {
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		t.Logf("%s\n\t%s", q, p)
+		if !strings.Contains(p, "USING") || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("%s:\n\tplan %s", q, p)
+		}
+	}
+}

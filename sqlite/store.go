@@ -1,0 +1,431 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hxchat/hxchat"
+)
+
+// now returns the current time as it is stored: UTC, whole milliseconds.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// fromMillis turns a stored time back into a time.Time in UTC.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// wrap annotates a database error with the operation; hxchat.Code reports it
+// as EInternal and hxchat.SafeMessage reveals nothing of it.
+func wrap(op string, err error) error { return fmt.Errorf("sqlite: %s: %w", op, err) }
+
+// invalid reports a call that breaks the Store contract.
+func invalid(format string, args ...any) error {
+	return hxchat.Errorf(hxchat.EInvalid, format, args...)
+}
+
+// CreateSession records a session id issued by the server. An id that is
+// already recorded is an EConflict error.
+func (s *Store) CreateSession(ctx context.Context, id string) error {
+	if id == "" {
+		return invalid("The session id is empty.")
+	}
+	res, err := s.w.ExecContext(ctx,
+		"INSERT INTO sessions (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+		id, now().UnixMilli())
+	if err != nil {
+		return wrap("create session", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("create session", err)
+	} else if n == 0 {
+		return hxchat.Errorf(hxchat.EConflict, "The session exists already.")
+	}
+	return nil
+}
+
+// SessionExists reports whether id was recorded by CreateSession.
+func (s *Store) SessionExists(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	if err := s.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)", id).Scan(&ok); err != nil {
+		return false, wrap("session exists", err)
+	}
+	return ok, nil
+}
+
+const conversationColumns = "id, session_id, title, created_at, updated_at"
+
+func scanConversation(row interface{ Scan(...any) error }, c *hxchat.Conversation) error {
+	var created, updated int64
+	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &created, &updated); err != nil {
+		return err
+	}
+	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return nil
+}
+
+// Conversation returns the conversation id if sessionID owns it, and
+// hxchat.ErrNotFound if there is no such conversation or another session owns
+// it.
+func (s *Store) Conversation(ctx context.Context, sessionID, id string) (*hxchat.Conversation, error) {
+	var c hxchat.Conversation
+	err := scanConversation(s.r.QueryRowContext(ctx,
+		"SELECT "+conversationColumns+" FROM conversations WHERE id = ? AND session_id = ?",
+		id, sessionID), &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hxchat.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("conversation", err)
+	}
+	return &c, nil
+}
+
+// Conversations lists the session's conversations, most recently updated
+// first (of two updated in the same millisecond, the one created later first). An unknown
+// session has none.
+func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.Conversation, error) {
+	rows, err := s.r.QueryContext(ctx,
+		"SELECT "+conversationColumns+" FROM conversations WHERE session_id = ? ORDER BY updated_at DESC, rowid DESC",
+		sessionID)
+	if err != nil {
+		return nil, wrap("conversations", err)
+	}
+	defer rows.Close()
+	list := []hxchat.Conversation{}
+	for rows.Next() {
+		var c hxchat.Conversation
+		if err := scanConversation(rows, &c); err != nil {
+			return nil, wrap("conversations", err)
+		}
+		list = append(list, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("conversations", err)
+	}
+	return list, nil
+}
+
+const messageColumns = "id, conversation_id, role, content, state, finish_reason, error_code, model, " +
+	"prompt_tokens, completion_tokens, created_at, updated_at"
+
+func scanMessage(row interface{ Scan(...any) error }, m *hxchat.Message) error {
+	var role, state, code string
+	var created, updated int64
+	if err := row.Scan(&m.ID, &m.ConversationID, &role, &m.Content, &state, &m.FinishReason, &code, &m.Model,
+		&m.Usage.PromptTokens, &m.Usage.CompletionTokens, &created, &updated); err != nil {
+		return err
+	}
+	m.Role, m.State, m.ErrorCode = hxchat.Role(role), hxchat.State(state), hxchat.ErrorCode(code)
+	m.CreatedAt, m.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return nil
+}
+
+// Messages returns the messages of a conversation in the order of their ids,
+// oldest first, and hxchat.ErrNotFound if there is no such conversation. It
+// does not check who owns the conversation; call Conversation for that.
+func (s *Store) Messages(ctx context.Context, conversationID string) ([]hxchat.Message, error) {
+	rows, err := s.r.QueryContext(ctx,
+		"SELECT "+messageColumns+" FROM messages WHERE conversation_id = ? ORDER BY id",
+		conversationID)
+	if err != nil {
+		return nil, wrap("messages", err)
+	}
+	defer rows.Close()
+	list := []hxchat.Message{}
+	for rows.Next() {
+		var m hxchat.Message
+		if err := scanMessage(rows, &m); err != nil {
+			return nil, wrap("messages", err)
+		}
+		list = append(list, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("messages", err)
+	}
+	if len(list) == 0 {
+		// StartTurn creates a conversation with its first two messages, so
+		// only a missing conversation has none; say which.
+		var ok bool
+		if err := s.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?)",
+			conversationID).Scan(&ok); err != nil {
+			return nil, wrap("messages", err)
+		}
+		if !ok {
+			return nil, hxchat.ErrNotFound
+		}
+	}
+	return list, nil
+}
+
+// Message returns message id of the conversation, and hxchat.ErrNotFound if
+// the conversation has no such message (even if another one has).
+func (s *Store) Message(ctx context.Context, conversationID string, id int64) (*hxchat.Message, error) {
+	var m hxchat.Message
+	err := scanMessage(s.r.QueryRowContext(ctx,
+		"SELECT "+messageColumns+" FROM messages WHERE id = ? AND conversation_id = ?",
+		id, conversationID), &m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hxchat.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("message", err)
+	}
+	return &m, nil
+}
+
+// insertMessage inserts m into the conversation and returns its id.
+func insertMessage(ctx context.Context, tx *sql.Tx, convID string, m *hxchat.Message, t time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, "INSERT INTO messages ("+
+		"conversation_id, role, content, state, finish_reason, error_code, model, "+
+		"prompt_tokens, completion_tokens, created_at, updated_at"+
+		") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		convID, string(m.Role), m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
+		m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), t.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// bumpConversation sets the conversation's updated_at to t, or one
+// millisecond past its current value if that is not earlier, so that every
+// turn moves it forward; it returns the stored row. Only the owner may.
+func bumpConversation(ctx context.Context, tx *sql.Tx, c *hxchat.Conversation, sessionID, id string, t time.Time) error {
+	return scanConversation(tx.QueryRowContext(ctx,
+		"UPDATE conversations SET updated_at = max(?, updated_at + 1) WHERE id = ? AND session_id = ? RETURNING "+conversationColumns,
+		t.UnixMilli(), id, sessionID), c)
+}
+
+// StartTurn stores the user message and the streaming answer to it in one
+// transaction. When conv.CreatedAt is zero it first creates the conversation,
+// with a new id from hxchat.NewID when conv.ID is empty and a title from
+// hxchat.TitleFrom(user.Content) when conv.Title is empty; the session must
+// exist (else hxchat.ErrNotFound) and the id must be new (else EConflict).
+// Otherwise the conversation must exist and be owned by conv.SessionID (else
+// hxchat.ErrNotFound) and its UpdatedAt moves forward.
+//
+// The user message is stored with Role user, State done and its Content; the
+// answer with Role assistant, State streaming, its Content (normally empty)
+// and Model. On success conv, user and answer hold what was stored: ids,
+// conversation id, times. On error they are unchanged.
+func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, answer *hxchat.Message) error {
+	if conv == nil || user == nil || answer == nil {
+		return invalid("StartTurn needs a conversation, a user message and an answer.")
+	}
+	if conv.SessionID == "" {
+		return invalid("The conversation has no session.")
+	}
+	t := now()
+	u := hxchat.Message{Role: hxchat.RoleUser, Content: user.Content, State: hxchat.StateDone, CreatedAt: t, UpdatedAt: t}
+	a := hxchat.Message{Role: hxchat.RoleAssistant, Content: answer.Content, State: hxchat.StateStreaming,
+		Model: answer.Model, CreatedAt: t, UpdatedAt: t}
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("start turn", err)
+	}
+	defer tx.Rollback()
+
+	var c hxchat.Conversation
+	if conv.CreatedAt.IsZero() {
+		c = hxchat.Conversation{ID: conv.ID, SessionID: conv.SessionID, Title: conv.Title, CreatedAt: t, UpdatedAt: t}
+		if c.ID == "" {
+			c.ID = hxchat.NewID()
+		}
+		if c.Title == "" {
+			c.Title = hxchat.TitleFrom(user.Content)
+		}
+		var ok bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)", c.SessionID).Scan(&ok); err != nil {
+			return wrap("start turn", err)
+		}
+		if !ok {
+			return hxchat.ErrNotFound
+		}
+		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+			c.ID, c.SessionID, c.Title, t.UnixMilli(), t.UnixMilli())
+		if err != nil {
+			return wrap("start turn", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap("start turn", err)
+		} else if n == 0 {
+			return hxchat.Errorf(hxchat.EConflict, "The conversation exists already.")
+		}
+	} else {
+		err := bumpConversation(ctx, tx, &c, conv.SessionID, conv.ID, t)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hxchat.ErrNotFound
+		}
+		if err != nil {
+			return wrap("start turn", err)
+		}
+	}
+
+	if u.ID, err = insertMessage(ctx, tx, c.ID, &u, t); err != nil {
+		return wrap("start turn", err)
+	}
+	if a.ID, err = insertMessage(ctx, tx, c.ID, &a, t); err != nil {
+		return wrap("start turn", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("start turn", err)
+	}
+	u.ConversationID, a.ConversationID = c.ID, c.ID
+	*conv, *user, *answer = c, u, a
+	return nil
+}
+
+// RestartAnswer deletes the answer old and stores answer in its place as a
+// new streaming message with a new, greater id, in one transaction, and bumps
+// the conversation's UpdatedAt. It goes by what is stored, not by old's
+// fields: old.ID must be an assistant message (of old.ConversationID, when
+// that is set; else hxchat.ErrNotFound) that is the last message of its
+// conversation and in a retryable state (error, stopped, interrupted); else
+// it returns an EConflict error and changes nothing. answer is stored like
+// the answer of StartTurn and, on success, holds what was stored.
+func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *hxchat.Message) error {
+	if old == nil || answer == nil {
+		return invalid("RestartAnswer needs the old and the new answer.")
+	}
+	t := now()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("restart answer", err)
+	}
+	defer tx.Rollback()
+
+	var convID, sessionID, role, state string
+	err = tx.QueryRowContext(ctx,
+		"SELECT m.conversation_id, c.session_id, m.role, m.state FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+		old.ID).Scan(&convID, &sessionID, &role, &state)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && old.ConversationID != "" && old.ConversationID != convID) {
+		return hxchat.ErrNotFound
+	}
+	if err != nil {
+		return wrap("restart answer", err)
+	}
+	if hxchat.Role(role) != hxchat.RoleAssistant {
+		return hxchat.Errorf(hxchat.EConflict, "Only an answer can be generated again.")
+	}
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT max(id) FROM messages WHERE conversation_id = ?", convID).Scan(&last); err != nil {
+		return wrap("restart answer", err)
+	}
+	if last != old.ID {
+		return hxchat.Errorf(hxchat.EConflict, "Only the last answer can be generated again.")
+	}
+	if !hxchat.State(state).Retryable() {
+		return hxchat.Errorf(hxchat.EConflict, "This answer cannot be generated again.")
+	}
+
+	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE id = ?", old.ID); err != nil {
+		return wrap("restart answer", err)
+	}
+	var c hxchat.Conversation
+	if err := bumpConversation(ctx, tx, &c, sessionID, convID, t); err != nil {
+		return wrap("restart answer", err)
+	}
+	a := hxchat.Message{ConversationID: convID, Role: hxchat.RoleAssistant, Content: answer.Content,
+		State: hxchat.StateStreaming, Model: answer.Model, CreatedAt: t, UpdatedAt: t}
+	if a.ID, err = insertMessage(ctx, tx, convID, &a, t); err != nil {
+		return wrap("restart answer", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("restart answer", err)
+	}
+	*answer = a
+	return nil
+}
+
+// Checkpoint saves content as the partial text of answer id while it is
+// streaming. It does nothing to an answer that is no longer streaming, and
+// returns hxchat.ErrNotFound when there is no message id.
+func (s *Store) Checkpoint(ctx context.Context, id int64, content string) error {
+	res, err := s.w.ExecContext(ctx,
+		"UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND state = 'streaming'",
+		content, now().UnixMilli(), id)
+	if err != nil {
+		return wrap("checkpoint", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap("checkpoint", err)
+	}
+	if n == 0 {
+		return s.exists(ctx, "checkpoint", id)
+	}
+	return nil
+}
+
+// exists returns nil if message id exists and hxchat.ErrNotFound if not.
+func (s *Store) exists(ctx context.Context, op string, id int64) error {
+	var ok bool
+	// Not cancelled with the caller's context: the write it follows is done;
+	// say why that changed nothing even if the caller has given up meanwhile.
+	if err := s.r.QueryRowContext(context.WithoutCancel(ctx), "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)", id).Scan(&ok); err != nil {
+		return wrap(op, err)
+	}
+	if !ok {
+		return hxchat.ErrNotFound
+	}
+	return nil
+}
+
+// FinishAnswer saves the final Content, State, FinishReason, ErrorCode, Usage
+// and Model of the streaming answer m.ID (an empty Model keeps the one stored
+// by StartTurn). m.State must be final (done, error, stopped or interrupted),
+// else it is an EInvalid error. It returns hxchat.ErrNotFound when there is no
+// message m.ID, and an EConflict error, changing nothing, when the answer is
+// no longer streaming. On success m holds the stored conversation id, role,
+// model and times.
+func (s *Store) FinishAnswer(ctx context.Context, m *hxchat.Message) error {
+	if m == nil {
+		return invalid("FinishAnswer needs an answer.")
+	}
+	switch m.State {
+	case hxchat.StateDone, hxchat.StateError, hxchat.StateStopped, hxchat.StateInterrupted:
+	default:
+		return invalid("An answer cannot finish in state %q.", m.State)
+	}
+	t := now()
+	var convID, role, model string
+	var created int64
+	err := s.w.QueryRowContext(ctx, "UPDATE messages SET "+
+		"content = ?, state = ?, finish_reason = ?, error_code = ?, model = coalesce(nullif(?, ''), model), "+
+		"prompt_tokens = ?, completion_tokens = ?, updated_at = ? "+
+		"WHERE id = ? AND state = 'streaming' RETURNING conversation_id, role, model, created_at",
+		m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
+		m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), m.ID).Scan(&convID, &role, &model, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := s.exists(ctx, "finish answer", m.ID); err != nil {
+			return err
+		}
+		return hxchat.Errorf(hxchat.EConflict, "The answer has ended already.")
+	}
+	if err != nil {
+		return wrap("finish answer", err)
+	}
+	m.ConversationID, m.Role, m.Model = convID, hxchat.Role(role), model
+	m.CreatedAt, m.UpdatedAt = fromMillis(created), t
+	return nil
+}
+
+// InterruptStreaming marks every answer still streaming as interrupted,
+// keeping the text of its last checkpoint, and returns how many there were.
+// Call it at start-up, before any generation of this store runs.
+func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
+	res, err := s.w.ExecContext(ctx,
+		"UPDATE messages SET state = 'interrupted', updated_at = ? WHERE state = 'streaming'",
+		now().UnixMilli())
+	if err != nil {
+		return 0, wrap("interrupt streaming", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrap("interrupt streaming", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,912 @@
+// Package storetest is the behavioural test suite of hxchat.Store. Every
+// implementation (sqlite/, later postgres/) runs the same suite from its own
+// tests:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) hxchat.Store {
+//			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hxchat.db"))
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+//
+// The suite holds an implementation to the contract documented on
+// hxchat.Store, plus what the rest of hxchat relies on: times come back in
+// UTC and equal to the ones the store set on the values it was given; message
+// ids increase in the order of writing; a missing or foreign row is an error
+// whose Code is ENotFound, never a nil value with a nil error; concurrent
+// writers do not fail.
+package storetest
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat"
+)
+
+// Run runs the suite as subtests of t. open must return a new, empty store
+// for each subtest, and close it when that subtest ends (t.Cleanup); Run does
+// not close it.
+func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s hxchat.Store)
+	}{
+		{"Sessions", testSessions},
+		{"StartTurnCreatesConversation", testStartTurnCreates},
+		{"SecondTurnBumpsConversation", testSecondTurn},
+		{"Ownership", testOwnership},
+		{"MessagesInOrder", testMessagesOrder},
+		{"MessageScopedByConversation", testMessageScoped},
+		{"Checkpoint", testCheckpoint},
+		{"FinishAnswer", testFinishAnswer},
+		{"RestartAnswer", testRestartAnswer},
+		{"RestartAnswerConflicts", testRestartConflicts},
+		{"InterruptStreaming", testInterruptStreaming},
+		{"UnicodeAndLargeText", testUnicode},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			if s == nil {
+				t.Fatal("open returned a nil store")
+			}
+			tc.run(t, s)
+		})
+	}
+}
+
+// tick waits long enough for the clock of any store (milliseconds at worst)
+// to move on, so that "later" is observable.
+func tick() { time.Sleep(3 * time.Millisecond) }
+
+func newSession(t *testing.T, s hxchat.Store) string {
+	t.Helper()
+	id := hxchat.NewID()
+	if err := s.CreateSession(t.Context(), id); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	return id
+}
+
+// newConversation starts the first turn of a new conversation of session.
+func newConversation(t *testing.T, s hxchat.Store, session, question string) (*hxchat.Conversation, *hxchat.Message, *hxchat.Message) {
+	t.Helper()
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: session, Title: hxchat.TitleFrom(question)}
+	user, answer := turn(t, s, conv, question)
+	return conv, user, answer
+}
+
+// turn starts a turn in conv and returns the stored user message and answer.
+func turn(t *testing.T, s hxchat.Store, conv *hxchat.Conversation, question string) (*hxchat.Message, *hxchat.Message) {
+	t.Helper()
+	user := &hxchat.Message{Role: hxchat.RoleUser, Content: question, State: hxchat.StateDone}
+	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "test-model"}
+	if err := s.StartTurn(t.Context(), conv, user, answer); err != nil {
+		t.Fatalf("StartTurn(%q): %v", question, err)
+	}
+	return user, answer
+}
+
+// finish ends answer id in state with content.
+func finish(t *testing.T, s hxchat.Store, id int64, state hxchat.State, content string) *hxchat.Message {
+	t.Helper()
+	m := &hxchat.Message{ID: id, Content: content, State: state, FinishReason: hxchat.FinishStop}
+	if state == hxchat.StateError {
+		m.FinishReason, m.ErrorCode = "", hxchat.EUpstream
+	}
+	if err := s.FinishAnswer(t.Context(), m); err != nil {
+		t.Fatalf("FinishAnswer(%d, %s): %v", id, state, err)
+	}
+	return m
+}
+
+func getMessage(t *testing.T, s hxchat.Store, conv string, id int64) *hxchat.Message {
+	t.Helper()
+	m, err := s.Message(t.Context(), conv, id)
+	if err != nil {
+		t.Fatalf("Message(%s, %d): %v", conv, id, err)
+	}
+	if m == nil {
+		t.Fatalf("Message(%s, %d): nil message and nil error", conv, id)
+	}
+	return m
+}
+
+func getMessages(t *testing.T, s hxchat.Store, conv string) []hxchat.Message {
+	t.Helper()
+	ms, err := s.Messages(t.Context(), conv)
+	if err != nil {
+		t.Fatalf("Messages(%s): %v", conv, err)
+	}
+	return ms
+}
+
+func getConversation(t *testing.T, s hxchat.Store, session, id string) *hxchat.Conversation {
+	t.Helper()
+	c, err := s.Conversation(t.Context(), session, id)
+	if err != nil {
+		t.Fatalf("Conversation(%s, %s): %v", session, id, err)
+	}
+	if c == nil {
+		t.Fatalf("Conversation(%s, %s): nil conversation and nil error", session, id)
+	}
+	return c
+}
+
+func getConversations(t *testing.T, s hxchat.Store, session string) []hxchat.Conversation {
+	t.Helper()
+	cs, err := s.Conversations(t.Context(), session)
+	if err != nil {
+		t.Fatalf("Conversations(%s): %v", session, err)
+	}
+	return cs
+}
+
+// wantCode fails t unless err's code is code.
+func wantCode(t *testing.T, what string, err error, code hxchat.ErrorCode) {
+	t.Helper()
+	if got := hxchat.Code(err); got != code {
+		t.Errorf("%s: error %v (code %q), want code %q", what, err, got, code)
+	}
+}
+
+// checkTime fails t unless tm is a plausible time set by the store: in UTC
+// and within a minute of now (a time stored in the wrong unit is not).
+func checkTime(t *testing.T, what string, tm time.Time) {
+	t.Helper()
+	if tm.IsZero() {
+		t.Errorf("%s is zero", what)
+		return
+	}
+	if tm.Location() != time.UTC {
+		t.Errorf("%s = %v: location %v, want UTC", what, tm, tm.Location())
+	}
+	if d := time.Since(tm); d < -time.Minute || d > time.Minute {
+		t.Errorf("%s = %v: %v from now", what, tm, -d)
+	}
+}
+
+// short shows a text in a failure message without flooding the log.
+func short(s string) string {
+	if len(s) <= 80 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:60], len(s))
+}
+
+// diffMessage lists the fields in which got differs from want.
+func diffMessage(got, want hxchat.Message) []string {
+	var d []string
+	f := func(name string, g, w any) {
+		if g != w {
+			d = append(d, fmt.Sprintf("%s = %v, want %v", name, g, w))
+		}
+	}
+	f("ID", got.ID, want.ID)
+	f("ConversationID", got.ConversationID, want.ConversationID)
+	f("Role", got.Role, want.Role)
+	if got.Content != want.Content {
+		d = append(d, fmt.Sprintf("Content = %s, want %s", short(got.Content), short(want.Content)))
+	}
+	f("State", got.State, want.State)
+	f("FinishReason", got.FinishReason, want.FinishReason)
+	f("ErrorCode", got.ErrorCode, want.ErrorCode)
+	f("Model", got.Model, want.Model)
+	f("Usage", got.Usage, want.Usage)
+	if !got.CreatedAt.Equal(want.CreatedAt) {
+		d = append(d, fmt.Sprintf("CreatedAt = %v, want %v", got.CreatedAt, want.CreatedAt))
+	}
+	if !got.UpdatedAt.Equal(want.UpdatedAt) {
+		d = append(d, fmt.Sprintf("UpdatedAt = %v, want %v", got.UpdatedAt, want.UpdatedAt))
+	}
+	return d
+}
+
+func wantMessage(t *testing.T, what string, got, want hxchat.Message) {
+	t.Helper()
+	if d := diffMessage(got, want); len(d) > 0 {
+		t.Errorf("%s differs:\n\t%s", what, strings.Join(d, "\n\t"))
+	}
+}
+
+func wantConversation(t *testing.T, what string, got, want hxchat.Conversation) {
+	t.Helper()
+	if got.ID != want.ID || got.SessionID != want.SessionID || got.Title != want.Title ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Errorf("%s = %+v, want %+v", what, got, want)
+	}
+}
+
+// wantIDs fails t unless the conversations are exactly ids, in that order.
+func wantIDs(t *testing.T, what string, cs []hxchat.Conversation, ids ...string) {
+	t.Helper()
+	got := make([]string, len(cs))
+	for i, c := range cs {
+		got[i] = c.ID
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Errorf("%s = %v, want %v", what, got, ids)
+	}
+}
+
+func testSessions(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	id := hxchat.NewID()
+	ok, err := s.SessionExists(ctx, id)
+	if err != nil || ok {
+		t.Fatalf("SessionExists(unknown) = %v, %v; want false, nil", ok, err)
+	}
+	if err := s.CreateSession(ctx, id); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	ok, err = s.SessionExists(ctx, id)
+	if err != nil || !ok {
+		t.Fatalf("SessionExists(created) = %v, %v; want true, nil", ok, err)
+	}
+	ok, err = s.SessionExists(ctx, hxchat.NewID())
+	if err != nil || ok {
+		t.Fatalf("SessionExists(another unknown) = %v, %v; want false, nil", ok, err)
+	}
+	if cs := getConversations(t, s, id); len(cs) != 0 {
+		t.Errorf("a new session has %d conversations", len(cs))
+	}
+}
+
+func testStartTurnCreates(t *testing.T, s hxchat.Store) {
+	sid := newSession(t, s)
+	id := hxchat.NewID()
+	conv := &hxchat.Conversation{ID: id, SessionID: sid, Title: "What is WAL?"}
+	user := &hxchat.Message{Content: "What is WAL?\nExplain briefly."}
+	answer := &hxchat.Message{Model: "gpt-test"}
+	if err := s.StartTurn(t.Context(), conv, user, answer); err != nil {
+		t.Fatalf("StartTurn: %v", err)
+	}
+
+	if conv.ID != id || conv.SessionID != sid || conv.Title != "What is WAL?" {
+		t.Errorf("conversation after StartTurn = %+v", conv)
+	}
+	checkTime(t, "conv.CreatedAt", conv.CreatedAt)
+	checkTime(t, "conv.UpdatedAt", conv.UpdatedAt)
+	if conv.UpdatedAt.Before(conv.CreatedAt) {
+		t.Errorf("conv.UpdatedAt %v before CreatedAt %v", conv.UpdatedAt, conv.CreatedAt)
+	}
+	if user.ID <= 0 || answer.ID <= user.ID {
+		t.Errorf("ids: user %d, answer %d; want 0 < user < answer", user.ID, answer.ID)
+	}
+	for _, m := range []*hxchat.Message{user, answer} {
+		if m.ConversationID != id {
+			t.Errorf("message %d: ConversationID %q, want %q", m.ID, m.ConversationID, id)
+		}
+		checkTime(t, fmt.Sprintf("message %d CreatedAt", m.ID), m.CreatedAt)
+		checkTime(t, fmt.Sprintf("message %d UpdatedAt", m.ID), m.UpdatedAt)
+	}
+	if user.Role != hxchat.RoleUser || user.State != hxchat.StateDone || user.Content != "What is WAL?\nExplain briefly." {
+		t.Errorf("user after StartTurn = %+v", user)
+	}
+	if answer.Role != hxchat.RoleAssistant || answer.State != hxchat.StateStreaming || answer.Content != "" || answer.Model != "gpt-test" {
+		t.Errorf("answer after StartTurn = %+v", answer)
+	}
+
+	// What was set on the arguments is what is stored.
+	wantConversation(t, "Conversation", *getConversation(t, s, sid, id), *conv)
+	cs := getConversations(t, s, sid)
+	if len(cs) != 1 {
+		t.Fatalf("Conversations: %d, want 1", len(cs))
+	}
+	wantConversation(t, "Conversations[0]", cs[0], *conv)
+	ms := getMessages(t, s, id)
+	if len(ms) != 2 {
+		t.Fatalf("Messages: %d, want 2", len(ms))
+	}
+	wantMessage(t, "Messages[0]", ms[0], *user)
+	wantMessage(t, "Messages[1]", ms[1], *answer)
+	wantMessage(t, "Message(user)", *getMessage(t, s, id, user.ID), *user)
+	wantMessage(t, "Message(answer)", *getMessage(t, s, id, answer.ID), *answer)
+}
+
+func testSecondTurn(t *testing.T, s hxchat.Store) {
+	sid := newSession(t, s)
+	a, _, _ := newConversation(t, s, sid, "first conversation")
+	tick()
+	b, _, _ := newConversation(t, s, sid, "second conversation")
+	wantIDs(t, "Conversations after creating a then b", getConversations(t, s, sid), b.ID, a.ID)
+
+	tick()
+	// The web layer loads the conversation, then starts a turn in it.
+	conv := getConversation(t, s, sid, a.ID)
+	before := *conv
+	user, answer := turn(t, s, conv, "a follow-up question")
+	if conv.ID != before.ID || conv.SessionID != sid || conv.Title != before.Title || !conv.CreatedAt.Equal(before.CreatedAt) {
+		t.Errorf("second turn changed the conversation: %+v, was %+v", conv, before)
+	}
+	if !conv.UpdatedAt.After(before.UpdatedAt) {
+		t.Errorf("second turn: UpdatedAt %v, not after %v", conv.UpdatedAt, before.UpdatedAt)
+	}
+	if user.ConversationID != a.ID || answer.ConversationID != a.ID {
+		t.Errorf("second turn messages in conversations %q, %q; want %q", user.ConversationID, answer.ConversationID, a.ID)
+	}
+	wantConversation(t, "Conversation after second turn", *getConversation(t, s, sid, a.ID), *conv)
+
+	cs := getConversations(t, s, sid)
+	wantIDs(t, "Conversations after a second turn in a", cs, a.ID, b.ID)
+	if len(cs) == 2 {
+		wantConversation(t, "Conversations[0]", cs[0], *conv)
+	}
+	if ms := getMessages(t, s, a.ID); len(ms) != 4 {
+		t.Errorf("Messages(a): %d, want 4", len(ms))
+	}
+	if ms := getMessages(t, s, b.ID); len(ms) != 2 {
+		t.Errorf("Messages(b): %d, want 2", len(ms))
+	}
+
+	// Back to b: it comes first again.
+	tick()
+	turn(t, s, b, "back to b")
+	wantIDs(t, "Conversations after a turn in b", getConversations(t, s, sid), b.ID, a.ID)
+
+	// A turn in a conversation that does not exist (CreatedAt set) creates nothing.
+	ghost := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	err := s.StartTurn(t.Context(), ghost, &hxchat.Message{Content: "hello?"}, &hxchat.Message{})
+	wantCode(t, "StartTurn in a missing conversation", err, hxchat.ENotFound)
+	if cs := getConversations(t, s, sid); len(cs) != 2 {
+		t.Errorf("after StartTurn in a missing conversation: %d conversations, want 2", len(cs))
+	}
+}
+
+func testOwnership(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	mine, other := newSession(t, s), newSession(t, s)
+	a, _, answer := newConversation(t, s, mine, "mine")
+
+	c, err := s.Conversation(ctx, other, a.ID)
+	wantCode(t, "Conversation of another session", err, hxchat.ENotFound)
+	if c != nil {
+		t.Errorf("Conversation of another session returned %+v", c)
+	}
+	c, err = s.Conversation(ctx, mine, hxchat.NewID())
+	wantCode(t, "Conversation that does not exist", err, hxchat.ENotFound)
+	if c != nil {
+		t.Errorf("Conversation that does not exist returned %+v", c)
+	}
+	c, err = s.Conversation(ctx, hxchat.NewID(), a.ID)
+	wantCode(t, "Conversation of an unknown session", err, hxchat.ENotFound)
+	if c != nil {
+		t.Errorf("Conversation of an unknown session returned %+v", c)
+	}
+	if cs := getConversations(t, s, other); len(cs) != 0 {
+		t.Errorf("Conversations(other) = %+v, want none", cs)
+	}
+	if cs := getConversations(t, s, hxchat.NewID()); len(cs) != 0 {
+		t.Errorf("Conversations(unknown session) = %+v, want none", cs)
+	}
+
+	b, _, _ := newConversation(t, s, other, "theirs")
+	wantIDs(t, "Conversations(mine)", getConversations(t, s, mine), a.ID)
+	wantIDs(t, "Conversations(other)", getConversations(t, s, other), b.ID)
+
+	// Another session cannot add a turn to my conversation by naming it.
+	forged := *a
+	forged.SessionID = other
+	err = s.StartTurn(ctx, &forged, &hxchat.Message{Content: "injected"}, &hxchat.Message{})
+	wantCode(t, "StartTurn in a conversation of another session", err, hxchat.ENotFound)
+	ms := getMessages(t, s, a.ID)
+	if len(ms) != 2 || ms[1].ID != answer.ID {
+		t.Errorf("after a forged turn, Messages(a) = %d messages, want the 2 of the first turn", len(ms))
+	}
+	wantConversation(t, "Conversation(a) after a forged turn", *getConversation(t, s, mine, a.ID), *a)
+}
+
+func testMessagesOrder(t *testing.T, s hxchat.Store) {
+	sid := newSession(t, s)
+	conv, u0, a0 := newConversation(t, s, sid, "question 0")
+	want := []*hxchat.Message{u0, a0}
+	for i := 1; i < 5; i++ {
+		u, a := turn(t, s, conv, fmt.Sprintf("question %d", i))
+		want = append(want, u, a)
+	}
+	ms := getMessages(t, s, conv.ID)
+	if len(ms) != len(want) {
+		t.Fatalf("Messages: %d, want %d", len(ms), len(want))
+	}
+	for i := range ms {
+		if i > 0 && ms[i].ID <= ms[i-1].ID {
+			t.Errorf("Messages[%d].ID = %d, not after %d", i, ms[i].ID, ms[i-1].ID)
+		}
+		wantMessage(t, fmt.Sprintf("Messages[%d]", i), ms[i], *want[i])
+		wantRole := hxchat.RoleUser
+		if i%2 == 1 {
+			wantRole = hxchat.RoleAssistant
+		}
+		if ms[i].Role != wantRole {
+			t.Errorf("Messages[%d].Role = %q, want %q", i, ms[i].Role, wantRole)
+		}
+	}
+
+	ms, err := s.Messages(t.Context(), hxchat.NewID())
+	if err != nil {
+		wantCode(t, "Messages of a missing conversation", err, hxchat.ENotFound)
+	} else if len(ms) != 0 {
+		t.Errorf("Messages of a missing conversation = %d messages", len(ms))
+	}
+}
+
+func testMessageScoped(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	a, userA, answerA := newConversation(t, s, sid, "in a")
+	b, _, _ := newConversation(t, s, sid, "in b")
+
+	wantMessage(t, "Message(a, user of a)", *getMessage(t, s, a.ID, userA.ID), *userA)
+	wantMessage(t, "Message(a, answer of a)", *getMessage(t, s, a.ID, answerA.ID), *answerA)
+
+	for _, tc := range []struct {
+		what string
+		conv string
+		id   int64
+	}{
+		{"Message(b, answer of a)", b.ID, answerA.ID},
+		{"Message(b, user of a)", b.ID, userA.ID},
+		{"Message(missing conversation, answer of a)", hxchat.NewID(), answerA.ID},
+		{"Message(a, missing id)", a.ID, answerA.ID + 1000},
+		{"Message(a, 0)", a.ID, 0},
+	} {
+		m, err := s.Message(ctx, tc.conv, tc.id)
+		wantCode(t, tc.what, err, hxchat.ENotFound)
+		if m != nil {
+			t.Errorf("%s returned %+v", tc.what, m)
+		}
+	}
+}
+
+func testCheckpoint(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	conv, user, answer := newConversation(t, s, sid, "count to three")
+
+	if err := s.Checkpoint(ctx, answer.ID, "one"); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	m := getMessage(t, s, conv.ID, answer.ID)
+	if m.Content != "one" || m.State != hxchat.StateStreaming {
+		t.Errorf("after Checkpoint: content %q, state %q; want \"one\", streaming", m.Content, m.State)
+	}
+	if m.UpdatedAt.Before(answer.UpdatedAt) || !m.CreatedAt.Equal(answer.CreatedAt) {
+		t.Errorf("after Checkpoint: created %v, updated %v; was %v, %v", m.CreatedAt, m.UpdatedAt, answer.CreatedAt, answer.UpdatedAt)
+	}
+	tick()
+	if err := s.Checkpoint(ctx, answer.ID, "one, two"); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	m2 := getMessage(t, s, conv.ID, answer.ID)
+	if m2.Content != "one, two" || m2.State != hxchat.StateStreaming {
+		t.Errorf("after second Checkpoint: content %q, state %q", m2.Content, m2.State)
+	}
+	if !m2.UpdatedAt.After(m.UpdatedAt) {
+		t.Errorf("second Checkpoint: UpdatedAt %v, not after %v", m2.UpdatedAt, m.UpdatedAt)
+	}
+
+	// A user message is not streaming: untouched.
+	if err := s.Checkpoint(ctx, user.ID, "rewritten"); err != nil {
+		t.Errorf("Checkpoint(user message): %v", err)
+	}
+	wantMessage(t, "user message after Checkpoint", *getMessage(t, s, conv.ID, user.ID), *user)
+
+	// A finished answer is not streaming: untouched.
+	done := finish(t, s, answer.ID, hxchat.StateDone, "one, two, three")
+	stored := getMessage(t, s, conv.ID, answer.ID)
+	tick()
+	if err := s.Checkpoint(ctx, answer.ID, "one, two, three, four"); err != nil {
+		t.Errorf("Checkpoint(finished answer): %v", err)
+	}
+	after := getMessage(t, s, conv.ID, answer.ID)
+	wantMessage(t, "finished answer after Checkpoint", *after, *stored)
+	if after.Content != done.Content || after.State != hxchat.StateDone {
+		t.Errorf("finished answer after Checkpoint: content %q, state %q", after.Content, after.State)
+	}
+}
+
+func testFinishAnswer(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+
+	// Done, with usage and the model that answered.
+	conv, user, answer := newConversation(t, s, sid, "say hi")
+	if err := s.Checkpoint(ctx, answer.ID, "H"); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	tick()
+	m := &hxchat.Message{
+		ID:           answer.ID,
+		Content:      "Hi!",
+		State:        hxchat.StateDone,
+		FinishReason: hxchat.FinishStop,
+		Model:        "gpt-4o-2024-08-06",
+		Usage:        hxchat.Usage{PromptTokens: 12, CompletionTokens: 3},
+	}
+	if err := s.FinishAnswer(ctx, m); err != nil {
+		t.Fatalf("FinishAnswer(done): %v", err)
+	}
+	got := getMessage(t, s, conv.ID, answer.ID)
+	want := *answer
+	want.Content, want.State, want.FinishReason, want.Model, want.Usage = "Hi!", hxchat.StateDone, hxchat.FinishStop, "gpt-4o-2024-08-06", m.Usage
+	want.UpdatedAt = got.UpdatedAt // checked below
+	wantMessage(t, "finished answer", *got, want)
+	checkTime(t, "finished answer UpdatedAt", got.UpdatedAt)
+	if !got.UpdatedAt.After(answer.UpdatedAt) {
+		t.Errorf("FinishAnswer: UpdatedAt %v, not after %v", got.UpdatedAt, answer.UpdatedAt)
+	}
+	wantMessage(t, "user message after FinishAnswer", *getMessage(t, s, conv.ID, user.ID), *user)
+
+	// Error, with a code and the partial text.
+	conv2, _, answer2 := newConversation(t, s, sid, "a question that fails")
+	m2 := &hxchat.Message{ID: answer2.ID, Content: "Partial ans", State: hxchat.StateError, ErrorCode: hxchat.ERateLimited}
+	if err := s.FinishAnswer(ctx, m2); err != nil {
+		t.Fatalf("FinishAnswer(error): %v", err)
+	}
+	got2 := getMessage(t, s, conv2.ID, answer2.ID)
+	if got2.Content != "Partial ans" || got2.State != hxchat.StateError || got2.ErrorCode != hxchat.ERateLimited ||
+		got2.FinishReason != "" || got2.Usage != (hxchat.Usage{}) || got2.Model != answer2.Model {
+		t.Errorf("failed answer = %+v", got2)
+	}
+
+	// Stopped and content filtered.
+	conv3, _, answer3 := newConversation(t, s, sid, "stop it")
+	m3 := &hxchat.Message{ID: answer3.ID, Content: "Once upon", State: hxchat.StateStopped, Model: answer3.Model}
+	if err := s.FinishAnswer(ctx, m3); err != nil {
+		t.Fatalf("FinishAnswer(stopped): %v", err)
+	}
+	if got := getMessage(t, s, conv3.ID, answer3.ID); got.State != hxchat.StateStopped || got.Content != "Once upon" {
+		t.Errorf("stopped answer = %+v", got)
+	}
+	conv4, _, answer4 := newConversation(t, s, sid, "something filtered")
+	m4 := &hxchat.Message{ID: answer4.ID, Content: "", State: hxchat.StateError, FinishReason: hxchat.FinishContentFilter,
+		ErrorCode: hxchat.EFilteredReply, Model: answer4.Model}
+	if err := s.FinishAnswer(ctx, m4); err != nil {
+		t.Fatalf("FinishAnswer(filtered): %v", err)
+	}
+	if got := getMessage(t, s, conv4.ID, answer4.ID); got.FinishReason != hxchat.FinishContentFilter || got.ErrorCode != hxchat.EFilteredReply {
+		t.Errorf("filtered answer = %+v", got)
+	}
+
+	// An answer that has ended cannot end again.
+	before := getMessage(t, s, conv.ID, answer.ID)
+	again := &hxchat.Message{ID: answer.ID, Content: "Overwritten", State: hxchat.StateError, ErrorCode: hxchat.EUpstream}
+	if err := s.FinishAnswer(ctx, again); err == nil {
+		t.Errorf("FinishAnswer of a finished answer: no error")
+	}
+	wantMessage(t, "finished answer after a second FinishAnswer", *getMessage(t, s, conv.ID, answer.ID), *before)
+
+	// Messages sees the same.
+	ms := getMessages(t, s, conv.ID)
+	if len(ms) != 2 {
+		t.Fatalf("Messages: %d, want 2", len(ms))
+	}
+	wantMessage(t, "Messages[1]", ms[1], *before)
+}
+
+func testRestartAnswer(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	for _, state := range []hxchat.State{hxchat.StateError, hxchat.StateStopped, hxchat.StateInterrupted} {
+		t.Run(string(state), func(t *testing.T) {
+			conv, user, answer := newConversation(t, s, sid, "try "+string(state))
+			if state == hxchat.StateInterrupted {
+				if err := s.Checkpoint(ctx, answer.ID, "cut short"); err != nil {
+					t.Fatalf("Checkpoint: %v", err)
+				}
+				if n, err := s.InterruptStreaming(ctx); err != nil || n != 1 {
+					t.Fatalf("InterruptStreaming = %d, %v; want 1, nil", n, err)
+				}
+			} else {
+				finish(t, s, answer.ID, state, "cut short")
+			}
+			old := getMessage(t, s, conv.ID, answer.ID)
+			if old.State != state {
+				t.Fatalf("answer state %q, want %q", old.State, state)
+			}
+			convBefore := getConversation(t, s, sid, conv.ID)
+
+			tick()
+			fresh := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "model-2"}
+			if err := s.RestartAnswer(ctx, old, fresh); err != nil {
+				t.Fatalf("RestartAnswer: %v", err)
+			}
+			if fresh.ID <= old.ID {
+				t.Errorf("new answer id %d, not after the old %d", fresh.ID, old.ID)
+			}
+			if fresh.ConversationID != conv.ID || fresh.Role != hxchat.RoleAssistant || fresh.State != hxchat.StateStreaming ||
+				fresh.Content != "" || fresh.Model != "model-2" || fresh.ErrorCode != "" || fresh.FinishReason != "" {
+				t.Errorf("new answer = %+v", fresh)
+			}
+			checkTime(t, "new answer CreatedAt", fresh.CreatedAt)
+			checkTime(t, "new answer UpdatedAt", fresh.UpdatedAt)
+
+			ms := getMessages(t, s, conv.ID)
+			if len(ms) != 2 {
+				t.Fatalf("Messages after RestartAnswer: %d, want 2 (the old answer replaced)", len(ms))
+			}
+			wantMessage(t, "Messages[0]", ms[0], *user)
+			wantMessage(t, "Messages[1]", ms[1], *fresh)
+			m, err := s.Message(ctx, conv.ID, old.ID)
+			wantCode(t, "Message(old answer) after RestartAnswer", err, hxchat.ENotFound)
+			if m != nil {
+				t.Errorf("old answer still there: %+v", m)
+			}
+			convAfter := getConversation(t, s, sid, conv.ID)
+			if !convAfter.UpdatedAt.After(convBefore.UpdatedAt) {
+				t.Errorf("RestartAnswer: conversation UpdatedAt %v, not after %v", convAfter.UpdatedAt, convBefore.UpdatedAt)
+			}
+
+			// The new answer streams and ends like any other; then it can be
+			// restarted in turn.
+			if err := s.Checkpoint(ctx, fresh.ID, "second try"); err != nil {
+				t.Fatalf("Checkpoint(new answer): %v", err)
+			}
+			finish(t, s, fresh.ID, hxchat.StateError, "second try")
+			third := &hxchat.Message{}
+			if err := s.RestartAnswer(ctx, getMessage(t, s, conv.ID, fresh.ID), third); err != nil {
+				t.Fatalf("RestartAnswer(new answer): %v", err)
+			}
+			if third.ID <= fresh.ID || third.State != hxchat.StateStreaming {
+				t.Errorf("third answer = %+v, after %d", third, fresh.ID)
+			}
+			if ms := getMessages(t, s, conv.ID); len(ms) != 2 || ms[1].ID != third.ID {
+				t.Errorf("Messages after a second RestartAnswer: %d messages", len(ms))
+			}
+			finish(t, s, third.ID, hxchat.StateDone, "third try") // leave nothing streaming
+		})
+	}
+}
+
+func testRestartConflicts(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+
+	// restart tries to restart old and expects a conflict that changes nothing.
+	restart := func(what string, conv string, old *hxchat.Message) {
+		t.Helper()
+		before := getMessages(t, s, conv)
+		fresh := &hxchat.Message{Model: "model-2"}
+		err := s.RestartAnswer(ctx, old, fresh)
+		wantCode(t, what, err, hxchat.EConflict)
+		after := getMessages(t, s, conv)
+		if len(after) != len(before) {
+			t.Fatalf("%s: %d messages, was %d", what, len(after), len(before))
+		}
+		for i := range after {
+			wantMessage(t, fmt.Sprintf("%s: Messages[%d]", what, i), after[i], before[i])
+		}
+	}
+
+	// Not the last message: an answer with a turn after it.
+	conv, _, first := newConversation(t, s, sid, "first")
+	finish(t, s, first.ID, hxchat.StateError, "")
+	_, second := turn(t, s, conv, "second")
+	restart("RestartAnswer(not the last message)", conv.ID, getMessage(t, s, conv.ID, first.ID))
+
+	// Not retryable: streaming, then done.
+	restart("RestartAnswer(streaming)", conv.ID, getMessage(t, s, conv.ID, second.ID))
+	finish(t, s, second.ID, hxchat.StateDone, "fine")
+	restart("RestartAnswer(done)", conv.ID, getMessage(t, s, conv.ID, second.ID))
+
+	// Old is a copy that says error, but the store knows it is done.
+	stale := getMessage(t, s, conv.ID, second.ID)
+	stale.State = hxchat.StateError
+	restart("RestartAnswer(done, stale copy says error)", conv.ID, stale)
+}
+
+func testInterruptStreaming(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+
+	n, err := s.InterruptStreaming(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("InterruptStreaming on an empty store = %d, %v; want 0, nil", n, err)
+	}
+
+	type streaming struct {
+		conv    string
+		answer  *hxchat.Message
+		content string
+	}
+	var cut []streaming
+	for i := range 3 {
+		conv, _, answer := newConversation(t, s, sid, fmt.Sprintf("question %d", i))
+		content := ""
+		if i > 0 {
+			content = fmt.Sprintf("partial %d", i)
+			if err := s.Checkpoint(ctx, answer.ID, content); err != nil {
+				t.Fatalf("Checkpoint: %v", err)
+			}
+		}
+		cut = append(cut, streaming{conv.ID, answer, content})
+	}
+	doneConv, doneUser, doneAnswer := newConversation(t, s, sid, "finished")
+	finish(t, s, doneAnswer.ID, hxchat.StateDone, "all of it")
+	done := getMessage(t, s, doneConv.ID, doneAnswer.ID)
+
+	n, err = s.InterruptStreaming(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("InterruptStreaming = %d, %v; want 3, nil", n, err)
+	}
+	for _, c := range cut {
+		m := getMessage(t, s, c.conv, c.answer.ID)
+		if m.State != hxchat.StateInterrupted || m.Content != c.content {
+			t.Errorf("answer %d after InterruptStreaming: state %q, content %q; want interrupted, %q", m.ID, m.State, m.Content, c.content)
+		}
+		if !m.State.Retryable() {
+			t.Errorf("interrupted answer %d not retryable", m.ID)
+		}
+		// A late checkpoint of a generation that no longer runs changes nothing.
+		if err := s.Checkpoint(ctx, m.ID, "late"); err != nil {
+			t.Errorf("Checkpoint(interrupted): %v", err)
+		}
+		if got := getMessage(t, s, c.conv, c.answer.ID); got.Content != c.content {
+			t.Errorf("interrupted answer %d: Checkpoint changed content to %q", m.ID, got.Content)
+		}
+	}
+	wantMessage(t, "finished answer after InterruptStreaming", *getMessage(t, s, doneConv.ID, done.ID), *done)
+	wantMessage(t, "user message after InterruptStreaming", *getMessage(t, s, doneConv.ID, doneUser.ID), *doneUser)
+
+	n, err = s.InterruptStreaming(ctx)
+	if err != nil || n != 0 {
+		t.Errorf("second InterruptStreaming = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func testUnicode(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+
+	title := "日本語の会話 🍣 — テスト"
+	question := "こんにちは、世界！🌏👋🏽 家族: 👨‍👩‍👧‍👦 「引用」\n二行目 🇯🇵"
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: title}
+	user, answer := turn(t, s, conv, question)
+	partial := "はい、"
+	if err := s.Checkpoint(ctx, answer.ID, partial); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	if got := getMessage(t, s, conv.ID, answer.ID); got.Content != partial {
+		t.Errorf("checkpoint round trip: %q, want %q", got.Content, partial)
+	}
+	final := "はい、こんにちは！😀 絵文字も大丈夫です。\n```go\nfmt.Println(\"ß∂ƒ ✓\")\n```"
+	finish(t, s, answer.ID, hxchat.StateDone, final)
+
+	if got := getConversation(t, s, sid, conv.ID); got.Title != title {
+		t.Errorf("title round trip: %q, want %q", got.Title, title)
+	}
+	ms := getMessages(t, s, conv.ID)
+	if len(ms) != 2 || ms[0].Content != question || ms[1].Content != final {
+		t.Errorf("Messages round trip = %+v", ms)
+	}
+	wantMessage(t, "user message", ms[0], *user)
+
+	// 1 MiB and more, multi-byte characters throughout, no NUL (PostgreSQL
+	// text cannot hold one).
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "%06d 長い文章のテスト 🚀 lorem ipsum dolor sit amet\n", i)
+	}
+	large := b.String()
+	bigConv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid}
+	bigUser, bigAnswer := turn(t, s, bigConv, large)
+	if err := s.Checkpoint(ctx, bigAnswer.ID, large[:len(large)/2]); err != nil {
+		t.Fatalf("Checkpoint(large): %v", err)
+	}
+	if got := getMessage(t, s, bigConv.ID, bigAnswer.ID); got.Content != large[:len(large)/2] {
+		t.Errorf("large checkpoint round trip: %s", short(got.Content))
+	}
+	finish(t, s, bigAnswer.ID, hxchat.StateDone, large+large)
+	if got := getMessage(t, s, bigConv.ID, bigUser.ID); got.Content != large {
+		t.Errorf("large user message round trip: %s, want %d bytes", short(got.Content), len(large))
+	}
+	if got := getMessage(t, s, bigConv.ID, bigAnswer.ID); got.Content != large+large {
+		t.Errorf("large answer round trip: %s, want %d bytes", short(got.Content), 2*len(large))
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	const (
+		writers     = 20
+		turns       = 3
+		checkpoints = 5
+	)
+	type result struct {
+		session string
+		conv    string
+		answers []int64
+	}
+	results := make([]result, writers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			r := &results[w]
+			r.session = hxchat.NewID()
+			if err := s.CreateSession(ctx, r.session); err != nil {
+				t.Errorf("writer %d: CreateSession: %v", w, err)
+				return
+			}
+			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: r.session, Title: fmt.Sprintf("writer %d", w)}
+			r.conv = conv.ID
+			for i := range turns {
+				user := &hxchat.Message{Content: fmt.Sprintf("writer %d question %d", w, i)}
+				answer := &hxchat.Message{Model: "test-model"}
+				if err := s.StartTurn(ctx, conv, user, answer); err != nil {
+					t.Errorf("writer %d turn %d: StartTurn: %v", w, i, err)
+					return
+				}
+				r.answers = append(r.answers, answer.ID)
+				text := ""
+				for c := range checkpoints {
+					text += fmt.Sprintf("token%d ", c)
+					if err := s.Checkpoint(ctx, answer.ID, text); err != nil {
+						t.Errorf("writer %d turn %d: Checkpoint: %v", w, i, err)
+						return
+					}
+					// Readers run alongside the writers.
+					if _, err := s.Message(ctx, conv.ID, answer.ID); err != nil {
+						t.Errorf("writer %d turn %d: Message: %v", w, i, err)
+						return
+					}
+				}
+				m := &hxchat.Message{ID: answer.ID, Content: fmt.Sprintf("writer %d answer %d", w, i),
+					State: hxchat.StateDone, FinishReason: hxchat.FinishStop, Usage: hxchat.Usage{PromptTokens: int64(w), CompletionTokens: int64(i)}}
+				if err := s.FinishAnswer(ctx, m); err != nil {
+					t.Errorf("writer %d turn %d: FinishAnswer: %v", w, i, err)
+					return
+				}
+				if _, err := s.Conversations(ctx, r.session); err != nil {
+					t.Errorf("writer %d turn %d: Conversations: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	seen := map[int64]bool{}
+	for w, r := range results {
+		cs := getConversations(t, s, r.session)
+		wantIDs(t, fmt.Sprintf("writer %d: Conversations", w), cs, r.conv)
+		ms := getMessages(t, s, r.conv)
+		if len(ms) != 2*turns {
+			t.Errorf("writer %d: %d messages, want %d", w, len(ms), 2*turns)
+			continue
+		}
+		for i := range turns {
+			u, a := ms[2*i], ms[2*i+1]
+			if u.Content != fmt.Sprintf("writer %d question %d", w, i) || u.Role != hxchat.RoleUser {
+				t.Errorf("writer %d turn %d: user message %+v", w, i, u)
+			}
+			if a.ID != r.answers[i] || a.State != hxchat.StateDone || a.Content != fmt.Sprintf("writer %d answer %d", w, i) ||
+				a.Usage != (hxchat.Usage{PromptTokens: int64(w), CompletionTokens: int64(i)}) {
+				t.Errorf("writer %d turn %d: answer %+v", w, i, a)
+			}
+		}
+		for _, m := range ms {
+			if seen[m.ID] {
+				t.Errorf("message id %d given twice", m.ID)
+			}
+			seen[m.ID] = true
+		}
+	}
+	if n, err := s.InterruptStreaming(ctx); err != nil || n != 0 {
+		t.Errorf("InterruptStreaming after all answers finished = %d, %v; want 0, nil", n, err)
+	}
+}
