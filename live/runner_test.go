@@ -1,0 +1,217 @@
+package live_test
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/sqlite"
+)
+
+// script is a Provider that yields its pieces, waiting on gate (when set)
+// before each piece from index after on, and ends with err or "stop".
+type script struct {
+	pieces []string
+	gate   chan struct{}
+	after  int
+	err    error
+}
+
+func (s *script) Name() string  { return "script" }
+func (s *script) Model() string { return "script-1" }
+func (s *script) Stream(ctx context.Context, _ hxchat.ChatRequest) iter.Seq2[hxchat.Delta, error] {
+	return func(yield func(hxchat.Delta, error) bool) {
+		for i, p := range s.pieces {
+			if s.gate != nil && i >= s.after {
+				select {
+				case <-s.gate:
+				case <-ctx.Done():
+					yield(hxchat.Delta{}, ctx.Err())
+					return
+				}
+			}
+			if !yield(hxchat.Delta{Text: p}, nil) {
+				return
+			}
+		}
+		if s.err != nil {
+			yield(hxchat.Delta{}, s.err)
+			return
+		}
+		yield(hxchat.Delta{FinishReason: "stop", Usage: &hxchat.Usage{PromptTokens: 3, CompletionTokens: int64(len(s.pieces))}}, nil)
+	}
+}
+
+// plain renders events as the text itself, so tests can read them.
+type plain struct{}
+
+func (plain) Open(*hxchat.Message) live.AnswerRenderer { return plainAnswer{} }
+
+type plainAnswer struct{}
+
+func (plainAnswer) Grow(text string) []byte        { return []byte(text) }
+func (plainAnswer) Final(m *hxchat.Message) []byte { return []byte("final:" + string(m.State)) }
+
+type fixture struct {
+	store  *sqlite.Store
+	hub    *live.Hub
+	runner *live.Runner
+	conv   *hxchat.Conversation
+}
+
+func newFixture(t *testing.T, p hxchat.Provider) *fixture {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	hub := live.NewHub(time.Minute, 1<<20)
+	r := live.NewRunner(live.RunnerOptions{Store: store, Provider: p, Hub: hub, Renderer: plain{}, Checkpoint: 10 * time.Millisecond})
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	sid := hxchat.NewID()
+	if err := store.CreateSession(context.Background(), sid); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{store: store, hub: hub, runner: r, conv: &hxchat.Conversation{SessionID: sid}}
+}
+
+// start stores a turn and starts its answer.
+func (f *fixture) start(t *testing.T) *hxchat.Message {
+	t.Helper()
+	user := &hxchat.Message{Role: hxchat.RoleUser, Content: "q", State: hxchat.StateDone}
+	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+	if err := f.store.StartTurn(context.Background(), f.conv, user, answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.runner.Start(answer, []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}); err != nil {
+		t.Fatal(err)
+	}
+	return answer
+}
+
+// wait waits until the stored answer satisfies ok.
+func (f *fixture) wait(t *testing.T, id int64, what string, ok func(*hxchat.Message) bool) *hxchat.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := f.store.Message(context.Background(), f.conv.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; answer is %+v", what, m)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func final(m *hxchat.Message) bool { return m.State.Final() }
+
+func TestRunnerAnswers(t *testing.T) {
+	f := newFixture(t, &script{pieces: []string{"a", "b", "c"}})
+	a := f.start(t)
+	m := f.wait(t, a.ID, "the end", final)
+	if m.Content != "abc" || m.State != hxchat.StateDone || m.FinishReason != "stop" || m.Usage.CompletionTokens != 3 {
+		t.Errorf("stored %+v", m)
+	}
+	st, ok := f.hub.Get(a.ID)
+	if !ok {
+		t.Fatal("stream gone at once")
+	}
+	frames, _, _, ended, _ := st.Since(0, nil)
+	if !ended || len(frames) != 5 { // 3 steps, the final bubble, the final event
+		t.Fatalf("%d frames, ended %v", len(frames), ended)
+	}
+	if !strings.Contains(string(frames[4]), "event: done") || !strings.Contains(string(frames[3]), "final:done") {
+		t.Errorf("last frames %q %q", frames[3], frames[4])
+	}
+}
+
+// TestRunnerCheckpoints: a growing answer is saved while it grows, also when
+// the model stalls, before it ends.
+func TestRunnerCheckpoints(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFixture(t, &script{pieces: []string{"first ", "second"}, gate: gate, after: 1})
+	a := f.start(t)
+	f.wait(t, a.ID, "a checkpoint during a stall", func(m *hxchat.Message) bool {
+		return m.State == hxchat.StateStreaming && m.Content == "first "
+	})
+	close(gate)
+	f.wait(t, a.ID, "the end", func(m *hxchat.Message) bool { return m.State == hxchat.StateDone && m.Content == "first second" })
+}
+
+func TestRunnerStop(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFixture(t, &script{pieces: []string{"kept ", "never"}, gate: gate, after: 1})
+	a := f.start(t)
+	st, _ := f.hub.Get(a.ID)
+	waitSeq(t, st, 1)
+	if !f.runner.Stop(a.ID) {
+		t.Fatal("Stop: not running")
+	}
+	m := f.wait(t, a.ID, "stopped", final)
+	if m.State != hxchat.StateStopped || m.Content != "kept " {
+		t.Errorf("stored %+v", m)
+	}
+	if f.runner.Stop(a.ID) {
+		t.Error("Stop of a finished answer reported running")
+	}
+}
+
+func TestRunnerError(t *testing.T) {
+	f := newFixture(t, &script{pieces: []string{"part"}, err: &hxchat.Error{Code: hxchat.ERateLimited, Message: "busy"}})
+	a := f.start(t)
+	m := f.wait(t, a.ID, "failed", final)
+	if m.State != hxchat.StateError || m.ErrorCode != hxchat.ERateLimited || m.Content != "part" {
+		t.Errorf("stored %+v", m)
+	}
+}
+
+// TestRunnerShutdown: answers that end within the drain time end normally;
+// the rest are stored interrupted with their text, and new ones are refused.
+func TestRunnerShutdown(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFixture(t, &script{pieces: []string{"so far", "never"}, gate: gate, after: 1})
+	a := f.start(t)
+	st, _ := f.hub.Get(a.ID)
+	waitSeq(t, st, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := f.runner.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v", err)
+	}
+	m, _ := f.store.Message(context.Background(), f.conv.ID, a.ID)
+	if m.State != hxchat.StateInterrupted || m.Content != "so far" {
+		t.Errorf("stored %+v", m)
+	}
+	if _, _, ended := st.Snapshot(); !ended {
+		t.Error("stream of an interrupted answer not ended")
+	}
+	answer := &hxchat.Message{ID: 999}
+	if err := f.runner.Start(answer, nil); hxchat.Code(err) != hxchat.EShutdown {
+		t.Errorf("Start while draining: %v", err)
+	}
+}
+
+func waitSeq(t *testing.T, st *live.Stream, seq int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, s, _ := st.Snapshot(); s >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream never reached %d", seq)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
