@@ -1,17 +1,12 @@
 // hxchat's only script of its own: the message box (Enter sends, Shift+Enter
-// breaks the line, an Enter that confirms an IME composition never sends, the
-// box grows with its text, it empties only when the message was accepted) and
+// breaks the line, an Enter that confirms an IME composition never sends, it
+// empties only when the message was accepted; it grows with its text by CSS
+// field-sizing, so no inline style is needed under the CSP) and
 // following the conversation to its newest line. htmx does everything else.
 (() => {
   "use strict";
 
-  const box = () => document.getElementById("message");
   const log = () => document.getElementById("log");
-
-  function grow(ta) {
-    ta.style.height = "auto";
-    ta.style.height = Math.min(ta.scrollHeight, window.innerHeight * 0.4) + "px";
-  }
 
   // Follow the answer while the reader is at the bottom; stop following when
   // they scroll up to read.
@@ -37,17 +32,11 @@
     if (ta.value.trim() !== "") ta.form.requestSubmit();
   });
 
-  document.addEventListener("input", (e) => {
-    if (e.target.id === "message") grow(e.target);
-  });
-
   document.addEventListener("htmx:after:request", (e) => {
     const ctx = e.detail && e.detail.ctx;
     if (!ctx || !e.target || e.target.id !== "composer") return;
     if (ctx.response && ctx.response.status < 400) {
       e.target.reset();
-      const ta = box();
-      if (ta) grow(ta);
       follow = true;
     }
   });
@@ -57,8 +46,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
-    const ta = box();
-    if (ta) grow(ta);
     if (log()) toBottom();
   });
 })();

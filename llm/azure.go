@@ -1,0 +1,119 @@
+package llm
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/hxchat/hxchat"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/azure"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// AzureOptions configure an Azure OpenAI deployment, with the names of the
+// seed app's .env: AZURE_OPENAI_ENDPOINT, _API_KEY, _API_VERSION, _DEPLOYMENT.
+type AzureOptions struct {
+	// Endpoint is the resource URL, e.g. "https://NAME.openai.azure.com",
+	// optionally with a path prefix (an API gateway). An Azure v1 URL
+	// (ending in /openai/v1) is used as a base URL as it is.
+	Endpoint string
+	APIKey   string // sent in the Api-Key header
+	// APIVersion, e.g. "2024-10-21", is required except for v1 URLs, which
+	// send it only when it is "preview" or "latest".
+	APIVersion string
+	Deployment string // the deployment name, sent as the model
+	Common
+}
+
+// NewAzure returns a provider for an Azure OpenAI deployment. Requests go
+// to {Endpoint}/openai/deployments/{Deployment}/chat/completions?api-version=…
+// with the key in the Api-Key header.
+//
+// HTTPS endpoints and plain-HTTP loopback endpoints (tests, a local proxy) go
+// through the SDK's azure package. A plain-HTTP endpoint on any other host
+// (a gateway on the LAN) is built by hand with the same URL and header,
+// because the SDK refuses to send Azure credentials over HTTP to a
+// non-loopback host even with azure.WithUnsafeAllowHTTP. (For plain-HTTP
+// loopback the SDK dials directly: HTTPClient's transport and proxy are not
+// used.)
+func NewAzure(o AzureOptions) (hxchat.Provider, error) {
+	u, err := parseEndpoint(o.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("llm: azure endpoint: %w", err)
+	}
+	switch {
+	case o.APIKey == "":
+		return nil, errors.New("llm: azure: the API key is empty")
+	case o.Deployment == "":
+		return nil, errors.New("llm: azure: the deployment is empty")
+	}
+	endpoint := strings.TrimSuffix(u.String(), "/")
+	v1 := strings.HasSuffix(endpoint, "/openai/v1")
+	if !v1 {
+		endpoint = strings.TrimSuffix(endpoint, "/openai") // a common slip: the SDK adds /openai
+	}
+	if o.APIVersion == "" && !v1 {
+		return nil, errors.New("llm: azure: the API version is empty (for example 2024-10-21)")
+	}
+
+	opts := o.requestOptions()
+	switch {
+	case v1:
+		// The v1 API takes the model in the body, like OpenAI, and the key
+		// in Api-Key; azure.WithEndpoint would add /openai/deployments/….
+		opts = append(opts, option.WithBaseURL(endpoint+"/"), option.WithHeader("Api-Key", o.APIKey))
+		if o.APIVersion == "preview" || o.APIVersion == "latest" {
+			opts = append(opts, option.WithQuery("api-version", o.APIVersion))
+		}
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		opts = append(opts,
+			option.WithBaseURL(endpoint+"/openai/deployments/"+url.PathEscape(o.Deployment)+"/"),
+			option.WithQuery("api-version", o.APIVersion),
+			option.WithHeader("Api-Key", o.APIKey))
+	default:
+		opts = append(opts, azure.WithEndpoint(endpoint, o.APIVersion), azure.WithAPIKey(o.APIKey))
+		if u.Scheme == "http" {
+			opts = append(opts, azure.WithUnsafeAllowHTTP())
+		}
+	}
+	opts = append(opts, o.logOption()...)
+	return &chatProvider{
+		name:   "Azure OpenAI · " + o.Deployment,
+		model:  o.Deployment,
+		svc:    openai.NewChatCompletionService(opts...),
+		idle:   o.idleTimeout(),
+		log:    o.Logger,
+		secret: o.APIKey,
+	}, nil
+}
+
+// parseEndpoint checks that s is an absolute http(s) URL without query or
+// credentials.
+func parseEndpoint(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	switch {
+	case s == "":
+		return nil, errors.New("empty")
+	case err != nil:
+		return nil, errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%q: the scheme must be http or https", u.Redacted())
+	case u.Host == "":
+		return nil, fmt.Errorf("%q: no host", u.Redacted())
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("%q: no user, query or fragment allowed", u.Redacted())
+	}
+	return u, nil
+}
+
+// isLoopback matches the SDK's notion of a loopback host for plain HTTP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,332 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+)
+
+// shapes builds a provider of each wire shape on s.
+var shapes = []struct {
+	name string
+	new  func(t *testing.T, s *llmtest.Server, c Common) hxchat.Provider
+}{
+	{"azure", func(t *testing.T, s *llmtest.Server, c Common) hxchat.Provider {
+		return newAzure(t, s, func(o *AzureOptions) { o.Common = c })
+	}},
+	{"openai", func(t *testing.T, s *llmtest.Server, c Common) hxchat.Provider {
+		return newOpenAI(t, s, func(o *OpenAIOptions) { o.Common = c })
+	}},
+}
+
+func TestErrorMapping(t *testing.T) {
+	three := []string{"one", " two", " three"}
+	tests := []struct {
+		name       string
+		reply      llmtest.Reply
+		want       hxchat.ErrorCode
+		text       string        // received before the error
+		retryAfter time.Duration // want in the *hxchat.Error
+	}{
+		{name: "401", reply: llmtest.Reply{Status: 401}, want: hxchat.EUpstreamAuth},
+		{name: "403", reply: llmtest.Reply{Status: 403}, want: hxchat.EUpstreamAuth},
+		{name: "404", reply: llmtest.Reply{Status: 404}, want: hxchat.EUpstreamSetup},
+		{name: "400 prompt filtered", reply: llmtest.Reply{Status: 400, ErrorBody: llmtest.AzurePromptFilteredBody}, want: hxchat.EFiltered},
+		{name: "400", reply: llmtest.Reply{Status: 400}, want: hxchat.EUpstreamSetup},
+		{name: "400 context length", want: hxchat.EInvalid, reply: llmtest.Reply{Status: 400,
+			ErrorBody: `{"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`}},
+		{name: "400 vLLM context length", want: hxchat.EInvalid, reply: llmtest.Reply{Status: 400,
+			ErrorBody: `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`}},
+		{name: "404 Ollama", reply: llmtest.Reply{Status: 404, ErrorBody: `{"error":"model \"llama9\" not found, try pulling it first"}`}, want: hxchat.EUpstreamSetup},
+		{name: "429 Retry-After", reply: llmtest.Reply{Status: 429, Headers: map[string]string{"Retry-After": "7"}},
+			want: hxchat.ERateLimited, retryAfter: 7 * time.Second},
+		{name: "429 retry-after-ms", reply: llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "1500", "retry-after": "2"}},
+			want: hxchat.ERateLimited, retryAfter: 1500 * time.Millisecond},
+		{name: "429 quota", want: hxchat.ERateLimited, reply: llmtest.Reply{Status: 429,
+			ErrorBody: `{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`}},
+		{name: "500", reply: llmtest.Reply{Status: 500}, want: hxchat.EUpstream},
+		{name: "502 HTML", reply: llmtest.Reply{Status: 502, ErrorBody: "<html><body>Bad Gateway</body></html>"}, want: hxchat.EUpstream},
+		{name: "drop mid-stream", reply: llmtest.Reply{Tokens: three, DropAfter: 2}, want: hxchat.EUpstream, text: "one two"},
+		{name: "EOF without finish or DONE", reply: llmtest.Reply{Tokens: three, NoFinish: true, NoDone: true}, want: hxchat.EUpstream, text: "one two three"},
+		{name: "DONE without finish", reply: llmtest.Reply{Tokens: three, NoFinish: true}, want: hxchat.EUpstream, text: "one two three"},
+		{name: "malformed chunk", reply: llmtest.Reply{Tokens: three, Malformed: true}, want: hxchat.EUpstream, text: "one two three"},
+	}
+	for _, sh := range shapes {
+		for _, tt := range tests {
+			t.Run(sh.name+"/"+tt.name, func(t *testing.T) {
+				s := llmtest.NewServer(t)
+				s.Reply(tt.reply)
+				r := collect(t, context.Background(), sh.new(t, s, Common{}), question)
+				if r.err == nil {
+					t.Fatalf("no error; text %q finish %q", r.text, r.finish)
+				}
+				if got := code(t, r.err); got != tt.want {
+					t.Errorf("code %s, want %s (%v)", got, tt.want, r.err)
+				}
+				if r.text != tt.text || r.finish != "" {
+					t.Errorf("text %q finish %q before the error, want %q", r.text, r.finish, tt.text)
+				}
+				if e := r.err.(*hxchat.Error); e.RetryAfter != tt.retryAfter {
+					t.Errorf("RetryAfter %v, want %v", e.RetryAfter, tt.retryAfter)
+				}
+				if strings.Contains(hxchat.SafeMessage(r.err), "{") {
+					t.Errorf("the message shows an upstream body: %q", hxchat.SafeMessage(r.err))
+				}
+				if n := len(s.Requests()); n != 1 {
+					t.Errorf("%d requests with no retries", n)
+				}
+			})
+		}
+	}
+}
+
+// TestKeyNeverInErrors: OpenAI's 401 echoes the key presented; the error
+// texts must not.
+func TestKeyNeverInErrors(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.Reply(llmtest.Reply{Status: 401})
+	r := collect(t, context.Background(), newOpenAI(t, s, nil), question)
+	if code(t, r.err) != hxchat.EUpstreamAuth {
+		t.Fatalf("error %v", r.err)
+	}
+	if !strings.Contains(r.err.Error(), "[redacted]") {
+		t.Errorf("the log text should keep the upstream message, redacted: %v", r.err)
+	}
+	if !strings.Contains(hxchat.SafeMessage(r.err), "API key") {
+		t.Errorf("the message should tell the admin to check the API key: %q", hxchat.SafeMessage(r.err))
+	}
+}
+
+func TestRetries(t *testing.T) {
+	limited := llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "30"}}
+	failed := llmtest.Reply{Status: 500, Headers: map[string]string{"retry-after-ms": "1"}}
+	ok := llmtest.Reply{Tokens: []string{"fine"}}
+	tests := []struct {
+		name     string
+		retries  int
+		replies  []llmtest.Reply
+		want     hxchat.ErrorCode // "" for an answer
+		requests int
+	}{
+		{"429 no retries", 0, []llmtest.Reply{limited, ok}, hxchat.ERateLimited, 1},
+		{"429 then ok", 2, []llmtest.Reply{limited, ok}, "", 2},
+		{"429 until retries run out", 1, []llmtest.Reply{limited}, hxchat.ERateLimited, 2},
+		{"500 then ok", 1, []llmtest.Reply{failed, ok}, "", 2},
+		{"no retry once streaming", 2, []llmtest.Reply{{Tokens: []string{"a", "b"}, DropAfter: 1}, ok}, hxchat.EUpstream, 1},
+	}
+	for _, sh := range shapes {
+		for _, tt := range tests {
+			t.Run(sh.name+"/"+tt.name, func(t *testing.T) {
+				s := llmtest.NewServer(t)
+				s.Reply(tt.replies...)
+				start := time.Now()
+				r := collect(t, context.Background(), sh.new(t, s, Common{MaxRetries: tt.retries}), question)
+				if got := hxchat.Code(r.err); got != tt.want {
+					t.Fatalf("code %q, want %q (%v)", got, tt.want, r.err)
+				}
+				if tt.want == "" && r.text != "fine" {
+					t.Errorf("text %q", r.text)
+				}
+				reqs := s.Requests()
+				if len(reqs) != tt.requests {
+					t.Fatalf("%d requests, want %d", len(reqs), tt.requests)
+				}
+				if tt.replies[0].Status == 429 && tt.requests > 1 {
+					if time.Since(start) < 30*time.Millisecond {
+						t.Error("the retry did not wait for retry-after-ms")
+					}
+					if got := reqs[1].Header.Get("X-Stainless-Retry-Count"); got != "1" {
+						t.Errorf("retry count header %q", got)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	for _, p := range []func() (hxchat.Provider, error){
+		func() (hxchat.Provider, error) {
+			return NewAzure(AzureOptions{Endpoint: "http://" + addr, APIKey: testKey, APIVersion: "2024-10-21", Deployment: "d"})
+		},
+		func() (hxchat.Provider, error) {
+			return NewOpenAI(OpenAIOptions{BaseURL: "http://" + addr + "/v1", APIKey: testKey, Model: "m"})
+		},
+	} {
+		p, err := p()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := collect(t, context.Background(), p, question)
+		if code(t, r.err) != hxchat.EUpstream || hxchat.SafeMessage(r.err) != "Could not reach the model service." {
+			t.Errorf("%s: %v", p.Name(), r.err)
+		}
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			s := llmtest.NewServer(t)
+			s.Reply(llmtest.Reply{Tokens: []string{"a", "b"}, Stall: true})
+			start := time.Now()
+			r := collect(t, context.Background(), sh.new(t, s, Common{IdleTimeout: 100 * time.Millisecond}), question)
+			if code(t, r.err) != hxchat.ETimeout || r.text != "ab" {
+				t.Fatalf("error %v after %q", r.err, r.text)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+			waitAborted(t, s.Requests()[0])
+		})
+	}
+}
+
+// TestIdleTimeoutSparesSlowCaller: the idle timer does not run while the
+// caller handles a delta.
+func TestIdleTimeoutSparesSlowCaller(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.Reply(llmtest.Reply{Tokens: []string{"a", "b", "c"}})
+	p := newOpenAI(t, s, func(o *OpenAIOptions) { o.IdleTimeout = 50 * time.Millisecond })
+	text := ""
+	for d, err := range p.Stream(context.Background(), question) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += d.Text
+		time.Sleep(100 * time.Millisecond)
+	}
+	if text != "abc" {
+		t.Errorf("text %q", text)
+	}
+}
+
+// waitAborted waits until the server saw the client close the request.
+func waitAborted(t *testing.T, rq llmtest.Request) {
+	t.Helper()
+	select {
+	case <-rq.Aborted:
+	case <-time.After(5 * time.Second):
+		t.Error("the upstream request was not closed")
+	}
+}
+
+func TestCallerCancel(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			s := llmtest.NewServer(t)
+			gate := make(chan struct{})
+			s.Reply(llmtest.Reply{Tokens: []string{"a", "b", "c"}, Gate: gate, GateAfter: 1})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var got []string
+			var last error
+			for d, err := range sh.new(t, s, Common{}).Stream(ctx, question) {
+				if err != nil {
+					last = err
+					continue
+				}
+				got = append(got, d.Text)
+				cancel() // after the first token; the server holds the second
+			}
+			if !errors.Is(last, context.Canceled) || len(got) != 1 || got[0] != "a" {
+				t.Fatalf("got %q then %v, want [a] then context.Canceled", got, last)
+			}
+			waitAborted(t, s.Requests()[0])
+		})
+	}
+}
+
+func TestCallerDeadline(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.Reply(llmtest.Reply{Tokens: []string{"a"}, Stall: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	r := collect(t, ctx, newOpenAI(t, s, nil), question)
+	if code(t, r.err) != hxchat.ETimeout || !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("error %v", r.err)
+	}
+	waitAborted(t, s.Requests()[0])
+}
+
+// TestCallerStops: breaking out of the loop closes the upstream request.
+func TestCallerStops(t *testing.T) {
+	s := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	s.Reply(llmtest.Reply{Tokens: []string{"a", "b"}, Gate: gate, GateAfter: 1})
+	for _, err := range newOpenAI(t, s, nil).Stream(context.Background(), question) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	waitAborted(t, s.Requests()[0])
+}
+
+func TestContentFilterMidAnswer(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			s := llmtest.NewServer(t)
+			s.Reply(llmtest.Reply{Tokens: []string{"Once", " upon"}, FinishReason: "content_filter"})
+			r := collect(t, context.Background(), sh.new(t, s, Common{}), question)
+			if r.err != nil || r.text != "Once upon" || r.finish != hxchat.FinishContentFilter {
+				t.Errorf("text %q finish %q error %v", r.text, r.finish, r.err)
+			}
+		})
+	}
+}
+
+// TestFinishThenDrop: an answer that ended keeps its end even when the
+// connection breaks before the usage chunk.
+func TestFinishThenDrop(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.Reply(llmtest.Reply{Tokens: []string{"done"}, NoUsage: true, NoDone: true})
+	r := collect(t, context.Background(), newOpenAI(t, s, nil), question)
+	if r.err != nil || r.finish != "stop" || r.usage != nil {
+		t.Errorf("finish %q usage %v error %v", r.finish, r.usage, r.err)
+	}
+}
+
+// TestMapErrorUnreachable covers causes the fake server cannot produce.
+func TestMapErrorUnreachable(t *testing.T) {
+	p := &chatProvider{secret: testKey, idle: time.Second}
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		err     error
+		started bool
+		want    hxchat.ErrorCode
+	}{
+		{"error event mid-stream", &ssestream.StreamError{Message: "received error while streaming: {\"message\":\"bad key " + testKey + "\"}"}, true, hxchat.EUpstream},
+		{"header timeout", &url.Error{Op: "Post", URL: "http://x", Err: timeoutError{}}, false, hxchat.ETimeout},
+		{"read timeout", timeoutError{}, true, hxchat.ETimeout},
+		{"SDK refuses the setup", errors.New("azure: authenticated requests require HTTPS"), false, hxchat.EUpstreamSetup},
+	}
+	for _, tt := range tests {
+		err := p.mapError(ctx, ctx, tt.err, nil, tt.started)
+		if code(t, err) != tt.want {
+			t.Errorf("%s: %v, want %s", tt.name, err, tt.want)
+		}
+		checkNoKey(t, err)
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

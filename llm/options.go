@@ -1,0 +1,110 @@
+// Package llm implements hxchat.Provider on the official OpenAI Go SDK
+// (github.com/openai/openai-go/v3): Azure OpenAI (NewAzure), OpenAI and
+// OpenAI-compatible servers such as Ollama, vLLM, llama.cpp, LM Studio and
+// LiteLLM (NewOpenAI), and an offline demo model (NewDemo).
+//
+// It is the only package of hxchat that imports the SDK. Providers stream
+// chat completions, report usage, and turn every failure into an
+// *hxchat.Error whose Message is safe to show (no keys, no upstream bodies)
+// and whose Err keeps the technical cause for the log.
+//
+// The SDK never reads the environment here: the OPENAI_* variables it would
+// use by default (key, base URL, organization, extra headers) are ignored,
+// so a key meant for one server is never sent to another.
+package llm
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/openai/openai-go/v3/option"
+)
+
+// Defaults the app uses when the configuration says nothing.
+const (
+	DefaultIdleTimeout = 60 * time.Second
+	DefaultMaxRetries  = 2
+)
+
+// Common holds the settings every model service provider shares.
+type Common struct {
+	// HTTPClient sends the requests. Nil means a shared client whose
+	// transport waits at most 10 minutes for response headers. Its Timeout
+	// should be zero: it would cut long answers.
+	HTTPClient *http.Client
+	// MaxRetries is how many times a request is retried on a connection
+	// error, 408, 409, 429 or 5xx, before the answer starts; never once it
+	// has started. 0 means no retries (pass DefaultMaxRetries for the
+	// usual 2). The SDK waits as Retry-After / retry-after-ms say.
+	MaxRetries int
+	// IdleTimeout ends a stream with an ETimeout error when no chunk
+	// arrives for that long once the answer has started. 0 means
+	// DefaultIdleTimeout. There is no limit on the whole answer.
+	IdleTimeout time.Duration
+	// Logger, if not nil, gets one debug record per HTTP attempt (method,
+	// path, status, duration) and a warning for errors after a complete
+	// answer. Keys are never logged.
+	Logger *slog.Logger
+}
+
+// requestOptions returns the SDK options that Common stands for.
+func (c Common) requestOptions() []option.RequestOption {
+	client := c.HTTPClient
+	if client == nil {
+		client = defaultClient()
+	}
+	return []option.RequestOption{
+		option.WithHTTPClient(client),
+		option.WithMaxRetries(max(c.MaxRetries, 0)), // the SDK panics on < 0
+	}
+}
+
+func (c Common) idleTimeout() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// logOption logs each HTTP attempt. It must come after the options that
+// rewrite the URL (Azure) so that it logs the path really requested.
+func (c Common) logOption() []option.RequestOption {
+	if c.Logger == nil {
+		return nil
+	}
+	log := c.Logger
+	return []option.RequestOption{option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		start := time.Now()
+		res, err := next(req)
+		attrs := []slog.Attr{
+			slog.String("method", req.Method),
+			slog.String("host", req.URL.Host),
+			slog.String("path", req.URL.Path),
+			slog.String("retry", req.Header.Get("X-Stainless-Retry-Count")),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if res != nil {
+			attrs = append(attrs, slog.Int("status", res.StatusCode))
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		log.LogAttrs(req.Context(), slog.LevelDebug, "llm: http attempt", attrs...)
+		return res, err
+	})}
+}
+
+// defaultClient is shared by providers without an HTTPClient, so that they
+// share connections. Like the SDK's own default it bounds the wait for
+// response headers, not the body.
+var defaultClient = sync.OnceValue(func() *http.Client {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return &http.Client{}
+	}
+	t = t.Clone()
+	t.ResponseHeaderTimeout = 10 * time.Minute
+	return &http.Client{Transport: t}
+})

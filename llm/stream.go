@@ -1,0 +1,122 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// chatProvider streams chat completions from one model of one service.
+type chatProvider struct {
+	name, model string
+	svc         openai.ChatCompletionService
+	idle        time.Duration
+	log         *slog.Logger
+	secret      string // the API key, only to redact it from error texts
+}
+
+func (p *chatProvider) Name() string  { return p.name }
+func (p *chatProvider) Model() string { return p.model }
+
+// errIdle is the cause of a stream cancelled by the idle timer.
+var errIdle = errors.New("llm: no chunk within the idle timeout")
+
+// Stream implements hxchat.Provider. See the package documentation for
+// the errors it yields.
+func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.Seq2[hxchat.Delta, error] {
+	return func(yield func(hxchat.Delta, error) bool) {
+		sctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+
+		var res *http.Response // kept even when the error body is not OpenAI's shape
+		st := p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res))
+		defer st.Close()
+		if err := st.Err(); err != nil {
+			yield(hxchat.Delta{}, p.mapError(ctx, sctx, err, res, false))
+			return
+		}
+
+		// The idle timer runs only while waiting for the next chunk, not
+		// while the caller handles one.
+		idle := time.AfterFunc(p.idle, func() { cancel(errIdle) })
+		defer idle.Stop()
+		finished := false
+		for {
+			idle.Reset(p.idle)
+			ok := st.Next()
+			idle.Stop()
+			if !ok {
+				break
+			}
+			d, done := delta(st.Current())
+			finished = finished || done
+			if d == (hxchat.Delta{}) {
+				continue // Azure annotations, role-only chunks, keep-alives
+			}
+			if !yield(d, nil) {
+				return
+			}
+		}
+
+		err := st.Err()
+		switch {
+		case err == nil && finished:
+			return
+		case err == nil:
+			err = errNoFinish
+		case finished && ctx.Err() == nil:
+			// The answer is complete; only what follows it (usage, [DONE]) is lost.
+			if p.log != nil {
+				p.log.Warn("llm: stream failed after the answer ended", "provider", p.name, "error", p.mapError(ctx, sctx, err, res, true))
+			}
+			return
+		}
+		yield(hxchat.Delta{}, p.mapError(ctx, sctx, err, res, true))
+	}
+}
+
+// errNoFinish is the cause of an answer whose stream ended cleanly but
+// without a finish reason.
+var errNoFinish = errors.New("llm: the stream ended without a finish reason")
+
+// params builds the request: the system prompt, then the history.
+func (p *chatProvider) params(req hxchat.ChatRequest) openai.ChatCompletionNewParams {
+	msgs := make([]openai.ChatCompletionMessageParamUnion, 0, len(req.Messages)+1)
+	if req.System != "" {
+		msgs = append(msgs, openai.SystemMessage(req.System))
+	}
+	for _, t := range req.Messages {
+		if t.Role == hxchat.RoleAssistant {
+			msgs = append(msgs, openai.AssistantMessage(t.Content))
+		} else {
+			msgs = append(msgs, openai.UserMessage(t.Content))
+		}
+	}
+	return openai.ChatCompletionNewParams{
+		Model:         p.model,
+		Messages:      msgs,
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+	}
+}
+
+// delta turns a chunk into a Delta, and reports whether it carries a finish
+// reason. Azure's annotation chunks have no choices, or a choice without a
+// delta; a usage chunk has no choices.
+func delta(c openai.ChatCompletionChunk) (d hxchat.Delta, finished bool) {
+	if len(c.Choices) > 0 {
+		ch := c.Choices[0]
+		d.Text = ch.Delta.Content + ch.Delta.Refusal
+		d.FinishReason = ch.FinishReason
+	}
+	if c.JSON.Usage.Valid() {
+		d.Usage = &hxchat.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
+	}
+	return d, d.FinishReason != ""
+}
