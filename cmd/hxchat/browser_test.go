@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/hxchat/hxchat/llm/llmtest"
+)
+
+// chrome starts Debian's headless chromium for one test. Without it the
+// test fails in CI (which installs it) and is skipped elsewhere.
+func chrome(t *testing.T) (context.Context, *pageLog) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs it)")
+		}
+		t.Skip("chromium not installed: apt-get install -y chromium")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 800),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+
+	log := &pageLog{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			log.requests.Add(1)
+			log.add("request " + ev.Request.Method + " " + ev.Request.URL)
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				log.problem("console " + string(ev.Type) + ": " + strings.Join(parts, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			log.problem("exception: " + ev.ExceptionDetails.Text + " " + exceptionDesc(ev.ExceptionDetails))
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError {
+				log.problem("log: " + ev.Entry.Text)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Start the browser (it enables network, runtime and log events itself).
+	do(t, ctx, chromedp.Navigate("about:blank"))
+	return ctx, log
+}
+
+// pageLog records what the page did: requests, and any error it reported
+// (script errors, CSP violations).
+type pageLog struct {
+	requests atomic.Int64
+	mu       sync.Mutex
+	lines    []string
+	problems []string
+}
+
+func (l *pageLog) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
+func (l *pageLog) problem(s string) {
+	l.mu.Lock()
+	l.problems = append(l.problems, s)
+	l.mu.Unlock()
+}
+
+// check fails the test for every problem the page reported.
+func (l *pageLog) check(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.problems {
+		t.Errorf("page reported: %s", p)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// do runs browser actions in order.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitText waits until the element's text satisfies ok.
+func waitText(t *testing.T, ctx context.Context, sel, what string, ok func(string) bool) string {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		// null while no element matches
+		v := eval[*string](t, ctx, `(e => e && e.textContent)(document.querySelector(`+jsString(sel)+`))`)
+		if v != nil {
+			last = *v
+			if ok(last) {
+				return last
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s (%s); last text %q", what, sel, last)
+	return ""
+}
+
+func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
+
+// TestBrowserChat: type a message, press Enter, watch the answer stream in;
+// the address bar shows the conversation; after the end the stream element
+// is gone and the page makes no further requests.
+func TestBrowserChat(t *testing.T) {
+	up := llmtest.NewServer(t)
+	tokens := strings.Fields(strings.Repeat("streaming tokens one by one ", 6))
+	for i := range tokens {
+		tokens[i] += " "
+	}
+	up.Reply(llmtest.Reply{Tokens: tokens, Delay: 15 * time.Millisecond})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	ctx, log := chrome(t)
+	base := "http://" + m.Addr()
+
+	do(t, ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), "Hello <browser>"),
+		chromedp.SendKeys(chromedp.ID("message"), kb.Enter),
+	)
+	waitText(t, ctx, ".msg.user .text", "the user's bubble", func(s string) bool { return s == "Hello <browser>" })
+	// The answer grows: seen part-way, then whole.
+	waitText(t, ctx, ".msg.assistant .text", "a partial answer", func(s string) bool { return len(s) > 0 && len(s) < len(strings.Join(tokens, "")) })
+	want := strings.Join(tokens, "")
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == strings.TrimSpace(want) || s == want })
+
+	path := eval[string](t, ctx, `location.pathname`)
+	connectors := eval[int](t, ctx, `document.querySelectorAll('[hx-sse\\:connect]').length`)
+	box := eval[string](t, ctx, `document.getElementById('message').value`)
+	if !strings.HasPrefix(path, "/c/") || len(path) != len("/c/")+26 {
+		t.Errorf("address bar shows %q, want /c/{id}", path)
+	}
+	if connectors != 0 {
+		t.Errorf("%d stream elements left after the end", connectors)
+	}
+	if box != "" {
+		t.Errorf("message box still holds %q after sending", box)
+	}
+	before := log.requests.Load()
+	time.Sleep(3 * time.Second)
+	if n := log.requests.Load() - before; n != 0 {
+		t.Errorf("%d requests in the 3 s after the answer ended, want none", n)
+	}
+	log.check(t)
+
+	// A reload shows the same conversation.
+	do(t, ctx, chromedp.Reload())
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer after reload", func(s string) bool { return strings.TrimSpace(s) == strings.TrimSpace(want) })
+	if os.Getenv("HXCHAT_SCREENSHOTS") != "" {
+		screenshot(t, ctx, "chat.png")
+	}
+}
+
+// TestBrowserReload: reloading in the middle of an answer shows the text so
+// far and then the rest, ending with the whole answer exactly once.
+func TestBrowserReload(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	tokens := []string{"alpha ", "beta ", "gamma\n", "delta ", "epsilon ", "zeta ", "eta\n", "theta ", "iota"}
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 4})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	ctx, log := chrome(t)
+
+	do(t, ctx,
+		chromedp.Navigate("http://"+m.Addr()+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), "reload test"),
+		chromedp.SendKeys(chromedp.ID("message"), kb.Enter),
+	)
+	partial := strings.Join(tokens[:4], "")
+	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
+	waitFor(t, "the address bar", func() bool {
+		return strings.HasPrefix(eval[string](t, ctx, `location.pathname`), "/c/")
+	})
+	do(t, ctx, chromedp.Reload())
+	waitText(t, ctx, ".msg.assistant.state-streaming .text", "the text so far after reload", func(s string) bool { return s == partial })
+	close(gate)
+	want := strings.Join(tokens, "")
+	got := waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == want })
+	if strings.Count(got, "alpha") != 1 {
+		t.Errorf("answer shown %d times: %q", strings.Count(got, "alpha"), got)
+	}
+	if answers := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant').length`); answers != 1 {
+		t.Errorf("%d answer bubbles, want 1", answers)
+	}
+	log.check(t)
+}
+
+// screenshot saves the page to docs/ (run with HXCHAT_SCREENSHOTS=1 to
+// refresh the README's pictures).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "..", "docs")
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exceptionDesc(d *runtime.ExceptionDetails) string {
+	if d.Exception != nil {
+		return d.Exception.Description
+	}
+	return ""
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat/llm/llmtest"
+)
+
+var answerTokens = []string{"Hello", ", ", "<b>world</b>", "!\n", "Line ", "two & ", "three.\n", "こんにちは", "世界"}
+
+func answerText() string { return strings.Join(answerTokens, "") }
+
+// TestTurn: a message is stored and answered; the stream carries every token
+// once, in order, each event with an id; the model got the system prompt
+// and the history; the page shows the whole answer afterwards.
+func TestTurn(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Delay: time.Millisecond})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	b := newBrowser(t, m)
+
+	if code, body := b.get("/"); code != 200 || !strings.Contains(body, `hx-post="/c"`) {
+		t.Fatalf("GET /: %d", code)
+	}
+	conv, events := b.send("", "What is <hxchat>?")
+	evs := b.stream(events, "", 0)
+	var d answerDOM
+	d.apply(t, evs)
+	if d.text() != answerText() {
+		t.Errorf("streamed text %q, want %q", d.text(), answerText())
+	}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		if ev.id == "" || seen[ev.id] {
+			t.Errorf("event %+v: missing or repeated id", ev)
+		}
+		seen[ev.id] = true
+	}
+	if last := evs[len(evs)-1]; last.name != "done" {
+		t.Errorf("last event %+v, want the final event", last)
+	}
+	if strings.Contains(d.final, "hx-sse:connect") || !strings.Contains(d.final, "state-done") {
+		t.Errorf("final bubble still streams or is not done: %s", d.final)
+	}
+
+	// A second turn carries the history.
+	_, events = b.send(conv, "And then?")
+	b.stream(events, "", 0)
+	reqs := up.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("upstream got %d requests, want 2", len(reqs))
+	}
+	var roles []string
+	for _, msg := range reqs[1].Body.Messages {
+		roles = append(roles, msg.Role+":"+msg.Content)
+	}
+	want := []string{"system:You are a test assistant.", "user:What is <hxchat>?", "assistant:" + answerText(), "user:And then?"}
+	if fmt.Sprint(roles) != fmt.Sprint(want) {
+		t.Errorf("history sent\n%q\nwant\n%q", roles, want)
+	}
+
+	code, page := b.get("/c/" + conv)
+	if code != 200 {
+		t.Fatalf("GET /c/%s: %d", conv, code)
+	}
+	for _, w := range []string{"What is &lt;hxchat&gt;?", "&lt;b&gt;world&lt;/b&gt;", "こんにちは", "And then?"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	if strings.Contains(page, "hx-sse:connect") {
+		t.Error("page of finished conversation opens a stream")
+	}
+}
+
+// TestResume: a reader that hangs up after some events and comes back with
+// Last-Event-ID gets exactly the rest; one that comes back without it gets a
+// snapshot and then the rest. Either way the text is whole, once.
+func TestResume(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 3})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	b := newBrowser(t, m)
+	_, events := b.send("", "resume me")
+
+	// Three tokens pass the gate; a reader that comes now gets them as one
+	// snapshot, then hangs up.
+	waitFor(t, "three tokens", func() bool { return seqOf(m, answerID(events)) >= 3 })
+	first := b.stream(events, "", 1)
+	var d1 answerDOM
+	d1.apply(t, first)
+	if want := strings.Join(answerTokens[:3], ""); d1.text() != want || first[0].id != fmt.Sprintf("%d-3", answerID(events)) {
+		t.Fatalf("snapshot %q (id %s), want %q", d1.text(), first[0].id, want)
+	}
+	// Two more tokens while it is away; then it comes back with its last id.
+	gate <- struct{}{}
+	gate <- struct{}{}
+	waitFor(t, "two more tokens", func() bool { return seqOf(m, answerID(events)) >= 5 })
+	close(gate)
+	rest := b.stream(events, first[len(first)-1].id, 0)
+	d1.apply(t, rest)
+	if d1.text() != answerText() {
+		t.Errorf("resumed text %q, want %q", d1.text(), answerText())
+	}
+	ids := map[string]bool{}
+	for _, ev := range append(first, rest...) {
+		if ids[ev.id] && ev.name == "" {
+			t.Errorf("event %s delivered twice", ev.id)
+		}
+		ids[ev.id] = true
+	}
+
+	// Without Last-Event-ID after the end: the final events at once.
+	again := b.stream(events, "", 0)
+	var d2 answerDOM
+	d2.apply(t, again)
+	if d2.text() != answerText() || again[len(again)-1].name != "done" {
+		t.Errorf("late reader got %q in %d events", d2.text(), len(again))
+	}
+}
+
+// TestPrivacy: another session gets 404 for the conversation, its stream and
+// every action, and a cookie the server did not issue is replaced.
+func TestPrivacy(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: answerTokens})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	owner, other := newBrowser(t, m), newBrowser(t, m)
+	conv, events := owner.send("", "secret question")
+	owner.stream(events, "", 0)
+	other.send("", "my own question") // other has a session of its own
+
+	mid := fmt.Sprint(answerID(events))
+	for _, path := range []string{"/c/" + conv, events} {
+		if code, body := other.get(path); code != 404 || strings.Contains(body, "secret") {
+			t.Errorf("GET %s by another session: %d", path, code)
+		}
+	}
+	for _, path := range []string{"/c/" + conv + "/messages", "/c/" + conv + "/m/" + mid + "/stop", "/c/" + conv + "/m/" + mid + "/retry"} {
+		if resp, body := other.post(path, url.Values{"message": {"hi"}}); resp.StatusCode != 404 || strings.Contains(body, "secret") {
+			t.Errorf("POST %s by another session: %d", path, resp.StatusCode)
+		}
+	}
+	if code, _ := other.get("/c/not-an-id"); code != 404 {
+		t.Errorf("malformed id: %d", code)
+	}
+
+	forged := "aaaaaaaaaaaaaaaaaaaaaaaaaa"
+	req, _ := http.NewRequest("POST", owner.base+"/c", strings.NewReader("message=hi"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "hxchat_session", Value: forged})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var issued string
+	for _, c := range resp.Cookies() {
+		if c.Name == "hxchat_session" {
+			issued = c.Value
+			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("cookie %+v: want HttpOnly, SameSite=Lax", c)
+			}
+		}
+	}
+	if issued == "" || issued == forged || len(issued) != 26 {
+		t.Errorf("forged cookie: issued %q", issued)
+	}
+}
+
+// TestStopAndRetry: Stop keeps the partial answer, marked stopped; Retry
+// generates it again.
+func TestStopAndRetry(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 2}, llmtest.Reply{Tokens: answerTokens})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	b := newBrowser(t, m)
+	conv, events := b.send("", "stop me")
+	waitFor(t, "two tokens", func() bool { return seqOf(m, answerID(events)) >= 2 })
+	base := strings.TrimSuffix(events, "/events")
+	if resp, _ := b.post(base+"/stop", nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("stop: %d", resp.StatusCode)
+	}
+	evs := b.stream(events, "", 0)
+	var d answerDOM
+	d.apply(t, evs)
+	if d.text() != "Hello, " || !strings.Contains(d.final, "Stopped.") || !strings.Contains(d.final, "/retry") {
+		t.Fatalf("after stop: text %q, final %s", d.text(), d.final)
+	}
+	resp, body := b.post(base+"/retry", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("retry: %d %s", resp.StatusCode, body)
+	}
+	next := reConnect.FindStringSubmatch(body)
+	if next == nil {
+		t.Fatalf("retry answer does not stream: %s", body)
+	}
+	var d2 answerDOM
+	d2.apply(t, b.stream(next[1], "", 0))
+	if d2.text() != answerText() {
+		t.Errorf("retried text %q", d2.text())
+	}
+	_, page := b.get("/c/" + conv)
+	if strings.Count(page, `class="msg assistant`) != 1 || strings.Contains(page, "Stopped.") {
+		t.Errorf("after retry the page should hold one finished answer:\n%s", page)
+	}
+}
+
+// TestUpstreamErrors: every way the model's API fails ends the answer with
+// a message the user understands, keeps the partial text, and closes the
+// stream with its final event.
+func TestUpstreamErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply llmtest.Reply
+		text  string // the partial text kept
+		says  string // in the final bubble
+	}{
+		{"unauthorized", llmtest.Reply{Status: 401}, "", "API key"},
+		{"not found", llmtest.Reply{Status: 404}, "", "settings"},
+		{"rate limited", llmtest.Reply{Status: 429, Headers: map[string]string{"Retry-After": "0"}}, "", "rate limit"},
+		{"server error", llmtest.Reply{Status: 500}, "", "Retry"},
+		{"dropped", llmtest.Reply{Tokens: answerTokens, DropAfter: 2}, "Hello, ", "could not be completed"},
+		{"no finish", llmtest.Reply{Tokens: []string{"cut"}, NoFinish: true, NoDone: true}, "cut", "could not be completed"},
+		{"filtered reply", llmtest.Reply{Tokens: []string{"partial"}, FinishReason: "content_filter"}, "partial", "content filter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := llmtest.NewServer(t)
+			up.Reply(tt.reply)
+			b := newBrowser(t, startApp(t, testConfig(up, t.TempDir())))
+			_, events := b.send("", "fail please")
+			evs := b.stream(events, "", 0)
+			var d answerDOM
+			d.apply(t, evs)
+			if d.text() != tt.text {
+				t.Errorf("kept text %q, want %q", d.text(), tt.text)
+			}
+			if !strings.Contains(d.final, "state-error") || !strings.Contains(d.final, tt.says) || !strings.Contains(d.final, "/retry") {
+				t.Errorf("final bubble lacks error state, %q or Retry: %s", tt.says, d.final)
+			}
+			if strings.Contains(d.final, "sk-test-key") {
+				t.Error("key in the page")
+			}
+		})
+	}
+}
+
+// TestDemoModel: with no model configured the app runs on the demo model and
+// says so.
+func TestDemoModel(t *testing.T) {
+	cfg := testConfig(llmtest.NewServer(t), t.TempDir())
+	cfg.OpenAI.APIKey, cfg.OpenAI.BaseURL, cfg.OpenAI.Model = "", "", ""
+	cfg.DemoRate = 0
+	m := startApp(t, cfg)
+	b := newBrowser(t, m)
+	if _, body := b.get("/"); !strings.Contains(body, "Offline demo model") || !strings.Contains(body, "AZURE_OPENAI_ENDPOINT") {
+		t.Error("demo banner missing")
+	}
+	_, events := b.send("", "日本語で説明して")
+	var d answerDOM
+	d.apply(t, b.stream(events, "", 0))
+	if !strings.Contains(d.text(), "```") || !strings.Contains(d.final, "state-done") {
+		t.Errorf("demo answer: %q", d.text())
+	}
+}
+
+// seqOf returns the position of answer id's live stream, or -1.
+func seqOf(m *Main, id int64) int64 {
+	st, ok := m.hub.Get(id)
+	if !ok {
+		return -1
+	}
+	_, seq, _ := st.Snapshot()
+	return seq
+}
+
+// answerID returns the answer's id from its events URL /c/{c}/m/{id}/events.
+func answerID(events string) int64 {
+	var id int64
+	fmt.Sscan(events[strings.Index(events, "/m/")+3:strings.LastIndex(events, "/")], &id)
+	return id
+}

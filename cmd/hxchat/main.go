@@ -1,0 +1,49 @@
+// Command hxchat runs the hxchat web app: a chat with an LLM (Azure OpenAI,
+// OpenAI, any OpenAI-compatible server, or the built-in offline demo model)
+// whose answers stream into the browser and survive reloads and restarts.
+//
+// Run it with no settings to try it on the demo model; `hxchat -h` lists every
+// setting. Settings come from flags, the environment and a .env file in the
+// working directory, in that order of precedence.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hxchat/hxchat/config"
+)
+
+func main() {
+	cfg, warnings, err := config.Load(os.Args[1:], os.Getenv, ".env", os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hxchat:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain(cfg, os.Stderr)
+	for _, w := range warnings {
+		m.Logger.Warn(w)
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Logger.Error("start", "err", err)
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	stop() // a second Ctrl-C ends the process at once
+	m.Logger.Info("shutting down", "drain", cfg.Drain)
+	if err := m.Close(); err != nil {
+		m.Logger.Error("shut down", "err", err)
+		os.Exit(1)
+	}
+}

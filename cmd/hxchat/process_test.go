@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/hxchat/hxchat/sqlite"
+)
+
+// child is hxchat running as its own process (this test binary, which runs
+// main when HXCHAT_TEST_MAIN=1).
+type child struct {
+	cmd  *exec.Cmd
+	base string
+	done chan error
+}
+
+var reReady = regexp.MustCompile(`hxchat is ready"? url=(http://\S+)`)
+
+func startChild(t *testing.T, up *llmtest.Server, dir string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0", "-data", dir, "-drain", "300ms")
+	cmd.Dir = t.TempDir() // no .env there
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AZURE_OPENAI_") && !strings.HasPrefix(kv, "OPENAI_") && !strings.HasPrefix(kv, "HXCHAT_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "HXCHAT_TEST_MAIN=1", "OPENAI_BASE_URL="+up.OpenAIBaseURL(), "OPENAI_API_KEY=sk-child", "OPENAI_MODEL=gpt-test")
+	stderr, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := reReady.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+			t.Log("child: " + sc.Text())
+		}
+		c.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case c.base = <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("hxchat did not start")
+	}
+	return c
+}
+
+func browserAt(t *testing.T, base string, jar http.CookieJar) *browser {
+	return &browser{t: t, base: base, c: &http.Client{Jar: jar}}
+}
+
+// TestKillAndRestart: kill -9 in the middle of an answer; after a restart the
+// user's message is there and the answer shows its text up to the last
+// checkpoint, marked interrupted, with Retry; the database is sound.
+func TestKillAndRestart(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 3})
+	dir := t.TempDir()
+	c := startChild(t, up, dir)
+	jar, _ := cookiejar.New(nil)
+	b := browserAt(t, c.base, jar)
+	conv, _ := b.send("", "will you survive kill -9?")
+	waitFor(t, "three tokens on the page", func() bool {
+		_, page := b.get("/c/" + conv)
+		return strings.Contains(page, "Hello, &lt;b&gt;world&lt;/b&gt;")
+	})
+	time.Sleep(1500 * time.Millisecond) // one checkpoint interval and more
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+
+	m := startApp(t, testConfig(up, dir))
+	after := browserAt(t, "http://"+m.Addr(), jar)
+	code, page := after.get("/c/" + conv)
+	if code != 200 {
+		t.Fatalf("after restart: %d", code)
+	}
+	for _, want := range []string{"will you survive kill -9?", "Hello, &lt;b&gt;world&lt;/b&gt;", "state-interrupted", "Interrupted", "/retry"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("after restart the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "hx-sse:connect") {
+		t.Error("an interrupted answer still opens a stream")
+	}
+	if err := m.store.Integrity(context.Background()); err != nil {
+		t.Errorf("integrity: %v", err)
+	}
+}
+
+// TestSIGTERM: SIGTERM in the middle of an answer stops accepting, stores the
+// answer as interrupted after the drain time, closes its stream with the
+// final event, and exits 0.
+func TestSIGTERM(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 2})
+	dir := t.TempDir()
+	c := startChild(t, up, dir)
+	jar, _ := cookiejar.New(nil)
+	b := browserAt(t, c.base, jar)
+	conv, events := b.send("", "drain me")
+
+	var (
+		wg  sync.WaitGroup
+		evs []event
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); evs = b.stream(events, "", 0) }()
+	waitFor(t, "the stream to open", func() bool { return len(up.Requests()) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	wg.Wait()
+	if err := <-c.done; err != nil {
+		t.Errorf("exit: %v, want status 0", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("shutdown took %v with a 300ms drain", took)
+	}
+	var d answerDOM
+	d.apply(t, evs)
+	if d.text() != "Hello, " || !strings.Contains(d.final, "state-interrupted") || evs[len(evs)-1].name != "done" {
+		t.Errorf("stream ended with %q, final %s", d.text(), d.final)
+	}
+	if resp, err := http.Get(c.base + "/"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		t.Error("still accepting connections after exit")
+	}
+	store, err := sqlite.Open(context.Background(), dir+"/hxchat.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	msgs, err := store.Messages(context.Background(), conv)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("messages after SIGTERM: %v %v", msgs, err)
+	}
+	if msgs[1].State != hxchat.StateInterrupted || msgs[1].Content != "Hello, " {
+		t.Errorf("answer after SIGTERM: %+v", msgs[1])
+	}
+}

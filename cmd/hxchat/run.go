@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/config"
+	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/llm"
+	"github.com/hxchat/hxchat/sqlite"
+	"github.com/hxchat/hxchat/web"
+)
+
+// Main is the whole program, wired from its parts. Tests start it on port 0
+// with Run and stop it with Close, exactly as the command does.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+	// HTTPClient, when set, is used for the model's API (tests use it to
+	// reach their fake upstream).
+	HTTPClient *http.Client
+
+	store  *sqlite.Store
+	hub    *live.Hub
+	runner *live.Runner
+	web    *web.Server
+	srv    *http.Server
+	ln     net.Listener
+	served chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain returns a Main for cfg that logs to w.
+func NewMain(cfg config.Config, w io.Writer) *Main {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return &Main{Config: cfg, Logger: slog.New(h)}
+}
+
+// Run opens the store, marks answers that a previous process left streaming
+// as interrupted, connects the model, and starts serving. It returns once
+// the server listens.
+func (m *Main) Run(ctx context.Context) error {
+	start := time.Now()
+	cfg := m.Config
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "hxchat.db"))
+	if err != nil {
+		return fmt.Errorf("open the database in %s (-data, HXCHAT_DATA): %w", cfg.DataDir, err)
+	}
+	m.store = store
+	if n, err := store.InterruptStreaming(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		m.Logger.Warn("answers cut short by the last shutdown marked interrupted", "answers", n)
+	}
+	provider, err := m.provider()
+	if err != nil {
+		return err
+	}
+
+	render, err := web.NewRenderer()
+	if err != nil {
+		return err
+	}
+	m.hub = live.NewHub(time.Minute, 4<<20)
+	m.runner = live.NewRunner(live.RunnerOptions{
+		Store:    store,
+		Provider: provider,
+		Hub:      m.hub,
+		Renderer: render,
+		Logger:   m.Logger,
+		System:   cfg.SystemPrompt,
+	})
+	m.web, err = web.New(web.Options{
+		Store:    store,
+		Runner:   m.runner,
+		Hub:      m.hub,
+		Logger:   m.Logger,
+		Provider: provider.Name(),
+		Model:    provider.Model(),
+		Demo:     cfg.Provider() == config.ProviderDemo,
+	})
+	if err != nil {
+		return err
+	}
+
+	m.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (-addr, HXCHAT_ADDR): %w", cfg.Addr, err)
+	}
+	m.srv = &http.Server{
+		Handler:           m.web,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.srv.Serve(m.ln) }()
+	m.Logger.Info("hxchat is ready", "url", "http://"+m.ln.Addr().String(), "model", provider.Name(),
+		"data", cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// provider connects the configured model.
+func (m *Main) provider() (hxchat.Provider, error) {
+	cfg := m.Config
+	common := llm.Common{HTTPClient: m.HTTPClient, MaxRetries: llm.DefaultMaxRetries, IdleTimeout: cfg.IdleTimeout, Logger: m.Logger}
+	switch cfg.Provider() {
+	case config.ProviderAzure:
+		return llm.NewAzure(llm.AzureOptions{Endpoint: cfg.Azure.Endpoint, APIKey: string(cfg.Azure.APIKey),
+			APIVersion: cfg.Azure.APIVersion, Deployment: cfg.Azure.Deployment, Common: common})
+	case config.ProviderOpenAI:
+		return llm.NewOpenAI(llm.OpenAIOptions{APIKey: string(cfg.OpenAI.APIKey), BaseURL: cfg.OpenAI.BaseURL,
+			Model: cfg.OpenAI.Model, Common: common})
+	}
+	return llm.NewDemo(llm.DemoOptions{TokensPerSecond: cfg.DemoRate}), nil
+}
+
+// Close shuts down cleanly: it stops accepting connections, lets running
+// answers finish for up to the drain time, stores the rest as interrupted
+// with their text so far, ends every stream with its final event, and closes
+// the store.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
+	if m.srv == nil {
+		if m.store != nil {
+			return m.store.Close()
+		}
+		return nil
+	}
+	shut := make(chan error, 1)
+	go func() {
+		// Stops listening at once, then waits for the open requests (the
+		// streams end when their answers do).
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Drain+10*time.Second)
+		defer cancel()
+		shut <- m.srv.Shutdown(ctx)
+	}()
+	drain, cancel := context.WithTimeout(context.Background(), m.Config.Drain)
+	defer cancel()
+	m.runner.Shutdown(drain)
+	m.web.CloseStreams()
+	err := <-shut
+	if err != nil {
+		m.srv.Close()
+	}
+	if e := <-m.served; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return errors.Join(err, m.store.Close())
+}
