@@ -254,3 +254,49 @@ func exceptionDesc(d *runtime.ExceptionDetails) string {
 	}
 	return ""
 }
+
+// TestBrowserHiddenTab: htmx pauses a stream while the tab is hidden and
+// reconnects with Last-Event-ID when it shows again; the answer ends whole,
+// with nothing missing or doubled.
+func TestBrowserHiddenTab(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	tokens := []string{"one ", "two ", "three ", "four ", "five ", "six ", "seven ", "eight"}
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 2})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	ctx, log := chrome(t)
+	var resumed atomic.Bool
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if ev, ok := ev.(*network.EventRequestWillBeSent); ok && strings.HasSuffix(ev.Request.URL, "/events") {
+			for k, v := range ev.Request.Headers {
+				if strings.EqualFold(k, "Last-Event-ID") && v != "" {
+					resumed.Store(true)
+				}
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx,
+		chromedp.Navigate("http://"+m.Addr()+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), "hide and seek"),
+		chromedp.SendKeys(chromedp.ID("message"), kb.Enter),
+	)
+	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == "one two " })
+	setHidden := func(hidden bool) {
+		eval[bool](t, ctx, `Object.defineProperty(document, 'hidden', {value: `+map[bool]string{true: "true", false: "false"}[hidden]+`, configurable: true}),
+			document.dispatchEvent(new Event('visibilitychange')), true`)
+	}
+	setHidden(true)
+	gate <- struct{}{} // "three " is sent while the tab is hidden
+	waitFor(t, "the third token on the server", func() bool { return seqOf(m, 2) >= 3 })
+	setHidden(false)
+	close(gate)
+	want := strings.Join(tokens, "")
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == want })
+	if !resumed.Load() {
+		t.Error("the stream did not reconnect with Last-Event-ID")
+	}
+	log.check(t)
+}

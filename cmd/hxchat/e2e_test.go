@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/llm/llmtest"
 )
 
@@ -287,4 +288,38 @@ func answerID(events string) int64 {
 	var id int64
 	fmt.Sscan(events[strings.Index(events, "/m/")+3:strings.LastIndex(events, "/")], &id)
 	return id
+}
+
+// TestAzure: the seed's Azure settings reach Azure's wire format (deployment
+// path, api-version, api-key header; the first chunk with no choices), and
+// Azure's prompt filter (HTTP 400, content_filter) is explained to the user.
+func TestAzure(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: answerTokens}, llmtest.Reply{Status: 400, ErrorBody: llmtest.AzurePromptFilteredBody})
+	cfg := testConfig(up, t.TempDir())
+	cfg.OpenAI = config.OpenAI{}
+	cfg.Azure = config.Azure{Endpoint: up.URL, APIKey: "azure-secret-key", APIVersion: "2024-10-21", Deployment: "gpt-4o-team"}
+	m := startApp(t, cfg)
+	b := newBrowser(t, m)
+	if _, page := b.get("/"); !strings.Contains(page, "Azure OpenAI · gpt-4o-team") || strings.Contains(page, "Offline demo") {
+		t.Error("page does not name the Azure deployment")
+	}
+	conv, events := b.send("", "hello azure")
+	var d answerDOM
+	d.apply(t, b.stream(events, "", 0))
+	if d.text() != answerText() {
+		t.Errorf("text %q", d.text())
+	}
+	req := up.Requests()[0]
+	if req.Path != "/openai/deployments/gpt-4o-team/chat/completions" || req.Query.Get("api-version") != "2024-10-21" ||
+		req.Header.Get("Api-Key") != "azure-secret-key" || req.Header.Get("Authorization") != "" {
+		t.Errorf("request %s ?%s api-key %q", req.Path, req.Query.Encode(), req.Header.Get("Api-Key"))
+	}
+
+	_, events = b.send(conv, "something the filter refuses")
+	var f answerDOM
+	f.apply(t, b.stream(events, "", 0))
+	if !strings.Contains(f.final, "content filter refused this message") || strings.Contains(f.final, "azure-secret-key") {
+		t.Errorf("filtered prompt: %s", f.final)
+	}
 }

@@ -1,0 +1,199 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/llm"
+	"github.com/hxchat/hxchat/sqlite"
+	"github.com/hxchat/hxchat/web"
+)
+
+// newServer runs the web layer over a real store and runner, with the demo
+// model writing rate tokens per second.
+func newServer(t *testing.T, rate float64, keepalive time.Duration) *httptest.Server {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	render, err := web.NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := live.NewHub(time.Minute, 1<<20)
+	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: llm.NewDemo(llm.DemoOptions{TokensPerSecond: rate}), Hub: hub, Renderer: render})
+	s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Demo", Demo: true, MaxMessageBytes: 1024, Keepalive: keepalive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		runner.Shutdown(ctx) // demo answers still running are cut short
+		s.CloseStreams()
+		ts.Close()
+		store.Close()
+	})
+	return ts
+}
+
+func client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+func postForm(t *testing.T, c *http.Client, ts *httptest.Server, path string, form url.Values, origin string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("HX-Request", "true")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	ts := newServer(t, 0, 0)
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-") {
+		t.Errorf("CSP allows unsafe code: %q", csp)
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") == "" {
+		t.Error("nosniff or Referrer-Policy missing")
+	}
+}
+
+// TestCrossOrigin: a form posted from another site is refused; htmx's
+// same-origin request passes.
+func TestCrossOrigin(t *testing.T) {
+	ts := newServer(t, 0, 0)
+	form := url.Values{"message": {"hi"}}
+	if resp, _ := postForm(t, client(), ts, "/c", form, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin POST: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := postForm(t, client(), ts, "/c", form, ts.URL); resp.StatusCode != http.StatusOK {
+		t.Errorf("same-origin POST: %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestStatic(t *testing.T) {
+	ts := newServer(t, 0, 0)
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	urls := regexp.MustCompile(`(?:src|href)="(/static/[0-9a-f]{12}/[^"]+)"`).FindAllStringSubmatch(string(page), -1)
+	if len(urls) < 4 {
+		t.Fatalf("page links %d static files, want htmx, its SSE extension, app.js, app.css", len(urls))
+	}
+	for _, u := range urls {
+		resp, err := http.Get(ts.URL + u[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: %d %q", u[1], resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+	for path, want := range map[string]int{"/static/000000000000/app.js": 200, "/static/000000000000/nope.js": 404} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || want == 200 && resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+}
+
+// TestMessageRefused: a message that cannot be sent gets a clear error in
+// the page's alert area, and nothing is stored.
+func TestMessageRefused(t *testing.T) {
+	ts := newServer(t, 0, 0)
+	c := client()
+	for _, tc := range []struct {
+		name, text string
+		status     int
+		says       string
+	}{
+		{"empty", "", 400, "Type a message first."},
+		{"whitespace", " \n\t\u3000", 400, "Type a message first."},
+		{"too long", strings.Repeat("あ", 400), 413, "too long"},
+		{"invalid utf-8", "bad \xff byte", 400, "not text"},
+		{"nul", "nul \x00 byte", 400, "not text"},
+	} {
+		resp, body := postForm(t, c, ts, "/c", url.Values{"message": {tc.text}}, ts.URL)
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.says) || resp.Header.Get("HX-Retarget") != "#alert" {
+			t.Errorf("%s: %d %q (retarget %q)", tc.name, resp.StatusCode, body, resp.Header.Get("HX-Retarget"))
+		}
+	}
+	resp, err := c.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "No conversations yet.") {
+		t.Error("a refused message created a conversation")
+	}
+}
+
+// TestKeepalive: a stream that waits for the model sends keepalive comments,
+// so proxies do not close it.
+func TestKeepalive(t *testing.T) {
+	ts := newServer(t, 0.5, 20*time.Millisecond) // a token every 2 s
+	c := client()
+	_, body := postForm(t, c, ts, "/c", url.Values{"message": {"hi"}}, ts.URL)
+	m := regexp.MustCompile(`hx-sse:connect="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no stream in %s", body)
+	}
+	resp, err := c.Get(ts.URL + m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("X-Accel-Buffering") != "no" || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == ": keepalive" {
+			return
+		}
+	}
+	t.Error("no keepalive comment")
+}
