@@ -66,11 +66,10 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sid, err := s.ensureSession(w, r)
-	if err != nil {
+	if r, err = s.ensureSession(w, r); err != nil {
 		return err
 	}
-	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: hxchat.TitleFrom(text)}
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text)}
 	var history []hxchat.Message
 	isNew := r.PathValue("id") == ""
 	if !isNew {

@@ -26,11 +26,15 @@ func (s *Server) sessions(next http.Handler) http.Handler {
 				return
 			}
 			if ok {
-				r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, c.Value))
+				r = withSession(r, c.Value)
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func withSession(r *http.Request, id string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), sessionKey{}, id))
 }
 
 // sessionID returns the request's session id, or "" when it has none.
@@ -39,15 +43,15 @@ func sessionID(r *http.Request) string {
 	return id
 }
 
-// ensureSession returns the request's session id, issuing a new one (and its
-// cookie) when the request has none.
-func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (string, error) {
-	if id := sessionID(r); id != "" {
-		return id, nil
+// ensureSession returns the request with a session: its own, or a new one
+// (whose cookie it sets) when it has none.
+func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (*http.Request, error) {
+	if sessionID(r) != "" {
+		return r, nil
 	}
 	id := hxchat.NewID()
 	if err := s.o.Store.CreateSession(r.Context(), id); err != nil {
-		return "", err
+		return nil, err
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     cookieName,
@@ -58,5 +62,5 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (string, 
 		Secure:   r.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	})
-	return id, nil
+	return withSession(r, id), nil
 }

@@ -12,10 +12,11 @@ import (
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hxchat/hxchat/llm/llmtest"
 )
@@ -105,6 +106,25 @@ func (l *pageLog) check(t *testing.T) {
 	}
 }
 
+// pressEnter presses Enter as a keyboard does: one keyDown that carries the
+// text "\r" (so a default that is not prevented inserts a line break), then
+// keyUp. (chromedp's kb.Enter sends a separate char event, which inserts the
+// line break even when keydown was prevented; no keyboard does that.)
+func pressEnter() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			p := input.DispatchKeyEventParams{Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+			if typ == input.DispatchKeyEventTypeKeyDown {
+				p.Text, p.UnmodifiedText = "\r", "\r"
+			}
+			if _, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
@@ -163,7 +183,7 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.ID("message")),
 		chromedp.SendKeys(chromedp.ID("message"), "Hello <browser>"),
-		chromedp.SendKeys(chromedp.ID("message"), kb.Enter),
+		pressEnter(),
 	)
 	waitText(t, ctx, ".msg.user .text", "the user's bubble", func(s string) bool { return s == "Hello <browser>" })
 	// The answer grows: seen part-way, then whole.
@@ -183,6 +203,9 @@ func TestBrowserChat(t *testing.T) {
 	if box != "" {
 		t.Errorf("message box still holds %q after sending", box)
 	}
+	if side := eval[string](t, ctx, `document.getElementById('conversations').textContent`); side != "Hello <browser>" {
+		t.Errorf("sidebar lists %q, want the new conversation", side)
+	}
 	before := log.requests.Load()
 	time.Sleep(3 * time.Second)
 	if n := log.requests.Load() - before; n != 0 {
@@ -193,8 +216,42 @@ func TestBrowserChat(t *testing.T) {
 	// A reload shows the same conversation.
 	do(t, ctx, chromedp.Reload())
 	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer after reload", func(s string) bool { return strings.TrimSpace(s) == strings.TrimSpace(want) })
+}
+
+// TestBrowserDemo: with no model configured, the page says it runs on the
+// offline demo model, and a Japanese question gets a Japanese answer. With
+// HXCHAT_SCREENSHOTS=1 it refreshes the README's screenshot.
+func TestBrowserDemo(t *testing.T) {
+	cfg := testConfig(llmtest.NewServer(t), t.TempDir())
+	cfg.OpenAI.APIKey, cfg.OpenAI.BaseURL, cfg.OpenAI.Model = "", "", ""
+	cfg.DemoRate = 400
+	m := startApp(t, cfg)
+	ctx, log := chrome(t)
+	do(t, ctx,
+		chromedp.Navigate("http://"+m.Addr()+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+	)
+	banner := waitText(t, ctx, ".banner", "the demo banner", func(s string) bool { return s != "" })
+	if !strings.Contains(banner, "demo") || !strings.Contains(banner, "AZURE_OPENAI_ENDPOINT") {
+		t.Errorf("banner %q does not say how to connect a model", banner)
+	}
+	// Typed through CDP's text input, as an IME commits text.
+	do(t, ctx, chromedp.Focus(chromedp.ID("message")))
+	if _, err := chromedp.Run(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: "htmx と SSE でチャットを作るには？"})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, pressEnter())
+	answer := waitText(t, ctx, ".msg.assistant.state-done .text", "the demo answer", func(s string) bool { return len(s) > 200 })
+	if !strings.Contains(answer, "。") || !strings.Contains(answer, "```") {
+		t.Errorf("demo answer is not Japanese with a code block: %q", answer)
+	}
+	log.check(t)
 	if os.Getenv("HXCHAT_SCREENSHOTS") != "" {
-		screenshot(t, ctx, "chat.png")
+		eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
+		screenshot(t, ctx, "screenshot.png")
 	}
 }
 
@@ -212,7 +269,7 @@ func TestBrowserReload(t *testing.T) {
 		chromedp.Navigate("http://"+m.Addr()+"/"),
 		chromedp.WaitVisible(chromedp.ID("message")),
 		chromedp.SendKeys(chromedp.ID("message"), "reload test"),
-		chromedp.SendKeys(chromedp.ID("message"), kb.Enter),
+		pressEnter(),
 	)
 	partial := strings.Join(tokens[:4], "")
 	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
@@ -281,7 +338,7 @@ func TestBrowserHiddenTab(t *testing.T) {
 		chromedp.Navigate("http://"+m.Addr()+"/"),
 		chromedp.WaitVisible(chromedp.ID("message")),
 		chromedp.SendKeys(chromedp.ID("message"), "hide and seek"),
-		chromedp.SendKeys(chromedp.ID("message"), kb.Enter),
+		pressEnter(),
 	)
 	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == "one two " })
 	setHidden := func(hidden bool) {
