@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"net/http/cookiejar"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat/llm/llmtest"
+)
+
+// BenchmarkTokenLatency measures what one answer's stream adds to each
+// token: from the moment the fake upstream is let go to send a token to the
+// moment the browser-side reader has its SSE event. The path in between is
+// the whole of hxchat (SDK parsing, rendering, the hub, the SSE writer) plus
+// the fake's own write. Reports p50 and p99 in µs.
+//
+//	go test -run '^$' -bench TokenLatency -benchtime 2000x ./cmd/hxchat
+func BenchmarkTokenLatency(b *testing.B) {
+	up := llmtest.NewServer(b)
+	gate := make(chan struct{})
+	tokens := make([]string, b.N+1)
+	for i := range tokens {
+		tokens[i] = "token "
+	}
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 1})
+	cfg := testConfig(up, b.TempDir())
+	cfg.LogLevel = 8 // errors only
+	m := NewMain(cfg, discard{})
+	if err := m.Run(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	defer close(gate)
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	base := "http://" + m.Addr()
+	req, _ := http.NewRequest("POST", base+"/c", strings.NewReader("message=latency"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := new(strings.Builder)
+	bufio.NewReader(resp.Body).WriteTo(body)
+	resp.Body.Close()
+	events := reConnect.FindStringSubmatch(body.String())[1]
+	for seqOf(m, answerID(events)) < 1 { // the first token passes the gate freely
+		time.Sleep(time.Millisecond)
+	}
+	resp, err = c.Get(base + events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	next := func() { // reads one event
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if line == "\n" {
+				return
+			}
+		}
+	}
+	next() // the snapshot, with the first token
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		gate <- struct{}{}
+		next()
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
