@@ -330,3 +330,13 @@ type timeoutError struct{}
 func (timeoutError) Error() string   { return "i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
+
+// TestIdleTimeoutSetting: 0 takes the default, a negative value turns the
+// limit off (the -idle-timeout setting's 0).
+func TestIdleTimeoutSetting(t *testing.T) {
+	for in, want := range map[time.Duration]time.Duration{0: DefaultIdleTimeout, -1: 0, 5 * time.Second: 5 * time.Second} {
+		if got := (Common{IdleTimeout: in}).idleTimeout(); got != want {
+			t.Errorf("IdleTimeout %v: %v, want %v", in, got, want)
+		}
+	}
+}

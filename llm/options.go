@@ -41,7 +41,8 @@ type Common struct {
 	MaxRetries int
 	// IdleTimeout ends a stream with an ETimeout error when no chunk
 	// arrives for that long once the answer has started. 0 means
-	// DefaultIdleTimeout. There is no limit on the whole answer.
+	// DefaultIdleTimeout; a negative value means no limit. There is no limit
+	// on the whole answer.
 	IdleTimeout time.Duration
 	// Logger, if not nil, gets one debug record per HTTP attempt (method,
 	// path, status, duration) and a warning for errors after a complete
@@ -61,9 +62,13 @@ func (c Common) requestOptions() []option.RequestOption {
 	}
 }
 
+// idleTimeout returns the idle limit of a stream; 0 means none.
 func (c Common) idleTimeout() time.Duration {
-	if c.IdleTimeout > 0 {
+	switch {
+	case c.IdleTimeout > 0:
 		return c.IdleTimeout
+	case c.IdleTimeout < 0:
+		return 0
 	}
 	return DefaultIdleTimeout
 }

@@ -45,13 +45,20 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 
 		// The idle timer runs only while waiting for the next chunk, not
 		// while the caller handles one.
-		idle := time.AfterFunc(p.idle, func() { cancel(errIdle) })
-		defer idle.Stop()
+		var idle *time.Timer
+		if p.idle > 0 {
+			idle = time.AfterFunc(p.idle, func() { cancel(errIdle) })
+			defer idle.Stop()
+		}
 		finished := false
 		for {
-			idle.Reset(p.idle)
+			if idle != nil {
+				idle.Reset(p.idle)
+			}
 			ok := st.Next()
-			idle.Stop()
+			if idle != nil {
+				idle.Stop()
+			}
 			if !ok {
 				break
 			}

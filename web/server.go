@@ -54,11 +54,7 @@ func New(o Options) (*Server, error) {
 	if o.StreamWrite <= 0 {
 		o.StreamWrite = 30 * time.Second
 	}
-	static, err := newStaticFiles()
-	if err != nil {
-		return nil, err
-	}
-	tpl, err := parseTemplates(static)
+	static, tpl, err := loadAssets()
 	if err != nil {
 		return nil, err
 	}
@@ -72,15 +68,21 @@ func New(o Options) (*Server, error) {
 // steps of answers into events: the same templates as the pages, so a
 // streamed answer and a reloaded page show the same HTML.
 func NewRenderer() (live.Renderer, error) {
-	static, err := newStaticFiles()
-	if err != nil {
-		return nil, err
-	}
-	tpl, err := parseTemplates(static)
+	_, tpl, err := loadAssets()
 	if err != nil {
 		return nil, err
 	}
 	return &fragments{tpl: tpl}, nil
+}
+
+// loadAssets hashes the embedded static files and parses the templates.
+func loadAssets() (*staticFiles, *templates, error) {
+	static, err := newStaticFiles()
+	if err != nil {
+		return nil, nil, err
+	}
+	tpl, err := parseTemplates(static)
+	return static, tpl, err
 }
 
 // ServeHTTP serves a request.

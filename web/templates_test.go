@@ -11,11 +11,7 @@ import (
 // TestTemplates renders every template with the values handlers give it,
 // for every state a message can be in, and checks what each must contain.
 func TestTemplates(t *testing.T) {
-	static, err := newStaticFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := parseTemplates(static)
+	static, tpl, err := loadAssets()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,11 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 // provider connects the configured model.
 func (m *Main) provider() (hxchat.Provider, error) {
 	cfg := m.Config
-	common := llm.Common{HTTPClient: m.HTTPClient, MaxRetries: llm.DefaultMaxRetries, IdleTimeout: cfg.IdleTimeout, Logger: m.Logger}
+	idle := cfg.IdleTimeout
+	if idle == 0 {
+		idle = -1 // the setting's 0 means no limit
+	}
+	common := llm.Common{HTTPClient: m.HTTPClient, MaxRetries: llm.DefaultMaxRetries, IdleTimeout: idle, Logger: m.Logger}
 	switch cfg.Provider() {
 	case config.ProviderAzure:
 		return llm.NewAzure(llm.AzureOptions{Endpoint: cfg.Azure.Endpoint, APIKey: string(cfg.Azure.APIKey),
