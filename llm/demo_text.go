@@ -16,7 +16,7 @@ Things to try:
 - Open the same conversation in a second tab.
 - Ask something in Japanese: the demo answers in Japanese.
 
-Code blocks are highlighted:
+And a code block:
 
 §§§go
 package main
@@ -28,7 +28,7 @@ func main() {
 }
 §§§
 
-To talk to a real model, set §AZURE_OPENAI_ENDPOINT§, §AZURE_OPENAI_API_KEY§, §AZURE_OPENAI_API_VERSION§ and §AZURE_OPENAI_DEPLOYMENT§ (Azure OpenAI), or §OPENAI_API_KEY§ (OpenAI; add §OPENAI_BASE_URL§ for a compatible server such as Ollama) in §.env§, then restart hxchat.`
+To talk to a real model, set §AZURE_OPENAI_ENDPOINT§, §AZURE_OPENAI_API_KEY§, §AZURE_OPENAI_API_VERSION§ and §AZURE_OPENAI_DEPLOYMENT§ (Azure OpenAI), or §OPENAI_API_KEY§ and §OPENAI_MODEL§ (OpenAI; add §OPENAI_BASE_URL§ for a compatible server such as Ollama) in §.env§, then restart hxchat.`
 
 const demoJapanese = `これは**オフラインのデモモデル**です。「{q}」に本当にお答えすることはできませんが、hxchat の回答の流れをお見せします。
 
@@ -40,7 +40,7 @@ const demoJapanese = `これは**オフラインのデモモデル**です。「
 - 同じ会話を別のタブで開く
 - 英語で質問すると、英語で答えます
 
-コードブロックはハイライトされます：
+コードブロックの例：
 
 §§§go
 package main
@@ -52,4 +52,4 @@ func main() {
 }
 §§§
 
-本物のモデルにつなぐには、§.env§ に §AZURE_OPENAI_ENDPOINT§・§AZURE_OPENAI_API_KEY§・§AZURE_OPENAI_API_VERSION§・§AZURE_OPENAI_DEPLOYMENT§（Azure OpenAI）、または §OPENAI_API_KEY§（OpenAI。Ollama などの互換サーバーは §OPENAI_BASE_URL§ も）を設定して、hxchat を再起動してください。`
+本物のモデルにつなぐには、§.env§ に §AZURE_OPENAI_ENDPOINT§・§AZURE_OPENAI_API_KEY§・§AZURE_OPENAI_API_VERSION§・§AZURE_OPENAI_DEPLOYMENT§（Azure OpenAI）、または §OPENAI_API_KEY§ と §OPENAI_MODEL§（OpenAI。Ollama などの互換サーバーは §OPENAI_BASE_URL§ も）を設定して、hxchat を再起動してください。`

@@ -101,19 +101,22 @@ func (s *Server) CloseStreams() {
 
 // routes is the whole surface of the app.
 func (s *Server) routes() http.Handler {
+	app := http.NewServeMux()
+	app.Handle("GET /{$}", s.handle(s.chatNew))
+	app.Handle("GET /c/{id}", s.handle(s.chatShow))
+	app.Handle("POST /c", s.handle(s.messageCreate))
+	app.Handle("POST /c/{id}/messages", s.handle(s.messageCreate))
+	app.Handle("GET /c/{id}/m/{mid}/events", s.handle(s.answerEvents))
+	app.Handle("POST /c/{id}/m/{mid}/stop", s.handle(s.answerStop))
+	app.Handle("POST /c/{id}/m/{mid}/retry", s.handle(s.answerRetry))
+
+	// Static files and the health check need no session.
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/{hash}/{name}", s.static)
-	mux.Handle("GET /{$}", s.handle(s.chatNew))
-	mux.Handle("GET /c/{id}", s.handle(s.chatShow))
-	mux.Handle("POST /c", s.handle(s.messageCreate))
-	mux.Handle("POST /c/{id}/messages", s.handle(s.messageCreate))
-	mux.Handle("GET /c/{id}/m/{mid}/events", s.handle(s.answerEvents))
-	mux.Handle("POST /c/{id}/m/{mid}/stop", s.handle(s.answerStop))
-	mux.Handle("POST /c/{id}/m/{mid}/retry", s.handle(s.answerRetry))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("/", s.sessions(app))
 
 	var h http.Handler = mux
-	h = s.sessions(h)
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = securityHeaders(h)
 	h = s.recoverPanics(h)

@@ -197,3 +197,28 @@ func TestKeepalive(t *testing.T) {
 	}
 	t.Error("no keepalive comment")
 }
+
+// TestSessionCookie: the session cookie is HttpOnly and SameSite=Lax, and
+// Secure when the request came over TLS.
+func TestSessionCookie(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		ts := newServer(t, 0, 0)
+		c := ts.Client()
+		if tls {
+			ts = httptest.NewUnstartedServer(ts.Config.Handler)
+			ts.StartTLS()
+			t.Cleanup(ts.Close)
+			c = ts.Client()
+		}
+		resp, _ := postForm(t, c, ts, "/c", url.Values{"message": {"hi"}}, ts.URL)
+		var got *http.Cookie
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "hxchat_session" {
+				got = ck
+			}
+		}
+		if got == nil || !got.HttpOnly || got.SameSite != http.SameSiteLaxMode || got.Secure != tls || len(got.Value) != 26 {
+			t.Errorf("TLS %v: cookie %+v", tls, got)
+		}
+	}
+}
