@@ -15,6 +15,15 @@ type Store interface {
 	Conversation(ctx context.Context, sessionID, id string) (*Conversation, error)
 	// Conversations lists the session's conversations, most recently updated first.
 	Conversations(ctx context.Context, sessionID string) ([]Conversation, error)
+	// SearchConversations lists the session's conversations whose title or
+	// any message contains query (case-insensitive for ASCII letters; any
+	// script), most recently updated first.
+	SearchConversations(ctx context.Context, sessionID, query string) ([]Conversation, error)
+	// RenameConversation sets the title of a conversation the session owns.
+	RenameConversation(ctx context.Context, sessionID, id, title string) error
+	// DeleteConversation deletes a conversation the session owns, with all
+	// its messages.
+	DeleteConversation(ctx context.Context, sessionID, id string) error
 	// Messages returns the messages of a conversation, oldest first.
 	Messages(ctx context.Context, conversationID string) ([]Message, error)
 	// Message returns one message of a conversation.
