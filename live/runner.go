@@ -11,16 +11,10 @@ import (
 	"github.com/hxchat/hxchat"
 )
 
-// Renderer turns the steps of one answer into the data of SSE events. The web
-// layer implements it with its templates, so that each step is rendered once,
-// here, and every reader only copies bytes.
-type Renderer interface {
-	// Open returns the renderer of one answer's stream.
-	Open(answer *hxchat.Message) AnswerRenderer
-}
-
-// AnswerRenderer renders the events of one answer. Its methods are called
-// from the answer's generation goroutine only, in order.
+// AnswerRenderer turns the steps of one answer into the data of SSE events.
+// The web layer implements it with its templates, so that each step is
+// rendered once, in the generation, and every reader only copies bytes. Its
+// methods are called from the answer's generation goroutine only, in order.
 type AnswerRenderer interface {
 	// Grow renders the event for an answer whose text is now text (the whole
 	// text so far; it only ever grows).
@@ -35,7 +29,6 @@ type RunnerOptions struct {
 	Store      hxchat.Store
 	Provider   hxchat.Provider
 	Hub        *Hub
-	Renderer   Renderer
 	Logger     *slog.Logger
 	System     string        // the system prompt sent first with every request
 	Checkpoint time.Duration // how often a growing answer is saved; default 1s
@@ -65,8 +58,8 @@ var (
 // ErrDraining is returned by Start while the runner shuts down.
 var ErrDraining = &hxchat.Error{Code: hxchat.EShutdown, Message: "The server is restarting. Please send your message again in a moment."}
 
-// NewRunner returns a runner. Its options must name a store, a provider, a
-// hub and a renderer.
+// NewRunner returns a runner. Its options must name a store, a provider and
+// a hub.
 func NewRunner(o RunnerOptions) *Runner {
 	if o.Checkpoint <= 0 {
 		o.Checkpoint = time.Second
@@ -79,9 +72,10 @@ func NewRunner(o RunnerOptions) *Runner {
 }
 
 // Start opens the answer's stream in the hub and starts generating it from
-// history (the conversation so far, ending with the user's question). The
-// answer must be stored already, in state streaming.
-func (r *Runner) Start(answer *hxchat.Message, history []hxchat.Turn) error {
+// history (the conversation so far, ending with the user's question), its
+// steps rendered by render. The answer must be stored already, in state
+// streaming.
+func (r *Runner) Start(answer *hxchat.Message, history []hxchat.Turn, render AnswerRenderer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.draining {
@@ -91,7 +85,7 @@ func (r *Runner) Start(answer *hxchat.Message, history []hxchat.Turn) error {
 	r.running[answer.ID] = cancel
 	stream := r.o.Hub.Open(answer.ID)
 	r.wg.Add(1)
-	go r.generate(ctx, stream, *answer, history)
+	go r.generate(ctx, stream, *answer, history, render)
 	return nil
 }
 
@@ -136,7 +130,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Message, history []hxchat.Turn) {
+func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Message, history []hxchat.Turn, render AnswerRenderer) {
 	defer r.wg.Done()
 	defer func() {
 		r.mu.Lock()
@@ -144,7 +138,6 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		r.mu.Unlock()
 	}()
 	log := r.o.Logger.With("answer", answer.ID)
-	render := r.o.Renderer.Open(&answer)
 	cp := newCheckpointer(r.o.Store, answer.ID, r.o.Checkpoint, log)
 	defer cp.stop()
 

@@ -47,11 +47,7 @@ func (s *script) Stream(ctx context.Context, _ hxchat.ChatRequest) iter.Seq2[hxc
 	}
 }
 
-// plain renders events as the text itself, so tests can read them.
-type plain struct{}
-
-func (plain) Open(*hxchat.Message) live.AnswerRenderer { return plainAnswer{} }
-
+// plainAnswer renders events as the text itself, so tests can read them.
 type plainAnswer struct{}
 
 func (plainAnswer) Grow(text string) []byte        { return []byte(text) }
@@ -72,7 +68,7 @@ func newFixture(t *testing.T, p hxchat.Provider) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	hub := live.NewHub(time.Minute, 1<<20)
-	r := live.NewRunner(live.RunnerOptions{Store: store, Provider: p, Hub: hub, Renderer: plain{}, Checkpoint: 10 * time.Millisecond})
+	r := live.NewRunner(live.RunnerOptions{Store: store, Provider: p, Hub: hub, Checkpoint: 10 * time.Millisecond})
 	t.Cleanup(func() { r.Shutdown(context.Background()) })
 	sid := hxchat.NewID()
 	if err := store.CreateSession(context.Background(), sid); err != nil {
@@ -89,7 +85,7 @@ func (f *fixture) start(t *testing.T) *hxchat.Message {
 	if err := f.store.StartTurn(context.Background(), f.conv, user, answer); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.runner.Start(answer, []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}); err != nil {
+	if err := f.runner.Start(answer, []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}, plainAnswer{}); err != nil {
 		t.Fatal(err)
 	}
 	return answer
@@ -197,7 +193,7 @@ func TestRunnerShutdown(t *testing.T) {
 		t.Error("stream of an interrupted answer not ended")
 	}
 	answer := &hxchat.Message{ID: 999}
-	if err := f.runner.Start(answer, nil); hxchat.Code(err) != hxchat.EShutdown {
+	if err := f.runner.Start(answer, nil, plainAnswer{}); hxchat.Code(err) != hxchat.EShutdown {
 		t.Errorf("Start while draining: %v", err)
 	}
 }

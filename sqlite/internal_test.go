@@ -290,6 +290,7 @@ func TestQueryPlans(t *testing.T) {
 		"SELECT " + messageColumns + " FROM messages WHERE conversation_id = 'x' ORDER BY id",
 		"SELECT max(id) FROM messages WHERE conversation_id = 'x'",
 		"UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'",
+		strings.NewReplacer("?", "'x'").Replace(searchSQL),
 	} {
 		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q)
 		if err != nil {

@@ -173,3 +173,35 @@ func TestIntegrity(t *testing.T) {
 		t.Errorf("Integrity with an orphan message = %v, want an error naming messages", err)
 	}
 }
+
+// TestSearchQuery: what SearchConversations does beyond the shared suite:
+// spaces around the query are ignored, and a query too long for a LIKE
+// pattern is refused as too large, not failed as an internal error.
+func TestSearchQuery(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	conv := &hxchat.Conversation{SessionID: sid}
+	if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: "東京に行きたい"}, &hxchat.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{" 東京 ", "　東京\n", "\t行き"} {
+		cs, err := s.SearchConversations(ctx, sid, q)
+		if err != nil || len(cs) != 1 || cs[0].ID != conv.ID {
+			t.Errorf("SearchConversations(%q) = %+v, %v; want the conversation", q, cs, err)
+		}
+	}
+	for _, q := range []string{strings.Repeat("%", 4097), strings.Repeat("東", 30000)} {
+		cs, err := s.SearchConversations(ctx, sid, q)
+		if hxchat.Code(err) != hxchat.ETooLarge || cs != nil {
+			t.Errorf("SearchConversations(%d bytes) = %v, %v; want nil, too large", len(q), cs, err)
+		}
+	}
+	// The longest query accepted, all escaped, is still a valid pattern.
+	if cs, err := s.SearchConversations(ctx, sid, strings.Repeat(`\`, 4096)); err != nil || len(cs) != 0 {
+		t.Errorf("SearchConversations(4096 backslashes) = %v, %v; want none, nil", cs, err)
+	}
+}

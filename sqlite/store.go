@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hxchat/hxchat"
@@ -105,6 +106,122 @@ func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.C
 		return nil, wrap("conversations", err)
 	}
 	return list, nil
+}
+
+// searchSQL lists the conversations of a session (first argument) whose
+// title (second) or any message content (third) matches a LIKE pattern.
+//
+// LIKE, not FTS5: FTS5's default unicode61 tokenizer splits text at spaces and
+// punctuation, and Japanese puts none between words, so 東京 would not match
+// 東京に行きたい; its trigram tokenizer splits any script but cannot match a
+// query shorter than three characters, and two-character words such as 東京
+// are common. LIKE '%q%' matches any substring in any script, and SQLite's LIKE
+// ignores case for ASCII letters only, which is what Store promises. No index
+// helps a pattern with a leading %: the session's conversations are found
+// with conversations_session_updated (which also gives the order, without a
+// sort) and each one's messages with messages_conversation_id, then scanned.
+// That is one session's history, and EXISTS stops at the first match.
+const searchSQL = "SELECT " + conversationColumns + " FROM conversations c WHERE c.session_id = ? AND (" +
+	`c.title LIKE ? ESCAPE '\' OR ` +
+	`EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\')` +
+	") ORDER BY c.updated_at DESC, c.rowid DESC"
+
+// maxSearchLen is the longest search query, in bytes after trimming, that
+// SearchConversations accepts; SQLite refuses LIKE patterns much longer than
+// this (SQLITE_MAX_LIKE_PATTERN_LENGTH, 50000 bytes).
+const maxSearchLen = 4096
+
+// likeEscaper escapes the LIKE wildcards of a query, and the escape
+// character itself, for ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// SearchConversations lists the session's conversations whose title or any
+// message (user or assistant, whatever its state) contains query, most
+// recently updated first, in the order of Conversations. Spaces around query
+// are ignored; an empty or blank query lists every conversation, like
+// Conversations. Letters match in either case for ASCII only (a and A, not é
+// and É); %, _ and \ are plain characters. A query longer than 4096 bytes
+// is an ETooLarge error.
+func (s *Store) SearchConversations(ctx context.Context, sessionID, query string) ([]hxchat.Conversation, error) {
+	q := strings.TrimSpace(query)
+	if q == "" {
+		return s.Conversations(ctx, sessionID)
+	}
+	if len(q) > maxSearchLen {
+		return nil, hxchat.Errorf(hxchat.ETooLarge, "The search text is too long.")
+	}
+	pattern := "%" + likeEscaper.Replace(q) + "%"
+	rows, err := s.r.QueryContext(ctx, searchSQL, sessionID, pattern, pattern)
+	if err != nil {
+		return nil, wrap("search conversations", err)
+	}
+	defer rows.Close()
+	list := []hxchat.Conversation{}
+	for rows.Next() {
+		var c hxchat.Conversation
+		if err := scanConversation(rows, &c); err != nil {
+			return nil, wrap("search conversations", err)
+		}
+		list = append(list, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("search conversations", err)
+	}
+	return list, nil
+}
+
+// maxTitleLen is the longest conversation title, in characters (runes), that
+// RenameConversation stores.
+const maxTitleLen = 200
+
+// RenameConversation sets the title of conversation id, owned by sessionID,
+// to title without its surrounding spaces, cut to 200 characters. A
+// title that is empty or blank is an EInvalid error; a missing conversation,
+// or one another session owns, is hxchat.ErrNotFound. The conversation's
+// UpdatedAt does not change, so renaming does not reorder the list.
+func (s *Store) RenameConversation(ctx context.Context, sessionID, id, title string) error {
+	t := strings.TrimSpace(title)
+	n := 0
+	for i := range t {
+		if n == maxTitleLen {
+			t = strings.TrimSpace(t[:i])
+			break
+		}
+		n++
+	}
+	if t == "" {
+		return invalid("The title is empty.")
+	}
+	res, err := s.w.ExecContext(ctx,
+		"UPDATE conversations SET title = ? WHERE id = ? AND session_id = ?", t, id, sessionID)
+	if err != nil {
+		return wrap("rename conversation", err)
+	}
+	// SQLite counts the rows the WHERE matched, also when the title was the
+	// same already.
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("rename conversation", err)
+	} else if n == 0 {
+		return hxchat.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteConversation deletes conversation id, owned by sessionID, and its
+// messages (ON DELETE CASCADE); a missing conversation, or one another
+// session owns, is hxchat.ErrNotFound. Message ids are not reused afterwards.
+func (s *Store) DeleteConversation(ctx context.Context, sessionID, id string) error {
+	res, err := s.w.ExecContext(ctx,
+		"DELETE FROM conversations WHERE id = ? AND session_id = ?", id, sessionID)
+	if err != nil {
+		return wrap("delete conversation", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("delete conversation", err)
+	} else if n == 0 {
+		return hxchat.ErrNotFound
+	}
+	return nil
 }
 
 const messageColumns = "id, conversation_id, role, content, state, finish_reason, error_code, model, " +

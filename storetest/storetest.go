@@ -22,11 +22,13 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
 )
@@ -51,6 +53,10 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"RestartAnswerConflicts", testRestartConflicts},
 		{"InterruptStreaming", testInterruptStreaming},
 		{"UnicodeAndLargeText", testUnicode},
+		{"SearchConversations", testSearch},
+		{"SearchConversationsLiteral", testSearchLiteral},
+		{"RenameConversation", testRename},
+		{"DeleteConversation", testDelete},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	for _, tc := range tests {
@@ -908,5 +914,297 @@ func testConcurrentWriters(t *testing.T, s hxchat.Store) {
 	}
 	if n, err := s.InterruptStreaming(ctx); err != nil || n != 0 {
 		t.Errorf("InterruptStreaming after all answers finished = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// titled starts the first turn of a new conversation of session with its own
+// title, and finishes the answer with reply.
+func titled(t *testing.T, s hxchat.Store, session, title, question, reply string) *hxchat.Conversation {
+	t.Helper()
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: session, Title: title}
+	_, answer := turn(t, s, conv, question)
+	finish(t, s, answer.ID, hxchat.StateDone, reply)
+	return conv
+}
+
+// search returns what SearchConversations finds, failing t on an error.
+func search(t *testing.T, s hxchat.Store, session, query string) []hxchat.Conversation {
+	t.Helper()
+	cs, err := s.SearchConversations(t.Context(), session, query)
+	if err != nil {
+		t.Fatalf("SearchConversations(%q): %v", query, err)
+	}
+	return cs
+}
+
+// wantSearch fails t unless searching session for query finds exactly ids,
+// in that order, each as Conversation returns it.
+func wantSearch(t *testing.T, s hxchat.Store, session, query string, ids ...string) {
+	t.Helper()
+	cs := search(t, s, session, query)
+	wantIDs(t, fmt.Sprintf("SearchConversations(%q)", query), cs, ids...)
+	for _, c := range cs {
+		if c.SessionID == session {
+			wantConversation(t, fmt.Sprintf("SearchConversations(%q): %s", query, c.ID), c, *getConversation(t, s, session, c.ID))
+		}
+	}
+}
+
+func testSearch(t *testing.T, s hxchat.Store) {
+	sid, other := newSession(t, s), newSession(t, s)
+
+	// Created oldest first; each later one comes first in the list.
+	trip := titled(t, s, sid, "Trip planning", "What should I see in 東京 next spring?", "Visit Asakusa and the Skytree.")
+	tick()
+	goConv := titled(t, s, sid, "Go generics", "How do type parameters work?", "Use square brackets: func F[T any]().")
+	tick()
+	kyoto := titled(t, s, sid, "京都旅行の計画", "大阪から日帰りできますか？", "はい、電車で約三十分です。")
+	tick()
+	// Another session's conversations match every query below; they must
+	// never be found in sid.
+	theirs := titled(t, s, other, "東京 京都 Go generics trip", "Skytree brackets 電車", "東京 SKYTREE")
+
+	// By title, whatever the case of ASCII letters.
+	wantSearch(t, s, sid, "generics", goConv.ID)
+	wantSearch(t, s, sid, "GO GENERICS", goConv.ID)
+	wantSearch(t, s, sid, "trip PLAN", trip.ID)
+	// By the text of a user message and of an answer.
+	wantSearch(t, s, sid, "type parameters", goConv.ID)
+	wantSearch(t, s, sid, "skytree", trip.ID)
+	wantSearch(t, s, sid, "SQUARE Brackets", goConv.ID)
+	// Japanese, which has no spaces between words: two characters, one, in
+	// a title or a message.
+	wantSearch(t, s, sid, "東京", trip.ID)
+	wantSearch(t, s, sid, "京都", kyoto.ID)
+	wantSearch(t, s, sid, "電車", kyoto.ID)
+	wantSearch(t, s, sid, "京", kyoto.ID, trip.ID)
+	// Within a word, in titles and messages alike.
+	wantSearch(t, s, sid, "A", goConv.ID, trip.ID)
+	wantSearch(t, s, sid, "nothing like this")
+	wantSearch(t, s, sid, "東京駅")
+
+	// Most recently updated first: a turn in trip brings it to the top.
+	tick()
+	turn(t, s, trip, "And in 京都?")
+	wantSearch(t, s, sid, "京", trip.ID, kyoto.ID)
+	wantSearch(t, s, sid, "a", trip.ID, goConv.ID)
+
+	// Only the session's own conversations, never another's.
+	wantSearch(t, s, other, "東京", theirs.ID)
+	wantSearch(t, s, other, "type parameters")
+	wantSearch(t, s, hxchat.NewID(), "東京")
+
+	// An empty or blank query lists what Conversations lists.
+	all := getConversations(t, s, sid)
+	wantIDs(t, "Conversations", all, trip.ID, kyoto.ID, goConv.ID)
+	for _, q := range []string{"", " ", " \t\n　"} {
+		cs := search(t, s, sid, q)
+		if len(cs) != len(all) {
+			t.Errorf("SearchConversations(%q) = %d conversations, want the %d of Conversations", q, len(cs), len(all))
+			continue
+		}
+		for i := range cs {
+			wantConversation(t, fmt.Sprintf("SearchConversations(%q)[%d]", q, i), cs[i], all[i])
+		}
+	}
+	if cs := search(t, s, hxchat.NewID(), ""); len(cs) != 0 {
+		t.Errorf("SearchConversations(unknown session, \"\") = %+v, want none", cs)
+	}
+}
+
+// testSearchLiteral: %, _ and \ in a query are plain characters, not LIKE
+// wildcards or an escape.
+func testSearchLiteral(t *testing.T, s hxchat.Store) {
+	sid := newSession(t, s)
+	percent := titled(t, s, sid, "100% sure", "a discount of 50% on item_1", "OK.")
+	tick()
+	// What each query would match if its % or _ were a wildcard, or its \
+	// an escape.
+	decoy := titled(t, s, sid, "100 percent surely", "500 items, itemA1, itemsX1", "Copy C:temp to D:")
+	tick()
+	path := titled(t, s, sid, "Windows paths", `Copy C:\temp\ to D:\`, "Done.")
+
+	wantSearch(t, s, sid, "50%", percent.ID)
+	wantSearch(t, s, sid, "100%", percent.ID)
+	wantSearch(t, s, sid, "%", percent.ID)
+	wantSearch(t, s, sid, "item_1", percent.ID)
+	wantSearch(t, s, sid, "_", percent.ID)
+	wantSearch(t, s, sid, "%_")
+	wantSearch(t, s, sid, `C:\temp`, path.ID)
+	wantSearch(t, s, sid, `temp\`, path.ID)
+	wantSearch(t, s, sid, `\`, path.ID)
+	wantSearch(t, s, sid, `D:\`, path.ID)
+	wantSearch(t, s, sid, "C:temp", decoy.ID)
+}
+
+func testRename(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid, other := newSession(t, s), newSession(t, s)
+	a, user, answer := newConversation(t, s, sid, "first question")
+	tick()
+	b, _, _ := newConversation(t, s, sid, "second question")
+	theirs, _, _ := newConversation(t, s, other, "their question")
+	wantIDs(t, "Conversations before renaming", getConversations(t, s, sid), b.ID, a.ID)
+
+	// rename renames id and checks that only the title changed.
+	rename := func(id, title, want string) {
+		t.Helper()
+		before := getConversation(t, s, sid, id)
+		tick()
+		if err := s.RenameConversation(ctx, sid, id, title); err != nil {
+			t.Fatalf("RenameConversation(%q): %v", title, err)
+		}
+		got := getConversation(t, s, sid, id)
+		if got.Title != want {
+			t.Errorf("RenameConversation(%s): title %s, want %s", short(title), short(got.Title), short(want))
+		}
+		w := *before
+		w.Title = got.Title
+		wantConversation(t, "conversation after RenameConversation", *got, w)
+	}
+
+	// The oldest conversation renamed stays last: UpdatedAt does not move.
+	rename(a.ID, "  Renamed \t\n", "Renamed")
+	wantIDs(t, "Conversations after renaming a", getConversations(t, s, sid), b.ID, a.ID)
+	wantSearch(t, s, sid, "renamed", a.ID)
+	wantSearch(t, s, sid, "first", a.ID) // still in its message
+	rename(a.ID, "Renamed", "Renamed")   // the same title again is fine
+	rename(a.ID, "東京　旅行 🍣", "東京　旅行 🍣")
+	wantIDs(t, "Conversations after renaming a again", getConversations(t, s, sid), b.ID, a.ID)
+	// The messages are untouched.
+	ms := getMessages(t, s, a.ID)
+	if len(ms) != 2 {
+		t.Fatalf("Messages after RenameConversation: %d, want 2", len(ms))
+	}
+	wantMessage(t, "user message after RenameConversation", ms[0], *user)
+	wantMessage(t, "answer after RenameConversation", ms[1], *answer)
+
+	// Long titles are cut at 200 characters, not bytes; 200 are kept.
+	exact := strings.Repeat("題", 200)
+	rename(b.ID, exact, exact)
+	long := strings.Repeat("あ", 199) + "🍣" + strings.Repeat("い", 50)
+	rename(b.ID, long, strings.Repeat("あ", 199)+"🍣")
+	if got := getConversation(t, s, sid, b.ID).Title; !utf8.ValidString(got) || utf8.RuneCountInString(got) != 200 {
+		t.Errorf("long title stored as %d runes, valid UTF-8 %v; want 200, true", utf8.RuneCountInString(got), utf8.ValidString(got))
+	}
+	rename(b.ID, " "+strings.Repeat("x", 300)+" ", strings.Repeat("x", 200))
+	wantIDs(t, "Conversations after renaming b", getConversations(t, s, sid), b.ID, a.ID)
+
+	// An empty or blank title is refused and changes nothing.
+	before := getConversation(t, s, sid, a.ID)
+	for _, title := range []string{"", " ", "\t\n　 "} {
+		err := s.RenameConversation(ctx, sid, a.ID, title)
+		wantCode(t, fmt.Sprintf("RenameConversation(%q)", title), err, hxchat.EInvalid)
+		if _, ok := errors.AsType[*hxchat.Error](err); err != nil && !ok {
+			t.Errorf("RenameConversation(%q): %T, want an *hxchat.Error", title, err)
+		}
+	}
+	wantConversation(t, "conversation after refused renames", *getConversation(t, s, sid, a.ID), *before)
+
+	// Another session's conversation, a missing one, an unknown session:
+	// not found, and nothing changes.
+	for _, tc := range []struct{ what, session, id string }{
+		{"another session's conversation", sid, theirs.ID},
+		{"my conversation, by another session", other, a.ID},
+		{"a missing conversation", sid, hxchat.NewID()},
+		{"an unknown session", hxchat.NewID(), a.ID},
+	} {
+		err := s.RenameConversation(ctx, tc.session, tc.id, "Hijacked")
+		wantCode(t, "RenameConversation of "+tc.what, err, hxchat.ENotFound)
+	}
+	wantConversation(t, "my conversation after foreign renames", *getConversation(t, s, sid, a.ID), *before)
+	wantConversation(t, "their conversation after foreign renames", *getConversation(t, s, other, theirs.ID), *theirs)
+}
+
+func testDelete(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid, other := newSession(t, s), newSession(t, s)
+	a, u1, a1 := newConversation(t, s, sid, "delete me")
+	finish(t, s, a1.ID, hxchat.StateDone, "unique answer text")
+	tick()
+	u2, a2 := turn(t, s, a, "second turn") // left streaming
+	tick()
+	b, bUser, bAnswer := newConversation(t, s, sid, "keep me")
+	bDone := finish(t, s, bAnswer.ID, hxchat.StateDone, "kept")
+	theirs, tUser, tAnswer := newConversation(t, s, other, "keep theirs")
+	tDone := finish(t, s, tAnswer.ID, hxchat.StateDone, "theirs kept")
+	bStored, tStored := getMessage(t, s, b.ID, bAnswer.ID), getMessage(t, s, theirs.ID, tAnswer.ID)
+	if bStored.Content != bDone.Content || tStored.Content != tDone.Content {
+		t.Fatalf("finished answers not stored: %q, %q", bStored.Content, tStored.Content)
+	}
+
+	// Another session, a missing conversation, an unknown session: not
+	// found, and nothing is deleted.
+	for _, tc := range []struct{ what, session, id string }{
+		{"my conversation, by another session", other, a.ID},
+		{"another session's conversation", sid, theirs.ID},
+		{"a missing conversation", sid, hxchat.NewID()},
+		{"an unknown session", hxchat.NewID(), a.ID},
+	} {
+		err := s.DeleteConversation(ctx, tc.session, tc.id)
+		wantCode(t, "DeleteConversation of "+tc.what, err, hxchat.ENotFound)
+	}
+	getConversation(t, s, sid, a.ID)
+	getConversation(t, s, other, theirs.ID)
+	if ms := getMessages(t, s, a.ID); len(ms) != 4 {
+		t.Fatalf("after foreign deletes, Messages(a) = %d, want 4", len(ms))
+	}
+
+	if err := s.DeleteConversation(ctx, sid, a.ID); err != nil {
+		t.Fatalf("DeleteConversation: %v", err)
+	}
+	c, err := s.Conversation(ctx, sid, a.ID)
+	wantCode(t, "Conversation after DeleteConversation", err, hxchat.ENotFound)
+	if c != nil {
+		t.Errorf("Conversation after DeleteConversation returned %+v", c)
+	}
+	wantIDs(t, "Conversations after DeleteConversation", getConversations(t, s, sid), b.ID)
+	wantSearch(t, s, sid, "unique answer")
+	wantSearch(t, s, sid, "me", b.ID)
+
+	// Its messages are gone with it.
+	for _, m := range []*hxchat.Message{u1, a1, u2, a2} {
+		got, err := s.Message(ctx, a.ID, m.ID)
+		wantCode(t, fmt.Sprintf("Message(%d) of a deleted conversation", m.ID), err, hxchat.ENotFound)
+		if got != nil {
+			t.Errorf("Message(%d) of a deleted conversation returned %+v", m.ID, got)
+		}
+	}
+	if ms, err := s.Messages(ctx, a.ID); err != nil {
+		wantCode(t, "Messages of a deleted conversation", err, hxchat.ENotFound)
+	} else if len(ms) != 0 {
+		t.Errorf("Messages of a deleted conversation = %d messages", len(ms))
+	}
+	// Its streaming answer too: nothing is left to interrupt.
+	if n, err := s.InterruptStreaming(ctx); err != nil || n != 0 {
+		t.Errorf("InterruptStreaming after deleting the conversation of the only streaming answer = %d, %v; want 0, nil", n, err)
+	}
+	// No turn can be added to it, and a second delete finds nothing.
+	ghost := *a
+	err = s.StartTurn(ctx, &ghost, &hxchat.Message{Content: "still there?"}, &hxchat.Message{})
+	wantCode(t, "StartTurn in a deleted conversation", err, hxchat.ENotFound)
+	wantCode(t, "DeleteConversation again", s.DeleteConversation(ctx, sid, a.ID), hxchat.ENotFound)
+	wantCode(t, "RenameConversation of a deleted conversation", s.RenameConversation(ctx, sid, a.ID, "x"), hxchat.ENotFound)
+
+	// The other conversations are untouched.
+	wantConversation(t, "b after DeleteConversation", *getConversation(t, s, sid, b.ID), *b)
+	if ms := getMessages(t, s, b.ID); len(ms) != 2 {
+		t.Errorf("Messages(b) after DeleteConversation: %d, want 2", len(ms))
+	} else {
+		wantMessage(t, "b's user message", ms[0], *bUser)
+		wantMessage(t, "b's answer", ms[1], *bStored)
+	}
+	wantConversation(t, "theirs after DeleteConversation", *getConversation(t, s, other, theirs.ID), *theirs)
+	if ms := getMessages(t, s, theirs.ID); len(ms) != 2 {
+		t.Errorf("Messages(theirs) after DeleteConversation: %d, want 2", len(ms))
+	} else {
+		wantMessage(t, "their user message", ms[0], *tUser)
+		wantMessage(t, "their answer", ms[1], *tStored)
+	}
+
+	// Message ids are not given again.
+	_, _, next := newConversation(t, s, sid, "after the delete")
+	if next.ID <= a2.ID {
+		t.Errorf("a message after DeleteConversation got id %d, not after the deleted %d", next.ID, a2.ID)
 	}
 }

@@ -49,7 +49,7 @@ func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 		}
-		v := newMessageView(m)
+		v := newMessageView(m, p.L)
 		v.Live = live
 		p.Messages = append(p.Messages, v)
 	}
@@ -80,7 +80,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if n := len(history); n > 0 && history[n-1].State == hxchat.StateStreaming {
-			return hxchat.Errorf(hxchat.EConflict, "An answer is still being written. Wait for it or stop it, then send again.")
+			return hxchat.Errorf(hxchat.EConflict, "error.busy")
 		}
 	}
 	user := &hxchat.Message{Role: hxchat.RoleUser, Content: text, State: hxchat.StateDone}
@@ -88,9 +88,10 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.StartTurn(r.Context(), conv, user, answer); err != nil {
 		return err
 	}
-	s.start(r, answer, turns(append(history, *user)))
+	l := s.locales.pick(r)
+	s.start(r, answer, turns(append(history, *user)), l)
 
-	v := turnView{User: newMessageView(*user), Answer: newMessageView(*answer)}
+	v := turnView{User: newMessageView(*user, l), Answer: newMessageView(*answer, l)}
 	v.Answer.Live = answer.State == hxchat.StateStreaming
 	if isNew {
 		p := chatPage{Page: s.basePage(r), Conv: conv}
@@ -106,8 +107,8 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 // start starts generating answer. When the runner refuses (it is shutting
 // down), the answer is stored as failed at once, with Retry offered: the
 // user's message is kept either way.
-func (s *Server) start(r *http.Request, answer *hxchat.Message, history []hxchat.Turn) {
-	err := s.o.Runner.Start(answer, history)
+func (s *Server) start(r *http.Request, answer *hxchat.Message, history []hxchat.Turn, l *locale) {
+	err := s.o.Runner.Start(answer, history, s.render.open(answer, l))
 	if err == nil {
 		return
 	}
@@ -150,8 +151,9 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.RestartAnswer(r.Context(), old, answer); err != nil {
 		return err
 	}
-	s.start(r, answer, turns(history))
-	v := newMessageView(*answer)
+	l := s.locales.pick(r)
+	s.start(r, answer, turns(history), l)
+	v := newMessageView(*answer, l)
 	v.Live = answer.State == hxchat.StateStreaming
 	s.tpl.write(w, http.StatusOK, "message", v)
 	return nil
@@ -179,22 +181,22 @@ func (s *Server) messageText(w http.ResponseWriter, r *http.Request) (string, er
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return "", tooLong(max)
 		}
-		return "", hxchat.Errorf(hxchat.EInvalid, "The message could not be read. Please send it again.")
+		return "", hxchat.Errorf(hxchat.EInvalid, "error.unreadable")
 	}
 	text := strings.ReplaceAll(r.PostForm.Get("message"), "\r\n", "\n")
 	switch {
 	case strings.TrimSpace(text) == "":
-		return "", hxchat.Errorf(hxchat.EInvalid, "Type a message first.")
+		return "", hxchat.Errorf(hxchat.EInvalid, "error.empty")
 	case len(text) > max:
 		return "", tooLong(max)
 	case !utf8.ValidString(text) || strings.ContainsRune(text, 0):
-		return "", hxchat.Errorf(hxchat.EInvalid, "The message contains bytes that are not text. Remove them and send it again.")
+		return "", hxchat.Errorf(hxchat.EInvalid, "error.binary")
 	}
 	return text, nil
 }
 
 func tooLong(max int) error {
-	return hxchat.Errorf(hxchat.ETooLarge, "The message is too long: at most %d KiB can be sent at once. Shorten it or split it into parts.", max>>10)
+	return &localError{code: hxchat.ETooLarge, key: "error.too_long", args: []any{max >> 10}}
 }
 
 // ownedConversation loads the conversation in the path if the request's

@@ -22,6 +22,41 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 	})
 }
 
+// localError is an error of the web layer whose message is a catalogue key,
+// shown in the reader's language.
+type localError struct {
+	code hxchat.ErrorCode
+	key  string
+	args []any
+}
+
+func (e *localError) Error() string { return string(e.code) + ": " + e.key }
+
+// codeOf is hxchat.Code that also knows the web layer's own errors.
+func codeOf(err error) hxchat.ErrorCode {
+	if e, ok := errors.AsType[*localError](err); ok {
+		return e.code
+	}
+	return hxchat.Code(err)
+}
+
+// localMessage returns the message of err for users in language l: the
+// catalogue's text when the error's message is a catalogue key, the safe
+// message itself otherwise.
+func localMessage(l *locale, err error) string {
+	if e, ok := errors.AsType[*localError](err); ok {
+		return l.T(e.key, e.args...)
+	}
+	msg := hxchat.SafeMessage(err)
+	if _, ok := l.msgs[msg]; ok {
+		return l.T(msg)
+	}
+	if hxchat.Code(err) == hxchat.ENotFound {
+		return l.T("error.not_found")
+	}
+	return msg
+}
+
 // statusOf maps an error code to its HTTP status.
 func statusOf(code hxchat.ErrorCode) int {
 	switch code {
@@ -45,12 +80,13 @@ func statusOf(code hxchat.ErrorCode) int {
 // fragment retargeted to the page's alert area (so that the conversation and
 // the text in the message box stay as they are); otherwise a small page.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := hxchat.Code(err)
+	code := codeOf(err)
 	status := statusOf(code)
-	msg := hxchat.SafeMessage(err)
+	l := s.locales.pick(r)
+	msg := localMessage(l, err)
 	if code == hxchat.EInternal {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = hxchat.SafeMessage(nil)
+		msg = l.T("error.internal")
 	} else {
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -18,6 +18,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	l := s.locales.pick(r)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -36,7 +37,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	finish := func(m hxchat.Message, seq int64) {
 		id := live.EventID(m.ID, seq)
-		write(live.AppendEvent(nil, "", id, s.render.final(m)),
+		write(live.AppendEvent(nil, "", id, s.render.final(m, l)),
 			live.AppendEvent(nil, live.FinalEvent, id, []byte(m.State)))
 	}
 
@@ -68,7 +69,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 			snap := *m
 			snap.Content = text
-			if !write(live.AppendEvent(nil, "", live.EventID(m.ID, seq), s.render.snapshot(snap))) {
+			if !write(live.AppendEvent(nil, "", live.EventID(m.ID, seq), s.render.snapshot(snap, l))) {
 				return nil
 			}
 			pos = seq

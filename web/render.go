@@ -16,15 +16,16 @@ import (
 // re-renders an open block (Markdown) fits the same two targets.
 type fragments struct{ tpl *templates }
 
-// Open implements live.Renderer.
-func (f *fragments) Open(m *hxchat.Message) live.AnswerRenderer {
-	return &textAnswer{f: f, id: "m" + strconv.FormatInt(m.ID, 10)}
+// open returns the renderer of one answer's events, in language l.
+func (f *fragments) open(m *hxchat.Message, l *locale) live.AnswerRenderer {
+	return &textAnswer{f: f, l: l, id: "m" + strconv.FormatInt(m.ID, 10)}
 }
 
 // textAnswer renders a plain-text answer: escaped, its line breaks kept (by
 // the stylesheet's white-space rule).
 type textAnswer struct {
 	f    *fragments
+	l    *locale
 	id   string // DOM id of the message
 	done int    // bytes of the text already appended to #id-done
 	buf  strings.Builder
@@ -57,11 +58,11 @@ func (a *textAnswer) partial(target, swap, text string) {
 // Final implements live.AnswerRenderer: the finished bubble replaces the
 // streaming one, and with it the element that opened the stream.
 func (a *textAnswer) Final(m *hxchat.Message) []byte {
-	return a.f.final(*m)
+	return a.f.final(*m, a.l)
 }
 
-func (f *fragments) final(m hxchat.Message) []byte {
-	b, err := f.tpl.render("event-final", newMessageView(m))
+func (f *fragments) final(m hxchat.Message, l *locale) []byte {
+	b, err := f.tpl.render("event-final", newMessageView(m, l))
 	if err != nil {
 		panic("web: render final event: " + err.Error()) // a broken template; TestTemplates catches it
 	}
@@ -70,8 +71,8 @@ func (f *fragments) final(m hxchat.Message) []byte {
 
 // snapshot renders the text of an answer so far, replacing what the page
 // shows: the first event of a stream opened without Last-Event-ID.
-func (f *fragments) snapshot(m hxchat.Message) []byte {
-	b, err := f.tpl.render("event-snapshot", newMessageView(m))
+func (f *fragments) snapshot(m hxchat.Message, l *locale) []byte {
+	b, err := f.tpl.render("event-snapshot", newMessageView(m, l))
 	if err != nil {
 		panic("web: render snapshot event: " + err.Error())
 	}

@@ -34,6 +34,7 @@ type Server struct {
 	log      *slog.Logger
 	tpl      *templates
 	static   *staticFiles
+	locales  *locales
 	render   *fragments
 	handler  http.Handler
 	shutdown chan struct{}
@@ -58,21 +59,14 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, shutdown: make(chan struct{})}
-	s.render = &fragments{tpl: tpl}
-	s.handler = s.routes()
-	return s, nil
-}
-
-// NewRenderer returns the renderer with which the live runner turns the
-// steps of answers into events: the same templates as the pages, so a
-// streamed answer and a reloaded page show the same HTML.
-func NewRenderer() (live.Renderer, error) {
-	_, tpl, err := loadAssets()
+	locales, err := loadLocales()
 	if err != nil {
 		return nil, err
 	}
-	return &fragments{tpl: tpl}, nil
+	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, locales: locales, shutdown: make(chan struct{})}
+	s.render = &fragments{tpl: tpl}
+	s.handler = s.routes()
+	return s, nil
 }
 
 // loadAssets hashes the embedded static files and parses the templates.
@@ -109,6 +103,12 @@ func (s *Server) routes() http.Handler {
 	app.Handle("GET /c/{id}/m/{mid}/events", s.handle(s.answerEvents))
 	app.Handle("POST /c/{id}/m/{mid}/stop", s.handle(s.answerStop))
 	app.Handle("POST /c/{id}/m/{mid}/retry", s.handle(s.answerRetry))
+	app.Handle("GET /conversations", s.handle(s.conversationList))
+	app.Handle("GET /c/{id}/item", s.handle(s.conversationItem))
+	app.Handle("GET /c/{id}/rename", s.handle(s.conversationRenameForm))
+	app.Handle("POST /c/{id}/rename", s.handle(s.conversationRename))
+	app.Handle("POST /c/{id}/delete", s.handle(s.conversationDelete))
+	app.Handle("POST /lang", s.handle(s.langSet))
 
 	// Static files and the health check need no session.
 	mux := http.NewServeMux()

@@ -27,12 +27,8 @@ func newServer(t *testing.T, rate float64, keepalive time.Duration) *httptest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	render, err := web.NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
 	hub := live.NewHub(time.Minute, 1<<20)
-	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: llm.NewDemo(llm.DemoOptions{TokensPerSecond: rate}), Hub: hub, Renderer: render})
+	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: llm.NewDemo(llm.DemoOptions{TokensPerSecond: rate}), Hub: hub})
 	s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Demo", Demo: true, MaxMessageBytes: 1024, Keepalive: keepalive})
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,8 @@ type templates struct {
 
 func parseTemplates(static *staticFiles) (*templates, error) {
 	funcs := template.FuncMap{
-		"static":    static.url,
-		"errorText": errorText,
+		"static":   static.url,
+		"convItem": convItem,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {

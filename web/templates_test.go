@@ -15,18 +15,23 @@ func TestTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ls, err := loadLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := ls.get("en")
 	now := time.Now()
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), Title: "<b>title</b>", CreatedAt: now}
-	base := Page{Title: "t", Provider: "Demo", Demo: true, Conversations: []hxchat.Conversation{*conv}, CurrentID: conv.ID}
+	base := Page{L: en, Path: "/", Title: "t", Provider: "Demo", Demo: true, Conversations: []hxchat.Conversation{*conv}, CurrentID: conv.ID}
 	var views []messageView
 	for _, st := range []hxchat.State{hxchat.StateStreaming, hxchat.StateDone, hxchat.StateError, hxchat.StateStopped, hxchat.StateInterrupted} {
 		m := hxchat.Message{ID: int64(len(views) + 1), ConversationID: conv.ID, Role: hxchat.RoleAssistant,
 			Content: "line <script>alert(1)</script>\nopen", State: st, ErrorCode: hxchat.ERateLimited}
-		v := newMessageView(m)
+		v := newMessageView(m, en)
 		v.Live = st == hxchat.StateStreaming
 		views = append(views, v)
 	}
-	user := newMessageView(hxchat.Message{ID: 99, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "日本語 <i>x</i>", State: hxchat.StateDone})
+	user := newMessageView(hxchat.Message{ID: 99, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "日本語 <i>x</i>", State: hxchat.StateDone}, en)
 	views = append(views, user)
 	cp := chatPage{Page: base, Conv: conv, Messages: views}
 
@@ -67,7 +72,7 @@ func TestTemplates(t *testing.T) {
 // each step costs the open line only.
 func TestTextAnswer(t *testing.T) {
 	f := &fragments{}
-	a := f.Open(&hxchat.Message{ID: 5}).(*textAnswer)
+	a := f.open(&hxchat.Message{ID: 5}, nil).(*textAnswer)
 	text := ""
 	var done, tail string
 	for _, piece := range []string{"Hello", ", world", "\nsecond <b>", " line\n", "\n", "third"} {

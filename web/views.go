@@ -10,11 +10,14 @@ import (
 
 // Page is what every full page shows around its content.
 type Page struct {
+	L             *locale // the page's language
+	Path          string  // the page's own path, for the language switch
 	Title         string
 	Provider      string // which model answers
 	Demo          bool   // the offline demo model answers
 	Conversations []hxchat.Conversation
 	CurrentID     string // the conversation shown, if any
+	Query         string // what the conversation list is filtered by
 }
 
 // chatPage is a conversation, or a new chat when Conv is nil.
@@ -50,6 +53,7 @@ type errorPage struct {
 // messageView is one message as the page shows it.
 type messageView struct {
 	hxchat.Message
+	L *locale
 	// Done and Tail split an assistant's text where the stream renders it:
 	// Done only grows, Tail is replaced at every step.
 	Done, Tail string
@@ -58,8 +62,8 @@ type messageView struct {
 	Live bool
 }
 
-func newMessageView(m hxchat.Message) messageView {
-	v := messageView{Message: m}
+func newMessageView(m hxchat.Message, l *locale) messageView {
+	v := messageView{Message: m, L: l}
 	if m.Role == hxchat.RoleAssistant {
 		v.Done, v.Tail = splitText(m.Content)
 	}
@@ -86,7 +90,7 @@ func (v messageView) Streaming() bool { return v.State == hxchat.StateStreaming 
 
 // basePage fills what every page shows.
 func (s *Server) basePage(r *http.Request) Page {
-	p := Page{Title: "hxchat", Provider: s.o.Provider, Demo: s.o.Demo}
+	p := Page{L: s.locales.pick(r), Path: r.URL.Path, Title: "hxchat", Provider: s.o.Provider, Demo: s.o.Demo}
 	if sid := sessionID(r); sid != "" {
 		if list, err := s.o.Store.Conversations(r.Context(), sid); err == nil {
 			p.Conversations = list
@@ -97,39 +101,26 @@ func (s *Server) basePage(r *http.Request) Page {
 	return p
 }
 
-// errorText says in plain words why an answer ended as it did; empty when it
-// ended normally. The technical reason is in the log.
-func errorText(m hxchat.Message) string {
-	switch m.State {
+// StatusText says in plain words why an answer ended as it did; empty when
+// it ended normally. The technical reason is in the log.
+func (v messageView) StatusText() string {
+	switch v.State {
 	case hxchat.StateStopped:
-		return "Stopped."
+		return v.L.T("answer.stopped")
 	case hxchat.StateInterrupted:
-		return "Interrupted: the server stopped while this answer was being written. Retry to generate it again."
+		return v.L.T("answer.interrupted")
 	case hxchat.StateDone:
-		if m.FinishReason == hxchat.FinishLength {
-			return "The answer reached the model's length limit."
+		if v.FinishReason == hxchat.FinishLength {
+			return v.L.T("answer.length")
 		}
 		return ""
 	case hxchat.StateError:
-	default:
-		return ""
+		switch v.ErrorCode {
+		case hxchat.ERateLimited, hxchat.EFiltered, hxchat.EFilteredReply, hxchat.EUpstreamAuth,
+			hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown:
+			return v.L.T("answer.error." + string(v.ErrorCode))
+		}
+		return v.L.T("answer.error.other")
 	}
-	switch m.ErrorCode {
-	case hxchat.ERateLimited:
-		return "The model service is busy (rate limit). Wait a moment, then retry."
-	case hxchat.EFiltered:
-		return "The model service's content filter refused this message. Rephrase it and send it again."
-	case hxchat.EFilteredReply:
-		return "The model service's content filter stopped this answer."
-	case hxchat.EUpstreamAuth:
-		return "The model service refused hxchat's credentials. An administrator needs to check the API key."
-	case hxchat.EUpstreamSetup:
-		return "The model service is not set up as hxchat expects (endpoint, deployment, model or API version). An administrator needs to check the settings."
-	case hxchat.ETimeout:
-		return "The model service stopped responding. Retry in a moment."
-	case hxchat.EShutdown:
-		return "The server was restarting. Retry to generate this answer."
-	default:
-		return "The answer could not be completed: the model service failed or could not be reached. Retry in a moment."
-	}
+	return ""
 }

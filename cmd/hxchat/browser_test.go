@@ -203,7 +203,7 @@ func TestBrowserChat(t *testing.T) {
 	if box != "" {
 		t.Errorf("message box still holds %q after sending", box)
 	}
-	if side := eval[string](t, ctx, `document.getElementById('conversations').textContent`); side != "Hello <browser>" {
+	if side := eval[string](t, ctx, `document.querySelector('#conversations a').textContent`); side != "Hello <browser>" {
 		t.Errorf("sidebar lists %q, want the new conversation", side)
 	}
 	before := log.requests.Load()

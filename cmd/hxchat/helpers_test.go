@@ -30,8 +30,12 @@ func TestMain(m *testing.M) {
 }
 
 // testConfig is a configuration for a test app that talks to the fake
-// upstream up (OpenAI shape) and keeps its data in dir.
+// upstream up (OpenAI shape; nil for none) and keeps its data in dir.
 func testConfig(up *llmtest.Server, dir string) config.Config {
+	base := ""
+	if up != nil {
+		base = up.OpenAIBaseURL()
+	}
 	return config.Config{
 		Addr:         "127.0.0.1:0",
 		DataDir:      dir,
@@ -40,7 +44,7 @@ func testConfig(up *llmtest.Server, dir string) config.Config {
 		LogLevel:     slog.LevelDebug,
 		LogFormat:    "text",
 		SystemPrompt: "You are a test assistant.",
-		OpenAI:       config.OpenAI{APIKey: "sk-test-key", BaseURL: up.OpenAIBaseURL(), Model: "gpt-test"},
+		OpenAI:       config.OpenAI{APIKey: "sk-test-key", BaseURL: base, Model: "gpt-test"},
 	}
 }
 

@@ -72,16 +72,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	render, err := web.NewRenderer()
-	if err != nil {
-		return err
-	}
 	m.hub = live.NewHub(time.Minute, 4<<20)
 	m.runner = live.NewRunner(live.RunnerOptions{
 		Store:    store,
 		Provider: provider,
 		Hub:      m.hub,
-		Renderer: render,
 		Logger:   m.Logger,
 		System:   cfg.SystemPrompt,
 	})

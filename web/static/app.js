@@ -45,6 +45,15 @@
     if (follow) toBottom();
   });
 
+  // The conversation list folds into a menu on small screens.
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest(".menu-toggle");
+    if (!b) return;
+    const open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", String(open));
+    b.closest(".sidebar").classList.toggle("open", open);
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     if (log()) toBottom();
   });

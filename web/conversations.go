@@ -1,0 +1,134 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hxchat/hxchat"
+)
+
+// convItemView is one entry of the conversation list.
+type convItemView struct {
+	Conv    hxchat.Conversation
+	Current bool // the page shows this conversation
+	L       *locale
+}
+
+func convItem(c hxchat.Conversation, current string, l *locale) convItemView {
+	return convItemView{Conv: c, Current: c.ID == current, L: l}
+}
+
+// currentConversation returns the id of the conversation that the page
+// sending an htmx request shows (from HX-Current-URL), or "".
+func currentConversation(r *http.Request) string {
+	u, err := url.Parse(r.Header.Get("HX-Current-URL"))
+	if err != nil {
+		return ""
+	}
+	id, ok := strings.CutPrefix(u.Path, "/c/")
+	if !ok || !hxchat.ValidID(id) {
+		return ""
+	}
+	return id
+}
+
+// conversationList answers the sidebar's search box: the session's
+// conversations whose title or messages contain q.
+func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) error {
+	p := Page{L: s.locales.pick(r), CurrentID: currentConversation(r), Query: strings.TrimSpace(r.FormValue("q"))}
+	if sid := sessionID(r); sid != "" {
+		list, err := s.o.Store.SearchConversations(r.Context(), sid, p.Query)
+		if err != nil {
+			return err
+		}
+		p.Conversations = list
+	}
+	s.tpl.write(w, http.StatusOK, "conv-list", p)
+	return nil
+}
+
+// conversationItem shows one entry of the list (Cancel of a rename).
+func (s *Server) conversationItem(w http.ResponseWriter, r *http.Request) error {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return err
+	}
+	s.tpl.write(w, http.StatusOK, "conv-item", convItem(*conv, currentConversation(r), s.locales.pick(r)))
+	return nil
+}
+
+// conversationRenameForm turns an entry of the list into a rename form.
+func (s *Server) conversationRenameForm(w http.ResponseWriter, r *http.Request) error {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return err
+	}
+	s.tpl.write(w, http.StatusOK, "conv-rename", convItem(*conv, currentConversation(r), s.locales.pick(r)))
+	return nil
+}
+
+// conversationRename saves a new title and shows the entry again (and the
+// page's heading, when the page shows that conversation).
+func (s *Server) conversationRename(w http.ResponseWriter, r *http.Request) error {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return err
+	}
+	title := strings.TrimSpace(r.PostFormValue("title"))
+	if title == "" {
+		return hxchat.Errorf(hxchat.EInvalid, "error.title_empty")
+	}
+	if err := s.o.Store.RenameConversation(r.Context(), conv.SessionID, conv.ID, title); err != nil {
+		return err
+	}
+	if conv, err = s.o.Store.Conversation(r.Context(), conv.SessionID, conv.ID); err != nil {
+		return err
+	}
+	s.tpl.write(w, http.StatusOK, "conv-renamed", convItem(*conv, currentConversation(r), s.locales.pick(r)))
+	return nil
+}
+
+// conversationDelete deletes a conversation, after stopping its running
+// answers. The page that showed it goes to a new chat; any other page gets
+// its list again.
+func (s *Server) conversationDelete(w http.ResponseWriter, r *http.Request) error {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.State == hxchat.StateStreaming {
+			s.o.Runner.Stop(m.ID)
+		}
+	}
+	if err := s.o.Store.DeleteConversation(r.Context(), conv.SessionID, conv.ID); err != nil {
+		return err
+	}
+	if currentConversation(r) == conv.ID {
+		w.Header().Set("HX-Redirect", "/")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return s.conversationList(w, r)
+}
+
+// langSet remembers the language picked with the switch and goes back to
+// the page it was picked on.
+func (s *Server) langSet(w http.ResponseWriter, r *http.Request) error {
+	l := s.locales.get(r.PostFormValue("lang"))
+	http.SetCookie(w, &http.Cookie{
+		Name: langCookie, Value: l.Lang, Path: "/", MaxAge: 400 * 24 * 60 * 60,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+	next := r.PostFormValue("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = "/" // only a path of this site: no open redirect
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}

@@ -1,0 +1,122 @@
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"golang.org/x/text/language"
+)
+
+//go:embed locales/*.json
+var localeFS embed.FS
+
+// langCookie remembers the language a user picked with the switch.
+const langCookie = "hxchat_lang"
+
+// locale is one language's catalogue of every string the pages show.
+type locale struct {
+	Lang string // BCP 47 tag: "en", "ja"
+	msgs map[string]string
+}
+
+// T returns the message key, formatted with args (fmt verbs). A missing key
+// shows as itself; TestLocales makes sure none is missing.
+func (l *locale) T(key string, args ...any) string {
+	m, ok := l.msgs[key]
+	if !ok {
+		return key
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(m, args...)
+	}
+	return m
+}
+
+// HTML returns a message whose key ends in ".html": trusted markup from the
+// catalogue, never from users.
+func (l *locale) HTML(key string) template.HTML {
+	if !strings.HasSuffix(key, ".html") {
+		return template.HTML(template.HTMLEscapeString(l.T(key)))
+	}
+	return template.HTML(l.T(key))
+}
+
+// Other is the language the switch offers.
+func (l *locale) Other() string {
+	if l.Lang == "ja" {
+		return "en"
+	}
+	return "ja"
+}
+
+// locales holds every catalogue and picks one per request.
+type locales struct {
+	byLang  map[string]*locale
+	def     *locale
+	matcher language.Matcher
+}
+
+// supported lists the languages in order of preference when nothing else
+// decides: English first.
+var supported = []string{"en", "ja"}
+
+func loadLocales() (*locales, error) {
+	ls := &locales{byLang: make(map[string]*locale)}
+	var tags []language.Tag
+	for _, lang := range supported {
+		b, err := localeFS.ReadFile("locales/" + lang + ".json")
+		if err != nil {
+			return nil, err
+		}
+		l := &locale{Lang: lang}
+		if err := json.Unmarshal(b, &l.msgs); err != nil {
+			return nil, fmt.Errorf("locales/%s.json: %w", lang, err)
+		}
+		ls.byLang[lang] = l
+		tags = append(tags, language.Make(lang))
+	}
+	ls.def = ls.byLang[supported[0]]
+	// Every catalogue must have exactly the keys of the first.
+	want := slices.Sorted(maps.Keys(ls.def.msgs))
+	for _, lang := range supported[1:] {
+		if got := slices.Sorted(maps.Keys(ls.byLang[lang].msgs)); !slices.Equal(got, want) {
+			return nil, fmt.Errorf("locales/%s.json: its keys differ from locales/%s.json", lang, supported[0])
+		}
+	}
+	ls.matcher = language.NewMatcher(tags)
+	return ls, nil
+}
+
+// pick returns the request's language: the one picked with the switch (a
+// cookie), else the best match of Accept-Language, else English.
+func (ls *locales) pick(r *http.Request) *locale {
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l, ok := ls.byLang[c.Value]; ok {
+			return l
+		}
+	}
+	if al := r.Header.Get("Accept-Language"); al != "" {
+		tags, _, err := language.ParseAcceptLanguage(al)
+		if err == nil && len(tags) > 0 {
+			_, i, conf := ls.matcher.Match(tags...)
+			if conf != language.No {
+				return ls.byLang[supported[i]]
+			}
+		}
+	}
+	return ls.def
+}
+
+// get returns the catalogue of lang, or the default one.
+func (ls *locales) get(lang string) *locale {
+	if l, ok := ls.byLang[lang]; ok {
+		return l
+	}
+	return ls.def
+}

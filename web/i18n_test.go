@@ -1,0 +1,102 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hxchat/hxchat"
+)
+
+// TestLocales: every key that a template or handler uses is in every
+// catalogue, and the catalogues agree on their keys (loadLocales checks).
+func TestLocales(t *testing.T) {
+	ls, err := loadLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	reKey := regexp.MustCompile(`(?:\.T|\.HTML|Errorf\(hxchat\.E[A-Za-z]+,|key:) "([a-z][a-z0-9_.]+)"`)
+	files, _ := filepath.Glob("templates/*.html")
+	gofiles, _ := filepath.Glob("*.go")
+	for _, f := range append(files, gofiles...) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range reKey.FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = true
+		}
+	}
+	for _, code := range []hxchat.ErrorCode{hxchat.ERateLimited, hxchat.EFiltered, hxchat.EFilteredReply, hxchat.EUpstreamAuth,
+		hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown} {
+		used["answer.error."+string(code)] = true
+	}
+	if len(used) < 30 {
+		t.Fatalf("found only %d keys in use; the scan is broken", len(used))
+	}
+	for _, lang := range supported {
+		for key := range used {
+			if _, ok := ls.get(lang).msgs[key]; !ok {
+				t.Errorf("%s: no message %q", lang, key)
+			}
+		}
+	}
+}
+
+func TestPickLanguage(t *testing.T) {
+	ls, err := loadLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ accept, cookie, want string }{
+		{"", "", "en"},
+		{"ja", "", "ja"},
+		{"ja-JP,ja;q=0.9,en-US;q=0.8", "", "ja"},
+		{"en-US,en;q=0.9,ja;q=0.8", "", "en"},
+		{"fr-FR,fr;q=0.9", "", "en"},
+		{"ja", "en", "en"},
+		{"", "ja", "ja"},
+		{"", "xx", "en"},
+		{"garbage;;q=", "", "en"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tc.accept != "" {
+			r.Header.Set("Accept-Language", tc.accept)
+		}
+		if tc.cookie != "" {
+			r.AddCookie(&http.Cookie{Name: langCookie, Value: tc.cookie})
+		}
+		if got := ls.pick(r).Lang; got != tc.want {
+			t.Errorf("Accept-Language %q, cookie %q: %s, want %s", tc.accept, tc.cookie, got, tc.want)
+		}
+	}
+}
+
+func TestLangSwitch(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for next, want := range map[string]string{"/c/abc": "/c/abc", "//evil.example/": "/", "https://evil.example/": "/", "/\\evil.example": "/", "": "/"} {
+		form := url.Values{"lang": {"ja"}, "next": {next}}
+		r := httptest.NewRequest("POST", "/lang", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		s.langSet(w, r)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != want {
+			t.Errorf("next %q: %d to %q, want %q", next, w.Code, w.Header().Get("Location"), want)
+		}
+		if c := w.Result().Cookies(); len(c) != 1 || c[0].Value != "ja" {
+			t.Errorf("next %q: cookies %v", next, c)
+		}
+	}
+}
