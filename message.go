@@ -47,6 +47,12 @@ type Conversation struct {
 	ID        string // random, from NewID; part of the URL /c/{id}
 	SessionID string // the owner; nobody else may see it
 	Title     string // from the first user message
+	// SystemPrompt is sent first with every request of this conversation;
+	// a new conversation starts with the configured default.
+	SystemPrompt string
+	// Model is the model (or Azure deployment) this conversation talks to,
+	// one of those configured; empty means the default one.
+	Model     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -34,11 +34,22 @@ type Store interface {
 	// zero the conversation is created first. It sets the ids and times of
 	// user and answer, and bumps the conversation's UpdatedAt.
 	StartTurn(ctx context.Context, conv *Conversation, user, answer *Message) error
-	// RestartAnswer replaces the final, retryable answer old (the last message
-	// of its conversation) with a new streaming answer, in one transaction, and
-	// sets answer's id and times. It returns an EConflict error when old is not
-	// the last message or not retryable.
+	// RestartAnswer replaces the answer old, which must be the last message
+	// of its conversation and final (done, failed, stopped or interrupted:
+	// Retry and Regenerate), with a new streaming answer, in one transaction,
+	// and sets answer's id and times. It returns an EConflict error when old
+	// is not the last message or is still streaming.
 	RestartAnswer(ctx context.Context, old *Message, answer *Message) error
+	// EditTurn changes the text of the user message user (user.ID and
+	// user.Content), deletes every message after it, and adds answer (state
+	// streaming) after it, in one transaction; it sets answer's id and times.
+	// It returns an EConflict error when an answer of the conversation is
+	// still streaming, ENotFound when user is not a user message of the
+	// conversation user.ConversationID.
+	EditTurn(ctx context.Context, user *Message, answer *Message) error
+	// SetConversationOptions stores the system prompt and model of a
+	// conversation the session owns.
+	SetConversationOptions(ctx context.Context, sessionID, id, systemPrompt, model string) error
 	// Checkpoint saves the partial text of a streaming answer. It does nothing
 	// to an answer that is no longer streaming.
 	Checkpoint(ctx context.Context, id int64, content string) error
