@@ -31,7 +31,7 @@ func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
 	p := chatPage{Page: s.basePage(r), Conv: conv}
 	p.Title = conv.Title + " · hxchat"
 	p.CurrentID = conv.ID
-	for _, m := range msgs {
+	for i, m := range msgs {
 		live := false
 		if m.State == hxchat.StateStreaming {
 			if st, ok := s.o.Hub.Get(m.ID); ok {
@@ -51,6 +51,7 @@ func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
 		}
 		v := newMessageView(m, p.L)
 		v.Live = live
+		v.Last = i == len(msgs)-1
 		p.Messages = append(p.Messages, v)
 	}
 	s.tpl.write(w, http.StatusOK, "chat.html", p)
@@ -130,8 +131,9 @@ func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// answerRetry generates a failed, stopped or interrupted answer again: a new
-// answer replaces it, and its bubble replaces the old one.
+// answerRetry generates the last answer again (Retry of a failed, stopped or
+// interrupted one; Regenerate of a finished one): a new answer replaces it,
+// and its bubble replaces the old one.
 func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	conv, old, err := s.ownedMessage(r)
 	if err != nil {
@@ -156,6 +158,22 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	v := newMessageView(*answer, l)
 	v.Live = answer.State == hxchat.StateStreaming
 	s.tpl.write(w, http.StatusOK, "message", v)
+	return nil
+}
+
+// messageSource answers a message's text as it was written (the Markdown
+// of an answer), for its Copy button.
+func (s *Server) messageSource(w http.ResponseWriter, r *http.Request) error {
+	_, m, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	if st, ok := s.o.Hub.Get(m.ID); ok && m.State == hxchat.StateStreaming {
+		m.Content, _, _ = st.Snapshot()
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(m.Content))
 	return nil
 }
 
@@ -226,4 +244,65 @@ func (s *Server) ownedMessage(r *http.Request) (*hxchat.Conversation, *hxchat.Me
 		return nil, nil, err
 	}
 	return conv, m, nil
+}
+
+// messageShow renders one message (Cancel of an edit).
+func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
+	_, m, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	s.tpl.write(w, http.StatusOK, "message", newMessageView(*m, s.locales.pick(r)))
+	return nil
+}
+
+// messageEditForm turns a user message into a form to change it.
+func (s *Server) messageEditForm(w http.ResponseWriter, r *http.Request) error {
+	_, m, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	if m.Role != hxchat.RoleUser {
+		return hxchat.ErrNotFound
+	}
+	s.tpl.write(w, http.StatusOK, "message-edit", newMessageView(*m, s.locales.pick(r)))
+	return nil
+}
+
+// messageEdit changes a user message and sends it again: the messages after
+// it are replaced by a new answer. It answers with the whole conversation.
+func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
+	text, err := s.messageText(w, r)
+	if err != nil {
+		return err
+	}
+	conv, user, err := s.ownedMessage(r)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return err
+	}
+	var history []hxchat.Message
+	for _, m := range msgs {
+		if m.ID < user.ID {
+			history = append(history, m)
+		}
+	}
+	user.Content = text
+	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: s.o.Model}
+	if err := s.o.Store.EditTurn(r.Context(), user, answer); err != nil {
+		return err
+	}
+	l := s.locales.pick(r)
+	s.start(r, answer, turns(append(history, *user)), l)
+	views := make([]messageView, 0, len(history)+2)
+	for _, m := range append(history, *user) {
+		views = append(views, newMessageView(m, l))
+	}
+	a := newMessageView(*answer, l)
+	a.Live, a.Last = answer.State == hxchat.StateStreaming, true
+	s.tpl.write(w, http.StatusOK, "log", append(views, a))
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 //go:embed locales/*.json
@@ -21,9 +22,13 @@ const langCookie = "hxchat_lang"
 
 // locale is one language's catalogue of every string the pages show.
 type locale struct {
-	Lang string // BCP 47 tag: "en", "ja"
-	msgs map[string]string
+	Lang  string // BCP 47 tag: "en", "ja"
+	msgs  map[string]string
+	print *message.Printer // numbers in the language's format
 }
+
+// Num formats a count as the language writes it (1,234).
+func (l *locale) Num(n int64) string { return l.print.Sprintf("%d", n) }
 
 // T returns the message key, formatted with args (fmt verbs). A missing key
 // shows as itself; TestLocales makes sure none is missing.
@@ -74,7 +79,7 @@ func loadLocales() (*locales, error) {
 		if err != nil {
 			return nil, err
 		}
-		l := &locale{Lang: lang}
+		l := &locale{Lang: lang, print: message.NewPrinter(language.Make(lang))}
 		if err := json.Unmarshal(b, &l.msgs); err != nil {
 			return nil, fmt.Errorf("locales/%s.json: %w", lang, err)
 		}

@@ -62,7 +62,9 @@ func (a *textAnswer) Final(m *hxchat.Message) []byte {
 }
 
 func (f *fragments) final(m hxchat.Message, l *locale) []byte {
-	b, err := f.tpl.render("event-final", newMessageView(m, l))
+	v := newMessageView(m, l)
+	v.Last = true // no message can follow an answer while it is written
+	b, err := f.tpl.render("event-final", v)
 	if err != nil {
 		panic("web: render final event: " + err.Error()) // a broken template; TestTemplates catches it
 	}

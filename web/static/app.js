@@ -1,26 +1,35 @@
-// hxchat's only script of its own: the message box (Enter sends, Shift+Enter
-// breaks the line, an Enter that confirms an IME composition never sends, it
-// empties only when the message was accepted; it grows with its text by CSS
-// field-sizing, so no inline style is needed under the CSP) and
-// following the conversation to its newest line. htmx does everything else.
+// hxchat's only script of its own. htmx does the requests and the swaps;
+// this file does what HTML cannot:
+//   - the message box: Enter sends, Shift+Enter breaks the line, and an Enter
+//     that confirms an IME composition never sends; it empties only when the
+//     message was accepted (it grows with its text by CSS field-sizing);
+//   - Send becomes Stop while an answer is being written;
+//   - the view follows a growing answer unless the reader scrolled up, and
+//     then offers a "jump to latest" button;
+//   - the theme switch, the phone menu, Copy buttons and local times.
 (() => {
   "use strict";
 
-  const log = () => document.getElementById("log");
+  const $ = (sel, root = document) => root.querySelector(sel);
 
-  // Follow the answer while the reader is at the bottom; stop following when
-  // they scroll up to read.
+  // --- Following the answer -------------------------------------------------
   let follow = true;
-  function atBottom() {
-    const el = document.scrollingElement;
-    return el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+  const scroller = () => document.scrollingElement;
+  const atBottom = () => {
+    const el = scroller();
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+  };
+  const toBottom = () => { scroller().scrollTop = scroller().scrollHeight; };
+  function showJump(show) {
+    const b = $(".jump");
+    if (b) b.hidden = !show;
   }
-  function toBottom() {
-    const el = document.scrollingElement;
-    el.scrollTop = el.scrollHeight;
-  }
-  window.addEventListener("scroll", () => { follow = atBottom(); }, { passive: true });
+  window.addEventListener("scroll", () => {
+    follow = atBottom();
+    if (follow) showJump(false);
+  }, { passive: true });
 
+  // --- The message box ------------------------------------------------------
   document.addEventListener("keydown", (e) => {
     const ta = e.target;
     if (!(ta instanceof HTMLTextAreaElement) || ta.id !== "message") return;
@@ -29,7 +38,7 @@
     // that keydown after compositionend, with keyCode 229.
     if (e.isComposing || e.keyCode === 229) return;
     e.preventDefault();
-    if (ta.value.trim() !== "") ta.form.requestSubmit();
+    if (ta.value.trim() !== "" && !ta.form.classList.contains("busy")) ta.form.requestSubmit();
   });
 
   document.addEventListener("htmx:after:request", (e) => {
@@ -41,20 +50,104 @@
     }
   });
 
-  document.addEventListener("htmx:after:swap", () => {
-    if (follow) toBottom();
-  });
-
-  // The conversation list folds into a menu on small screens.
+  // --- Send becomes Stop ------------------------------------------------------
+  // The running answer's own Stop button (kept in its bubble, hidden) is what
+  // the message box's Stop presses.
+  function liveStop() { return $(".msg.state-streaming .stop"); }
+  function syncComposer() {
+    const form = $("#composer");
+    if (!form) return;
+    const busy = liveStop() !== null;
+    form.classList.toggle("busy", busy);
+    const send = $(".send", form), stop = $(".stop-send", form);
+    if (send) send.hidden = busy;
+    if (stop) stop.hidden = !busy;
+  }
   document.addEventListener("click", (e) => {
-    const b = e.target.closest && e.target.closest(".menu-toggle");
-    if (!b) return;
-    const open = b.getAttribute("aria-expanded") !== "true";
-    b.setAttribute("aria-expanded", String(open));
-    b.closest(".sidebar").classList.toggle("open", open);
+    if (!e.target.closest) return;
+    if (e.target.closest(".stop-send")) {
+      const b = liveStop();
+      if (b) b.click();
+      return;
+    }
+    if (e.target.closest(".jump")) {
+      follow = true;
+      toBottom();
+      showJump(false);
+      return;
+    }
+    const menu = e.target.closest(".menu-toggle");
+    if (menu) {
+      const open = menu.getAttribute("aria-expanded") !== "true";
+      menu.setAttribute("aria-expanded", String(open));
+      menu.closest(".sidebar").classList.toggle("open", open);
+      return;
+    }
+    const theme = e.target.closest(".theme");
+    if (theme) {
+      const order = ["", "light", "dark"];
+      const next = order[(order.indexOf(document.documentElement.dataset.theme || "") + 1) % order.length];
+      if (next) document.documentElement.dataset.theme = next;
+      else delete document.documentElement.dataset.theme;
+      document.cookie = "hxchat_theme=" + next + "; path=/; max-age=" + (next ? 34560000 : 0) + "; samesite=lax";
+      theme.textContent = theme.dataset[next || "system"];
+      return;
+    }
+    const copy = e.target.closest("[data-copy]");
+    if (copy) copyFrom(copy);
   });
 
+  // --- Copy -----------------------------------------------------------------
+  // A code block's Copy copies its code; a message's Copy copies its Markdown
+  // source, fetched from the server (ClipboardItem takes the promise, so the
+  // click's permission holds in Safari too).
+  function copyFrom(btn) {
+    let data;
+    if (btn.dataset.copy) {
+      data = fetch(btn.dataset.copy, { credentials: "same-origin" }).then((r) => {
+        if (!r.ok) throw new Error(r.status);
+        return r.blob();
+      });
+    } else {
+      const code = $("code", btn.closest(".code"));
+      data = Promise.resolve(new Blob([code ? code.textContent : ""], { type: "text/plain" }));
+    }
+    const done = (ok) => {
+      btn.classList.add(ok ? "copied" : "copy-failed");
+      setTimeout(() => btn.classList.remove("copied", "copy-failed"), 1500);
+    };
+    navigator.clipboard.write([new ClipboardItem({ "text/plain": data })]).then(() => done(true), () => done(false));
+  }
+
+  // --- Local times ----------------------------------------------------------
+  function localTimes(root) {
+    const fmt = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" });
+    for (const t of root.querySelectorAll("time[datetime]:not([title])")) {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.title = fmt.format(d);
+    }
+  }
+
+  // --- After every change of the page --------------------------------------
+  // One observer, batched to a frame: swaps of the answer's stream happen on
+  // elements that may already be gone, so htmx's own events do not always
+  // reach the document.
+  let pending = false;
+  function changed() {
+    pending = false;
+    syncComposer();
+    localTimes(document);
+    if (follow) toBottom();
+    else if (liveStop()) showJump(true);
+  }
   document.addEventListener("DOMContentLoaded", () => {
-    if (log()) toBottom();
+    changed();
+    if ($("#log")) toBottom();
+    new MutationObserver(() => {
+      if (!pending) {
+        pending = true;
+        requestAnimationFrame(changed);
+      }
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
   });
 })();
