@@ -190,6 +190,118 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 	}
 }
 
+// TestMigrateFromVersion1: a database made by the first release (schema
+// version 1, with data) opens, gains the conversation options with empty
+// defaults, keeps its rows and stays STRICT.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hxchat.db")
+	ms, err := loadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 2 || ms[0].version != 1 || ms[1].version != 2 {
+		t.Fatalf("migrations: %+v", ms)
+	}
+
+	// Version 1 only, as the first release left it, with a conversation.
+	db, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := migrate(ctx, db, ms[:1]); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info('conversations') WHERE name IN ('system_prompt', 'model')").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("version 1 has %d of the new columns, %v", n, err)
+	}
+	sid, cid := hxchat.NewID(), hxchat.NewID()
+	for _, q := range []string{
+		"INSERT INTO sessions (id, created_at) VALUES ('" + sid + "', 1700000000000)",
+		"INSERT INTO conversations (id, session_id, title, created_at, updated_at) VALUES ('" + cid + "', '" + sid + "', '古い会話', 1700000000000, 1700000001000)",
+		"INSERT INTO messages (conversation_id, role, content, state, created_at, updated_at) VALUES ('" + cid + "', 'user', 'old question', 'done', 1700000000000, 1700000000000)",
+		"INSERT INTO messages (conversation_id, role, content, state, finish_reason, model, created_at, updated_at) VALUES ('" + cid + "', 'assistant', 'old answer', 'done', 'stop', 'gpt-4', 1700000000500, 1700000001000)",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var applied1 int64
+	db.QueryRowContext(ctx, "SELECT applied_at FROM schema_migrations WHERE version = 1").Scan(&applied1)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Open migrates it to the last version.
+	s := openTest(t, path)
+	var versions string
+	s.r.QueryRowContext(ctx, "SELECT group_concat(version, ',') FROM (SELECT version FROM schema_migrations ORDER BY version)").Scan(&versions)
+	if want := fmt.Sprint(ms[len(ms)-1].version); !strings.HasPrefix(versions, "1,2") || !strings.HasSuffix(versions, want) {
+		t.Errorf("schema_migrations after Open: %s, want 1, 2, ... %s", versions, want)
+	}
+	var again int64
+	s.r.QueryRowContext(ctx, "SELECT applied_at FROM schema_migrations WHERE version = 1").Scan(&again)
+	if again != applied1 {
+		t.Errorf("version 1 applied again: applied_at %d, was %d", again, applied1)
+	}
+	// Still STRICT, the new columns TEXT NOT NULL DEFAULT ''.
+	var strict int
+	if err := s.r.QueryRowContext(ctx, "SELECT strict FROM pragma_table_list WHERE name = 'conversations'").Scan(&strict); err != nil || strict != 1 {
+		t.Errorf("conversations strict = %d, %v; want 1", strict, err)
+	}
+	for _, col := range []string{"system_prompt", "model"} {
+		var typ, dflt string
+		var notNull int
+		err := s.r.QueryRowContext(ctx, "SELECT type, \"notnull\", dflt_value FROM pragma_table_info('conversations') WHERE name = ?", col).Scan(&typ, &notNull, &dflt)
+		if err != nil || typ != "TEXT" || notNull != 1 || dflt != "''" {
+			t.Errorf("column %s: %s, not null %d, default %s, %v; want TEXT, 1, ''", col, typ, notNull, dflt, err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, "UPDATE conversations SET model = NULL"); err == nil {
+		t.Error("a NULL model was stored")
+	}
+
+	// The old rows are there, with empty options.
+	c, err := s.Conversation(ctx, sid, cid)
+	if err != nil {
+		t.Fatalf("Conversation after migrating: %v", err)
+	}
+	if c.Title != "古い会話" || c.SystemPrompt != "" || c.Model != "" ||
+		c.CreatedAt.UnixMilli() != 1700000000000 || c.UpdatedAt.UnixMilli() != 1700000001000 {
+		t.Errorf("conversation after migrating = %+v", c)
+	}
+	msgs, err := s.Messages(ctx, cid)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("Messages after migrating = %d, %v", len(msgs), err)
+	}
+	if msgs[0].Content != "old question" || msgs[1].Content != "old answer" || msgs[1].Model != "gpt-4" ||
+		msgs[1].State != hxchat.StateDone || msgs[1].FinishReason != "stop" {
+		t.Errorf("messages after migrating = %+v", msgs)
+	}
+
+	// And they work with the new methods.
+	if err := s.SetConversationOptions(ctx, sid, cid, "Be brief.", "gpt-4o"); err != nil {
+		t.Fatalf("SetConversationOptions after migrating: %v", err)
+	}
+	user, answer := msgs[0], &hxchat.Message{Model: "gpt-4o"}
+	user.Content = "old question, edited"
+	if err := s.EditTurn(ctx, &user, answer); err != nil {
+		t.Fatalf("EditTurn after migrating: %v", err)
+	}
+	if answer.ID <= msgs[1].ID {
+		t.Errorf("EditTurn after migrating: answer id %d, not after %d", answer.ID, msgs[1].ID)
+	}
+	c, err = s.Conversation(ctx, sid, cid)
+	if err != nil || c.SystemPrompt != "Be brief." || c.Model != "gpt-4o" || c.Title != "古い会話" {
+		t.Errorf("conversation after SetConversationOptions and EditTurn = %+v, %v", c, err)
+	}
+	if err := s.Integrity(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestLoadMigrationsRefusesBadNames(t *testing.T) {
 	for _, fsys := range []fstest.MapFS{
 		{"m/init.sql": {Data: []byte("SELECT 1")}},
@@ -289,6 +401,8 @@ func TestQueryPlans(t *testing.T) {
 		"SELECT " + conversationColumns + " FROM conversations WHERE session_id = 'x' ORDER BY updated_at DESC, rowid DESC",
 		"SELECT " + messageColumns + " FROM messages WHERE conversation_id = 'x' ORDER BY id",
 		"SELECT max(id) FROM messages WHERE conversation_id = 'x'",
+		"SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = 'x' AND state = 'streaming')",
+		"DELETE FROM messages WHERE conversation_id = 'x' AND id > 1",
 		"UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'",
 		strings.NewReplacer("?", "'x'").Replace(searchSQL),
 	} {

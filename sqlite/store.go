@@ -55,11 +55,11 @@ func (s *Store) SessionExists(ctx context.Context, id string) (bool, error) {
 	return ok, nil
 }
 
-const conversationColumns = "id, session_id, title, created_at, updated_at"
+const conversationColumns = "id, session_id, title, system_prompt, model, created_at, updated_at"
 
 func scanConversation(row interface{ Scan(...any) error }, c *hxchat.Conversation) error {
 	var created, updated int64
-	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &created, &updated); err != nil {
 		return err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -317,11 +317,14 @@ func bumpConversation(ctx context.Context, tx *sql.Tx, c *hxchat.Conversation, s
 
 // StartTurn stores the user message and the streaming answer to it in one
 // transaction. When conv.CreatedAt is zero it first creates the conversation,
-// with a new id from hxchat.NewID when conv.ID is empty and a title from
-// hxchat.TitleFrom(user.Content) when conv.Title is empty; the session must
+// with a new id from hxchat.NewID when conv.ID is empty, a title from
+// hxchat.TitleFrom(user.Content) when conv.Title is empty, and conv's
+// SystemPrompt and Model as they are (not checked: SetConversationOptions
+// is where a user sets them); the session must
 // exist (else hxchat.ErrNotFound) and the id must be new (else EConflict).
 // Otherwise the conversation must exist and be owned by conv.SessionID (else
-// hxchat.ErrNotFound) and its UpdatedAt moves forward.
+// hxchat.ErrNotFound) and its UpdatedAt moves forward; its other fields,
+// SystemPrompt and Model included, are the stored ones, whatever conv says.
 //
 // The user message is stored with Role user, State done and its Content; the
 // answer with Role assistant, State streaming, its Content (normally empty)
@@ -347,7 +350,8 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 
 	var c hxchat.Conversation
 	if conv.CreatedAt.IsZero() {
-		c = hxchat.Conversation{ID: conv.ID, SessionID: conv.SessionID, Title: conv.Title, CreatedAt: t, UpdatedAt: t}
+		c = hxchat.Conversation{ID: conv.ID, SessionID: conv.SessionID, Title: conv.Title,
+			SystemPrompt: conv.SystemPrompt, Model: conv.Model, CreatedAt: t, UpdatedAt: t}
 		if c.ID == "" {
 			c.ID = hxchat.NewID()
 		}
@@ -361,8 +365,8 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 		if !ok {
 			return hxchat.ErrNotFound
 		}
-		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-			c.ID, c.SessionID, c.Title, t.UnixMilli(), t.UnixMilli())
+		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+			c.ID, c.SessionID, c.Title, c.SystemPrompt, c.Model, t.UnixMilli(), t.UnixMilli())
 		if err != nil {
 			return wrap("start turn", err)
 		}
@@ -400,9 +404,10 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 // the conversation's UpdatedAt. It goes by what is stored, not by old's
 // fields: old.ID must be an assistant message (of old.ConversationID, when
 // that is set; else hxchat.ErrNotFound) that is the last message of its
-// conversation and in a retryable state (error, stopped, interrupted); else
-// it returns an EConflict error and changes nothing. answer is stored like
-// the answer of StartTurn and, on success, holds what was stored.
+// conversation and final (done, error, stopped or interrupted: Retry and
+// Regenerate alike); else it returns an EConflict error and changes nothing.
+// answer is stored like the answer of StartTurn and, on success, holds what
+// was stored.
 func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *hxchat.Message) error {
 	if old == nil || answer == nil {
 		return invalid("RestartAnswer needs the old and the new answer.")
@@ -434,8 +439,8 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 	if last != old.ID {
 		return hxchat.Errorf(hxchat.EConflict, "Only the last answer can be generated again.")
 	}
-	if !hxchat.State(state).Retryable() {
-		return hxchat.Errorf(hxchat.EConflict, "This answer cannot be generated again.")
+	if !hxchat.State(state).Final() {
+		return hxchat.Errorf(hxchat.EConflict, "This answer is still being written.")
 	}
 
 	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE id = ?", old.ID); err != nil {
@@ -454,6 +459,107 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 		return wrap("restart answer", err)
 	}
 	*answer = a
+	return nil
+}
+
+// EditTurn replaces the text of the user message user.ID with user.Content,
+// deletes every message after it (answers and later turns alike), and stores
+// answer after it as a new streaming message with a new, greater id, in one
+// transaction; it bumps the conversation's UpdatedAt. It goes by what is
+// stored: user.ID must be a user message of the conversation
+// user.ConversationID, else it returns hxchat.ErrNotFound; no answer of that
+// conversation may be streaming, else it returns an EConflict error. Either
+// way nothing changes. It does not check who owns the conversation; call
+// Conversation for that.
+//
+// answer is stored like the answer of StartTurn. On success user and answer
+// hold what was stored (user keeps its id, role and CreatedAt; its UpdatedAt
+// moves); on error they are unchanged.
+func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxchat.Message) error {
+	if user == nil || answer == nil {
+		return invalid("EditTurn needs the user message and an answer.")
+	}
+	t := now()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("edit turn", err)
+	}
+	defer tx.Rollback()
+
+	var sessionID, role string
+	err = tx.QueryRowContext(ctx,
+		"SELECT c.session_id, m.role FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND m.conversation_id = ?",
+		user.ID, user.ConversationID).Scan(&sessionID, &role)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && hxchat.Role(role) != hxchat.RoleUser) {
+		return hxchat.ErrNotFound
+	}
+	if err != nil {
+		return wrap("edit turn", err)
+	}
+	convID := user.ConversationID
+	var streaming bool
+	if err := tx.QueryRowContext(ctx,
+		"SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ? AND state = 'streaming')",
+		convID).Scan(&streaming); err != nil {
+		return wrap("edit turn", err)
+	}
+	if streaming {
+		return hxchat.Errorf(hxchat.EConflict, "Wait for the answer to end, or stop it, before editing.")
+	}
+
+	var u hxchat.Message
+	if err := scanMessage(tx.QueryRowContext(ctx,
+		"UPDATE messages SET content = ?, updated_at = ? WHERE id = ? RETURNING "+messageColumns,
+		user.Content, t.UnixMilli(), user.ID), &u); err != nil {
+		return wrap("edit turn", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE conversation_id = ? AND id > ?", convID, user.ID); err != nil {
+		return wrap("edit turn", err)
+	}
+	var c hxchat.Conversation
+	if err := bumpConversation(ctx, tx, &c, sessionID, convID, t); err != nil {
+		return wrap("edit turn", err)
+	}
+	a := hxchat.Message{ConversationID: convID, Role: hxchat.RoleAssistant, Content: answer.Content,
+		State: hxchat.StateStreaming, Model: answer.Model, CreatedAt: t, UpdatedAt: t}
+	if a.ID, err = insertMessage(ctx, tx, convID, &a, t); err != nil {
+		return wrap("edit turn", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("edit turn", err)
+	}
+	*user, *answer = u, a
+	return nil
+}
+
+// MaxSystemPrompt is the longest system prompt, in bytes, that
+// SetConversationOptions stores: 32 KiB.
+const MaxSystemPrompt = 32 << 10
+
+// SetConversationOptions stores the system prompt and model of conversation
+// id, owned by sessionID, exactly as given: spaces and line breaks are part
+// of a prompt, and an empty prompt or model is stored as empty (the model
+// then is the default one). The model is not checked against the
+// configuration; the caller does that. A system prompt longer than
+// MaxSystemPrompt bytes is an ETooLarge error; a missing conversation, or
+// one another session owns, is hxchat.ErrNotFound. Either way nothing
+// changes. The conversation's UpdatedAt does not change, so this does not
+// reorder the list.
+func (s *Store) SetConversationOptions(ctx context.Context, sessionID, id, systemPrompt, model string) error {
+	if len(systemPrompt) > MaxSystemPrompt {
+		return hxchat.Errorf(hxchat.ETooLarge, "The system prompt is too long (at most %d KiB).", MaxSystemPrompt>>10)
+	}
+	res, err := s.w.ExecContext(ctx,
+		"UPDATE conversations SET system_prompt = ?, model = ? WHERE id = ? AND session_id = ?",
+		systemPrompt, model, id, sessionID)
+	if err != nil {
+		return wrap("set conversation options", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("set conversation options", err)
+	} else if n == 0 {
+		return hxchat.ErrNotFound
+	}
 	return nil
 }
 

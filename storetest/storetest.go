@@ -51,6 +51,10 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"FinishAnswer", testFinishAnswer},
 		{"RestartAnswer", testRestartAnswer},
 		{"RestartAnswerConflicts", testRestartConflicts},
+		{"EditTurn", testEditTurn},
+		{"EditTurnConflicts", testEditTurnConflicts},
+		{"ConversationOptions", testConversationOptions},
+		{"SetConversationOptionsRefused", testOptionsRefused},
 		{"InterruptStreaming", testInterruptStreaming},
 		{"UnicodeAndLargeText", testUnicode},
 		{"SearchConversations", testSearch},
@@ -227,6 +231,7 @@ func wantMessage(t *testing.T, what string, got, want hxchat.Message) {
 func wantConversation(t *testing.T, what string, got, want hxchat.Conversation) {
 	t.Helper()
 	if got.ID != want.ID || got.SessionID != want.SessionID || got.Title != want.Title ||
+		got.SystemPrompt != want.SystemPrompt || got.Model != want.Model ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s = %+v, want %+v", what, got, want)
 	}
@@ -602,7 +607,8 @@ func testFinishAnswer(t *testing.T, s hxchat.Store) {
 func testRestartAnswer(t *testing.T, s hxchat.Store) {
 	ctx := t.Context()
 	sid := newSession(t, s)
-	for _, state := range []hxchat.State{hxchat.StateError, hxchat.StateStopped, hxchat.StateInterrupted} {
+	// Retry (error, stopped, interrupted) and Regenerate (done) alike.
+	for _, state := range []hxchat.State{hxchat.StateError, hxchat.StateStopped, hxchat.StateInterrupted, hxchat.StateDone} {
 		t.Run(string(state), func(t *testing.T) {
 			conv, user, answer := newConversation(t, s, sid, "try "+string(state))
 			if state == hxchat.StateInterrupted {
@@ -693,21 +699,32 @@ func testRestartConflicts(t *testing.T, s hxchat.Store) {
 		}
 	}
 
-	// Not the last message: an answer with a turn after it.
-	conv, _, first := newConversation(t, s, sid, "first")
+	// Not the last message: an answer with a turn after it, whether it
+	// failed or is done.
+	conv, firstUser, first := newConversation(t, s, sid, "first")
 	finish(t, s, first.ID, hxchat.StateError, "")
 	_, second := turn(t, s, conv, "second")
 	restart("RestartAnswer(not the last message)", conv.ID, getMessage(t, s, conv.ID, first.ID))
 
-	// Not retryable: streaming, then done.
+	// Still streaming: the last answer, as stored and as a stale copy that
+	// says it has ended.
 	restart("RestartAnswer(streaming)", conv.ID, getMessage(t, s, conv.ID, second.ID))
-	finish(t, s, second.ID, hxchat.StateDone, "fine")
-	restart("RestartAnswer(done)", conv.ID, getMessage(t, s, conv.ID, second.ID))
-
-	// Old is a copy that says error, but the store knows it is done.
 	stale := getMessage(t, s, conv.ID, second.ID)
-	stale.State = hxchat.StateError
-	restart("RestartAnswer(done, stale copy says error)", conv.ID, stale)
+	stale.State = hxchat.StateDone
+	restart("RestartAnswer(streaming, stale copy says done)", conv.ID, stale)
+
+	finish(t, s, second.ID, hxchat.StateDone, "fine")
+	_, third := turn(t, s, conv, "third")
+	finish(t, s, third.ID, hxchat.StateDone, "also fine")
+	restart("RestartAnswer(done, not the last message)", conv.ID, getMessage(t, s, conv.ID, second.ID))
+	// A user message is not an answer, even the one before the last answer.
+	restart("RestartAnswer(user message)", conv.ID, getMessage(t, s, conv.ID, firstUser.ID))
+
+	// Errors are *hxchat.Error, so that the web layer can show them.
+	err := s.RestartAnswer(ctx, getMessage(t, s, conv.ID, first.ID), &hxchat.Message{})
+	if _, ok := errors.AsType[*hxchat.Error](err); !ok {
+		t.Errorf("RestartAnswer(not the last message): %T %v, want an *hxchat.Error", err, err)
+	}
 }
 
 func testInterruptStreaming(t *testing.T, s hxchat.Store) {
@@ -1207,4 +1224,340 @@ func testDelete(t *testing.T, s hxchat.Store) {
 	if next.ID <= a2.ID {
 		t.Errorf("a message after DeleteConversation got id %d, not after the deleted %d", next.ID, a2.ID)
 	}
+}
+
+// edit calls EditTurn on a copy of the stored user message id of conv with
+// content, and returns the stored user message and the new answer.
+func edit(t *testing.T, s hxchat.Store, conv string, id int64, content string) (*hxchat.Message, *hxchat.Message) {
+	t.Helper()
+	user := getMessage(t, s, conv, id)
+	user.Content = content
+	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "model-2"}
+	if err := s.EditTurn(t.Context(), user, answer); err != nil {
+		t.Fatalf("EditTurn(%d, %q): %v", id, content, err)
+	}
+	return user, answer
+}
+
+func testEditTurn(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	conv, u1, a1 := newConversation(t, s, sid, "first question")
+	a1 = finish(t, s, a1.ID, hxchat.StateDone, "first answer")
+	u2, a2 := turn(t, s, conv, "second question, with a typo")
+	finish(t, s, a2.ID, hxchat.StateDone, "second answer, about the typo")
+	u3, a3 := turn(t, s, conv, "third question")
+	finish(t, s, a3.ID, hxchat.StateError, "third answer failed")
+	stored1 := getMessage(t, s, conv.ID, a1.ID)
+	tick()
+	other, _, _ := newConversation(t, s, sid, "another conversation")
+	wantIDs(t, "Conversations before EditTurn", getConversations(t, s, sid), other.ID, conv.ID)
+	convBefore := getConversation(t, s, sid, conv.ID)
+	u2Before := getMessage(t, s, conv.ID, u2.ID)
+
+	// Edit the second question: its answer and the whole third turn go.
+	tick()
+	text := "second question, 誤字なし\n  with its spaces kept  "
+	user, answer := edit(t, s, conv.ID, u2.ID, text)
+	if user.ID != u2.ID || user.ConversationID != conv.ID || user.Role != hxchat.RoleUser || user.State != hxchat.StateDone ||
+		user.Content != text || !user.CreatedAt.Equal(u2.CreatedAt) {
+		t.Errorf("user message after EditTurn = %+v", user)
+	}
+	checkTime(t, "edited user message UpdatedAt", user.UpdatedAt)
+	if !user.UpdatedAt.After(u2Before.UpdatedAt) {
+		t.Errorf("EditTurn: user UpdatedAt %v, not after %v", user.UpdatedAt, u2Before.UpdatedAt)
+	}
+	if answer.ID <= a3.ID {
+		t.Errorf("new answer id %d, not after %d, the last id before the edit", answer.ID, a3.ID)
+	}
+	if answer.ConversationID != conv.ID || answer.Role != hxchat.RoleAssistant || answer.State != hxchat.StateStreaming ||
+		answer.Content != "" || answer.Model != "model-2" || answer.ErrorCode != "" || answer.FinishReason != "" {
+		t.Errorf("new answer after EditTurn = %+v", answer)
+	}
+	checkTime(t, "new answer CreatedAt", answer.CreatedAt)
+	checkTime(t, "new answer UpdatedAt", answer.UpdatedAt)
+
+	ms := getMessages(t, s, conv.ID)
+	if len(ms) != 4 {
+		t.Fatalf("Messages after EditTurn: %d, want 4 (first turn, edited question, new answer)", len(ms))
+	}
+	wantMessage(t, "Messages[0] after EditTurn", ms[0], *u1)
+	wantMessage(t, "Messages[1] after EditTurn", ms[1], *stored1)
+	wantMessage(t, "Messages[2] after EditTurn", ms[2], *user)
+	wantMessage(t, "Messages[3] after EditTurn", ms[3], *answer)
+	for _, m := range []*hxchat.Message{a2, u3, a3} {
+		got, err := s.Message(ctx, conv.ID, m.ID)
+		wantCode(t, fmt.Sprintf("Message(%d) after EditTurn deleted it", m.ID), err, hxchat.ENotFound)
+		if got != nil {
+			t.Errorf("message %d still there after EditTurn: %+v", m.ID, got)
+		}
+	}
+	wantSearch(t, s, sid, "typo")
+	wantSearch(t, s, sid, "third")
+	wantSearch(t, s, sid, "誤字なし", conv.ID)
+
+	// The conversation moved forward and to the top; only UpdatedAt changed.
+	convAfter := getConversation(t, s, sid, conv.ID)
+	if !convAfter.UpdatedAt.After(convBefore.UpdatedAt) {
+		t.Errorf("EditTurn: conversation UpdatedAt %v, not after %v", convAfter.UpdatedAt, convBefore.UpdatedAt)
+	}
+	w := *convBefore
+	w.UpdatedAt = convAfter.UpdatedAt
+	wantConversation(t, "conversation after EditTurn", *convAfter, w)
+	wantIDs(t, "Conversations after EditTurn", getConversations(t, s, sid), conv.ID, other.ID)
+
+	// The new answer streams and ends like any other, and can be generated
+	// again.
+	if err := s.Checkpoint(ctx, answer.ID, "partial"); err != nil {
+		t.Fatalf("Checkpoint(new answer): %v", err)
+	}
+	finish(t, s, answer.ID, hxchat.StateDone, "the answer to the edited question")
+	again := &hxchat.Message{}
+	if err := s.RestartAnswer(ctx, getMessage(t, s, conv.ID, answer.ID), again); err != nil {
+		t.Fatalf("RestartAnswer after EditTurn: %v", err)
+	}
+	finish(t, s, again.ID, hxchat.StateStopped, "")
+
+	// Editing the last question (its answer stopped) and then the first one
+	// (everything after it goes); the same text is fine too.
+	_, answer2 := edit(t, s, conv.ID, u2.ID, text)
+	if ms := getMessages(t, s, conv.ID); len(ms) != 4 || ms[3].ID != answer2.ID || answer2.ID <= again.ID {
+		t.Errorf("after editing the last question: %d messages, new answer %d after %d", len(ms), answer2.ID, again.ID)
+	}
+	finish(t, s, answer2.ID, hxchat.StateError, "")
+	first, answer3 := edit(t, s, conv.ID, u1.ID, "first question, rephrased")
+	ms = getMessages(t, s, conv.ID)
+	if len(ms) != 2 {
+		t.Fatalf("after editing the first question: %d messages, want 2", len(ms))
+	}
+	wantMessage(t, "first question after EditTurn", ms[0], *first)
+	wantMessage(t, "answer after editing the first question", ms[1], *answer3)
+	if first.Content != "first question, rephrased" || answer3.ID <= answer2.ID {
+		t.Errorf("after editing the first question: content %q, answer id %d after %d", first.Content, answer3.ID, answer2.ID)
+	}
+	// The title stays: it is the conversation's, not the first message's.
+	if got := getConversation(t, s, sid, conv.ID); got.Title != convBefore.Title {
+		t.Errorf("title after editing the first question: %q, want %q", got.Title, convBefore.Title)
+	}
+
+	// The other conversation is untouched, and only the new answer streams.
+	if ms := getMessages(t, s, other.ID); len(ms) != 2 {
+		t.Errorf("Messages(other) after EditTurn: %d, want 2", len(ms))
+	}
+	if n, err := s.InterruptStreaming(ctx); err != nil || n != 2 {
+		t.Errorf("InterruptStreaming after EditTurn = %d, %v; want 2 (the new answer and the other conversation's), nil", n, err)
+	}
+}
+
+func testEditTurnConflicts(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	conv, u1, a1 := newConversation(t, s, sid, "first")
+	finish(t, s, a1.ID, hxchat.StateDone, "done")
+	u2, a2 := turn(t, s, conv, "second") // left streaming
+	b, bUser, bAnswer := newConversation(t, s, sid, "in b")
+	finish(t, s, bAnswer.ID, hxchat.StateDone, "b is done")
+
+	// refused calls EditTurn and expects code, a *hxchat.Error, and no
+	// change to the store or to its arguments.
+	refused := func(what string, user *hxchat.Message, code hxchat.ErrorCode) {
+		t.Helper()
+		convs := map[string][]hxchat.Message{conv.ID: getMessages(t, s, conv.ID), b.ID: getMessages(t, s, b.ID)}
+		list := getConversations(t, s, sid)
+		userBefore := *user
+		answer := &hxchat.Message{Model: "model-2"}
+		err := s.EditTurn(ctx, user, answer)
+		wantCode(t, what, err, code)
+		if _, ok := errors.AsType[*hxchat.Error](err); err != nil && !ok {
+			t.Errorf("%s: %T, want an *hxchat.Error", what, err)
+		}
+		if *user != userBefore || *answer != (hxchat.Message{Model: "model-2"}) {
+			t.Errorf("%s changed its arguments: user %+v, answer %+v", what, user, answer)
+		}
+		for id, before := range convs {
+			after := getMessages(t, s, id)
+			if len(after) != len(before) {
+				t.Errorf("%s: conversation %s has %d messages, had %d", what, id, len(after), len(before))
+				continue
+			}
+			for i := range after {
+				wantMessage(t, fmt.Sprintf("%s: %s Messages[%d]", what, id, i), after[i], before[i])
+			}
+		}
+		after := getConversations(t, s, sid)
+		if len(after) != len(list) {
+			t.Fatalf("%s: %d conversations, had %d", what, len(after), len(list))
+		}
+		for i := range after {
+			wantConversation(t, fmt.Sprintf("%s: Conversations[%d]", what, i), after[i], list[i])
+		}
+	}
+	with := func(m *hxchat.Message, content string) *hxchat.Message {
+		c := *m
+		c.Content = content
+		return &c
+	}
+
+	// An answer of the conversation is streaming: neither the question it
+	// answers nor an earlier one can be edited.
+	refused("EditTurn(question of the streaming answer)", with(getMessage(t, s, conv.ID, u2.ID), "edited"), hxchat.EConflict)
+	refused("EditTurn(earlier question, an answer streaming)", with(getMessage(t, s, conv.ID, u1.ID), "edited"), hxchat.EConflict)
+
+	finish(t, s, a2.ID, hxchat.StateDone, "now done")
+	// Not a user message: an answer.
+	refused("EditTurn(an answer)", with(getMessage(t, s, conv.ID, a1.ID), "edited"), hxchat.ENotFound)
+	// A user message of another conversation, named as one of this one.
+	forged := with(getMessage(t, s, b.ID, bUser.ID), "edited")
+	forged.ConversationID = conv.ID
+	refused("EditTurn(user message of another conversation)", forged, hxchat.ENotFound)
+	// A user message of this conversation, named as one of another.
+	moved := with(getMessage(t, s, conv.ID, u1.ID), "edited")
+	moved.ConversationID = b.ID
+	refused("EditTurn(user message, wrong conversation)", moved, hxchat.ENotFound)
+	// Missing: no such message, no such conversation, no conversation given.
+	missing := with(getMessage(t, s, conv.ID, u1.ID), "edited")
+	missing.ID = bAnswer.ID + 1000
+	refused("EditTurn(missing message)", missing, hxchat.ENotFound)
+	ghost := with(getMessage(t, s, conv.ID, u1.ID), "edited")
+	ghost.ConversationID = hxchat.NewID()
+	refused("EditTurn(missing conversation)", ghost, hxchat.ENotFound)
+	blank := with(getMessage(t, s, conv.ID, u1.ID), "edited")
+	blank.ConversationID = ""
+	refused("EditTurn(no conversation)", blank, hxchat.ENotFound)
+
+	// Another conversation's streaming answer does not block this one.
+	_, bStreaming := turn(t, s, b, "b again")
+	user, answer := edit(t, s, conv.ID, u1.ID, "edited at last")
+	if user.Content != "edited at last" || answer.ID <= bStreaming.ID {
+		t.Errorf("EditTurn with another conversation streaming: user %+v, answer %+v", user, answer)
+	}
+	// And now this conversation streams again.
+	refused("EditTurn(while the edit's answer streams)", with(user, "once more"), hxchat.EConflict)
+	finish(t, s, answer.ID, hxchat.StateDone, "")
+	finish(t, s, bStreaming.ID, hxchat.StateDone, "")
+}
+
+func testConversationOptions(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+
+	// A conversation created without options has none.
+	plain, _, _ := newConversation(t, s, sid, "no options")
+	if c := getConversation(t, s, sid, plain.ID); c.SystemPrompt != "" || c.Model != "" {
+		t.Errorf("conversation created without options: prompt %q, model %q; want empty", c.SystemPrompt, c.Model)
+	}
+
+	// StartTurn stores the options of a new conversation, and every lookup
+	// returns them.
+	tick()
+	prompt := "You are a helpful assistant.\nAnswer briefly."
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "With options", SystemPrompt: prompt, Model: "gpt-4o-mini"}
+	turn(t, s, conv, "hello")
+	if conv.SystemPrompt != prompt || conv.Model != "gpt-4o-mini" {
+		t.Errorf("conversation after StartTurn: prompt %q, model %q", conv.SystemPrompt, conv.Model)
+	}
+	wantConversation(t, "Conversation with options", *getConversation(t, s, sid, conv.ID), *conv)
+	cs := getConversations(t, s, sid)
+	wantIDs(t, "Conversations", cs, conv.ID, plain.ID)
+	if len(cs) == 2 {
+		wantConversation(t, "Conversations[0]", cs[0], *conv)
+	}
+	wantSearch(t, s, sid, "with options", conv.ID)
+
+	// A second turn keeps them.
+	loaded := getConversation(t, s, sid, conv.ID)
+	turn(t, s, loaded, "again")
+	if loaded.SystemPrompt != prompt || loaded.Model != "gpt-4o-mini" {
+		t.Errorf("conversation after a second turn: prompt %q, model %q", loaded.SystemPrompt, loaded.Model)
+	}
+	*conv = *loaded
+
+	// set sets the options of id and checks that only they changed.
+	set := func(id, prompt, model string) {
+		t.Helper()
+		before := getConversation(t, s, sid, id)
+		tick()
+		if err := s.SetConversationOptions(ctx, sid, id, prompt, model); err != nil {
+			t.Fatalf("SetConversationOptions(%s, %q): %v", short(prompt), model, err)
+		}
+		got := getConversation(t, s, sid, id)
+		if got.SystemPrompt != prompt || got.Model != model {
+			t.Errorf("SetConversationOptions: prompt %s, model %q; want %s, %q", short(got.SystemPrompt), got.Model, short(prompt), model)
+		}
+		w := *before
+		w.SystemPrompt, w.Model = prompt, model
+		wantConversation(t, "conversation after SetConversationOptions", *got, w)
+	}
+
+	// Japanese, several lines, spaces around: stored exactly. The older
+	// conversation stays last: UpdatedAt does not move.
+	ja := "  あなたは丁寧な日本語で答えるアシスタントです。\n\n- 箇条書きで\n- 絵文字 🍣 は使わない\n\t"
+	set(plain.ID, ja, "gpt-4o")
+	wantIDs(t, "Conversations after SetConversationOptions", getConversations(t, s, sid), conv.ID, plain.ID)
+	cs = getConversations(t, s, sid)
+	if len(cs) == 2 && (cs[1].SystemPrompt != ja || cs[1].Model != "gpt-4o") {
+		t.Errorf("Conversations[1]: prompt %q, model %q", cs[1].SystemPrompt, cs[1].Model)
+	}
+	found := search(t, s, sid, "no options")
+	if len(found) != 1 || found[0].SystemPrompt != ja || found[0].Model != "gpt-4o" {
+		t.Errorf("SearchConversations after SetConversationOptions = %+v", found)
+	}
+	// The prompt is not a message: searching for it finds nothing.
+	wantSearch(t, s, sid, "箇条書き")
+	// The same again, then back to nothing: the defaults.
+	set(plain.ID, ja, "gpt-4o")
+	set(plain.ID, "", "")
+	// The longest prompt accepted: 32 KiB exactly, multi-byte.
+	longest := strings.Repeat("あ", 32<<10/3) + "ab"
+	if len(longest) != 32<<10 {
+		t.Fatalf("test prompt is %d bytes", len(longest))
+	}
+	set(conv.ID, longest, "gpt-4o-mini")
+	wantIDs(t, "Conversations after setting the longest prompt", getConversations(t, s, sid), conv.ID, plain.ID)
+
+	// The messages are untouched, and a new turn uses what was set.
+	if ms := getMessages(t, s, conv.ID); len(ms) != 4 {
+		t.Errorf("Messages after SetConversationOptions: %d, want 4", len(ms))
+	}
+	loaded = getConversation(t, s, sid, conv.ID)
+	turn(t, s, loaded, "a third turn")
+	if loaded.SystemPrompt != longest || loaded.Model != "gpt-4o-mini" {
+		t.Errorf("conversation after a turn: prompt %s, model %q", short(loaded.SystemPrompt), loaded.Model)
+	}
+}
+
+func testOptionsRefused(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid, other := newSession(t, s), newSession(t, s)
+	mine, _, _ := newConversation(t, s, sid, "mine")
+	if err := s.SetConversationOptions(ctx, sid, mine.ID, "Be brief.", "gpt-4o"); err != nil {
+		t.Fatalf("SetConversationOptions: %v", err)
+	}
+	theirs := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: other, SystemPrompt: "Theirs.", Model: "their-model"}
+	turn(t, s, theirs, "theirs")
+	before := getConversation(t, s, sid, mine.ID)
+
+	refused := func(what string, err error, code hxchat.ErrorCode) {
+		t.Helper()
+		wantCode(t, what, err, code)
+		if _, ok := errors.AsType[*hxchat.Error](err); err != nil && !ok {
+			t.Errorf("%s: %T, want an *hxchat.Error", what, err)
+		}
+	}
+	// Over 32 KiB, by one byte: too large.
+	tooLarge := strings.Repeat("x", 32<<10+1)
+	refused("SetConversationOptions(32 KiB + 1)", s.SetConversationOptions(ctx, sid, mine.ID, tooLarge, "gpt-4o"), hxchat.ETooLarge)
+	refused("SetConversationOptions(1 MiB)", s.SetConversationOptions(ctx, sid, mine.ID, strings.Repeat("長", 1<<20/3), ""), hxchat.ETooLarge)
+
+	// Another session's conversation, a missing one, an unknown session.
+	for _, tc := range []struct{ what, session, id string }{
+		{"another session's conversation", sid, theirs.ID},
+		{"my conversation, by another session", other, mine.ID},
+		{"a missing conversation", sid, hxchat.NewID()},
+		{"an unknown session", hxchat.NewID(), mine.ID},
+	} {
+		refused("SetConversationOptions of "+tc.what, s.SetConversationOptions(ctx, tc.session, tc.id, "Hijacked", "evil"), hxchat.ENotFound)
+	}
+	wantConversation(t, "my conversation after refused options", *getConversation(t, s, sid, mine.ID), *before)
+	wantConversation(t, "their conversation after refused options", *getConversation(t, s, other, theirs.ID), *theirs)
 }
