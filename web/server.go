@@ -104,6 +104,7 @@ func (s *Server) routes() http.Handler {
 	app.Handle("POST /c/{id}/m/{mid}/stop", s.handle(s.answerStop))
 	app.Handle("POST /c/{id}/m/{mid}/retry", s.handle(s.answerRetry))
 	app.Handle("GET /c/{id}/m/{mid}/source", s.handle(s.messageSource))
+	app.Handle("GET /c/{id}/export/{format}", s.handle(s.conversationExport))
 	app.Handle("GET /c/{id}/m/{mid}", s.handle(s.messageShow))
 	app.Handle("GET /c/{id}/m/{mid}/edit", s.handle(s.messageEditForm))
 	app.Handle("POST /c/{id}/m/{mid}/edit", s.handle(s.messageEdit))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -321,5 +323,53 @@ func TestAzure(t *testing.T) {
 	f.apply(t, b.stream(events, "", 0))
 	if !strings.Contains(f.final, "content filter refused this message") || strings.Contains(f.final, "azure-secret-key") {
 		t.Errorf("filtered prompt: %s", f.final)
+	}
+}
+
+// TestExport: a conversation downloads as Markdown and as JSON; only by its
+// owner.
+func TestExport(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: answerTokens})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	b := newBrowser(t, m)
+	conv, events := b.send("", "東京の天気は？ export me")
+	b.stream(events, "", 0)
+
+	resp, err := b.c.Get(b.base + "/c/" + conv + "/export/md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment") || !strings.Contains(cd, "export-me.md") {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	for _, want := range []string{"# 東京の天気は？ export me", "## User", "## Assistant (gpt-test)", answerText()} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("Markdown export lacks %q:\n%s", want, md)
+		}
+	}
+	resp, err = b.c.Get(b.base + "/c/" + conv + "/export/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Title    string
+		Messages []struct{ Role, Content, State string }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if err != nil || e.Title != "東京の天気は？ export me" || len(e.Messages) != 2 || e.Messages[1].Content != answerText() || e.Messages[1].State != "done" {
+		t.Errorf("JSON export %+v (%v)", e, err)
+	}
+	other := newBrowser(t, m)
+	for _, f := range []string{"md", "json"} {
+		if code, _ := other.get("/c/" + conv + "/export/" + f); code != 404 {
+			t.Errorf("another session's export %s: %d", f, code)
+		}
+	}
+	if code, _ := b.get("/c/" + conv + "/export/exe"); code != 404 {
+		t.Errorf("unknown format: %d", code)
 	}
 }
