@@ -24,6 +24,7 @@ type Provider interface {
 // ChatRequest is what a Provider is asked: a system prompt and the history of
 // the conversation, oldest first, ending with the user's question.
 type ChatRequest struct {
+	Model    string // the model to answer (see llm.Models); empty: the provider's own
 	System   string
 	Messages []Turn
 }

@@ -63,6 +63,11 @@ type Config struct {
 	// SystemPrompt is sent first with every request to the model; empty sends
 	// none (-system-prompt, SYSTEM_PROMPT).
 	SystemPrompt string
+	// Models lists the models (or Azure deployments) users may pick per
+	// conversation: the configured one first (AZURE_OPENAI_DEPLOYMENT or
+	// OPENAI_MODEL), then those of -models, HXCHAT_MODELS, without repeats.
+	// Empty with the demo model.
+	Models []string
 	// DemoRate is how many tokens per second the offline demo model writes;
 	// 0 writes as fast as possible (-demo-rate, HXCHAT_DEMO_RATE, default 30).
 	DemoRate float64

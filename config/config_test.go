@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func TestDefaults(t *testing.T) {
 		DemoRate:    30,
 		Azure:       Azure{APIVersion: DefaultAzureAPIVersion},
 	}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %#v\nwant %#v", cfg, want)
 	}
 	if cfg.Provider() != ProviderDemo {
@@ -334,7 +335,7 @@ func TestValidationErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("no error; config %v", cfg)
 			}
-			if cfg != (Config{}) {
+			if !reflect.DeepEqual(cfg, Config{}) {
 				t.Errorf("with an error, Load returned a non-zero Config %v", cfg)
 			}
 			if stderr.Len() > 0 {
@@ -662,5 +663,39 @@ func TestStringShowsTheConfig(t *testing.T) {
 	}
 	if got := (Azure{Endpoint: "https://u:p@h/?k=v"}).String(); strings.Contains(got, "u:p") || strings.Contains(got, "k=v") || !strings.Contains(got, "api_key=unset") {
 		t.Errorf("Azure.String() = %s", got)
+	}
+}
+
+func TestModels(t *testing.T) {
+	azure := map[string]string{"AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com/", "AZURE_OPENAI_API_KEY": "k-123456789", "AZURE_OPENAI_DEPLOYMENT": "gpt-4o"}
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		models string
+		want   []string
+	}{
+		{"azure alone", azure, "", []string{"gpt-4o"}},
+		{"azure and more", azure, " gpt-4o-mini, ,gpt-4o,o3-mini ", []string{"gpt-4o", "gpt-4o-mini", "o3-mini"}},
+		{"openai", map[string]string{"OPENAI_API_KEY": "sk-123456789", "OPENAI_MODEL": "gpt-4o-mini"}, "gpt-4.1", []string{"gpt-4o-mini", "gpt-4.1"}},
+		{"demo", nil, "", nil},
+	} {
+		env := map[string]string{}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		if tc.models != "" {
+			env["HXCHAT_MODELS"] = tc.models
+		}
+		cfg, _, err := Load(nil, func(k string) string { return env[k] }, "", new(bytes.Buffer))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !reflect.DeepEqual(cfg.Models, tc.want) {
+			t.Errorf("%s: Models %q, want %q", tc.name, cfg.Models, tc.want)
+		}
+	}
+	_, _, err := Load(nil, func(k string) string { return map[string]string{"HXCHAT_MODELS": "a,b"}[k] }, "", new(bytes.Buffer))
+	if err == nil || !strings.Contains(err.Error(), "HXCHAT_MODELS") {
+		t.Errorf("models without a model configured: %v", err)
 	}
 }

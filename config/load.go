@@ -209,7 +209,35 @@ func (l *loader) config() Config {
 		l.errorf(envIdleTimeout, "is %q, too short for a model to start answering: use at least 1s, or 0 for no limit", l.get(envIdleTimeout))
 	}
 	l.provider(cfg)
+	cfg.Models = l.models(cfg)
 	return cfg
+}
+
+// models lists the configured model first, then the extra ones.
+func (l *loader) models(cfg Config) []string {
+	var extra []string
+	for _, m := range strings.Split(l.get(envModels), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			extra = append(extra, m)
+		}
+	}
+	first := cfg.Azure.Deployment
+	if cfg.Provider() == ProviderOpenAI {
+		first = cfg.OpenAI.Model
+	}
+	if cfg.Provider() == ProviderDemo {
+		if len(extra) > 0 {
+			l.errorf(envModels, "is set, but no model is configured: set AZURE_OPENAI_* or OPENAI_* first, or remove it")
+		}
+		return nil
+	}
+	list := []string{first}
+	for _, m := range extra {
+		if !slices.Contains(list, m) {
+			list = append(list, m)
+		}
+	}
+	return list
 }
 
 // provider checks the model settings: at most one provider, and everything

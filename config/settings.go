@@ -16,6 +16,7 @@ const (
 	envOpenAIAPIKey    = "OPENAI_API_KEY"
 	envOpenAIBaseURL   = "OPENAI_BASE_URL"
 	envOpenAIModel     = "OPENAI_MODEL"
+	envModels          = "HXCHAT_MODELS"
 	envAddr            = "HXCHAT_ADDR"
 	envData            = "HXCHAT_DATA"
 	envDrain           = "HXCHAT_DRAIN"
@@ -62,7 +63,9 @@ func sections() []section {
 		}},
 		{"Chat", []setting{
 			{envSystemPrompt, "system-prompt", "TEXT", "", false,
-				"system prompt sent first with every request (empty: none)"},
+				"default system prompt of new conversations, sent first with every request (empty: none)"},
+			{envModels, "models", "NAMES", "", false,
+				"more models (or Azure deployments) users may pick per conversation, comma-separated"},
 			{envIdleTimeout, "idle-timeout", "DURATION", "60s", false,
 				"end an answer when the model sends nothing for this long (0: no limit)"},
 		}},

@@ -30,7 +30,6 @@ type RunnerOptions struct {
 	Provider   hxchat.Provider
 	Hub        *Hub
 	Logger     *slog.Logger
-	System     string        // the system prompt sent first with every request
 	Checkpoint time.Duration // how often a growing answer is saved; default 1s
 }
 
@@ -71,11 +70,11 @@ func NewRunner(o RunnerOptions) *Runner {
 	return &Runner{o: o, ctx: ctx, cancel: cancel, running: make(map[int64]context.CancelCauseFunc)}
 }
 
-// Start opens the answer's stream in the hub and starts generating it from
-// history (the conversation so far, ending with the user's question), its
-// steps rendered by render. The answer must be stored already, in state
-// streaming.
-func (r *Runner) Start(answer *hxchat.Message, history []hxchat.Turn, render AnswerRenderer) error {
+// Start opens the answer's stream in the hub and starts generating it for
+// req (the system prompt and the conversation so far, ending with the user's
+// question), its steps rendered by render. The answer must be stored already,
+// in state streaming.
+func (r *Runner) Start(answer *hxchat.Message, req hxchat.ChatRequest, render AnswerRenderer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.draining {
@@ -85,7 +84,7 @@ func (r *Runner) Start(answer *hxchat.Message, history []hxchat.Turn, render Ans
 	r.running[answer.ID] = cancel
 	stream := r.o.Hub.Open(answer.ID)
 	r.wg.Add(1)
-	go r.generate(ctx, stream, *answer, history, render)
+	go r.generate(ctx, stream, *answer, req, render)
 	return nil
 }
 
@@ -130,7 +129,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Message, history []hxchat.Turn, render AnswerRenderer) {
+func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Message, req hxchat.ChatRequest, render AnswerRenderer) {
 	defer r.wg.Done()
 	defer func() {
 		r.mu.Lock()
@@ -147,7 +146,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		usage  hxchat.Usage
 		err    error
 	)
-	for d, e := range r.o.Provider.Stream(ctx, hxchat.ChatRequest{System: r.o.System, Messages: history}) {
+	for d, e := range r.o.Provider.Stream(ctx, req) {
 		if e != nil {
 			err = e
 			break

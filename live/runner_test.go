@@ -85,7 +85,8 @@ func (f *fixture) start(t *testing.T) *hxchat.Message {
 	if err := f.store.StartTurn(context.Background(), f.conv, user, answer); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.runner.Start(answer, []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}, plainAnswer{}); err != nil {
+	req := hxchat.ChatRequest{Messages: []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}}
+	if err := f.runner.Start(answer, req, plainAnswer{}); err != nil {
 		t.Fatal(err)
 	}
 	return answer
@@ -193,7 +194,7 @@ func TestRunnerShutdown(t *testing.T) {
 		t.Error("stream of an interrupted answer not ended")
 	}
 	answer := &hxchat.Message{ID: 999}
-	if err := f.runner.Start(answer, nil, plainAnswer{}); hxchat.Code(err) != hxchat.EShutdown {
+	if err := f.runner.Start(answer, hxchat.ChatRequest{}, plainAnswer{}); hxchat.Code(err) != hxchat.EShutdown {
 		t.Errorf("Start while draining: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,7 +14,28 @@ import (
 // chatNew shows an empty chat: the message box, and the list of the
 // session's conversations.
 func (s *Server) chatNew(w http.ResponseWriter, r *http.Request) error {
-	s.tpl.write(w, http.StatusOK, "chat.html", chatPage{Page: s.basePage(r)})
+	s.tpl.write(w, http.StatusOK, "chat.html", chatPage{Page: s.basePage(r), Models: s.o.Models})
+	return nil
+}
+
+// conversationSettings saves a conversation's system prompt and model.
+func (s *Server) conversationSettings(w http.ResponseWriter, r *http.Request) error {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
+	prompt := strings.ReplaceAll(r.PostFormValue("system_prompt"), "\r\n", "\n")
+	if !utf8.ValidString(prompt) || strings.ContainsRune(prompt, 0) {
+		return hxchat.Errorf(hxchat.EInvalid, "error.binary")
+	}
+	model := s.model(r.PostFormValue("model"))
+	if err := s.o.Store.SetConversationOptions(r.Context(), conv.SessionID, conv.ID, prompt, model); err != nil {
+		return err
+	}
+	conv.SystemPrompt, conv.Model = prompt, model
+	p := chatPage{Page: Page{L: s.locales.pick(r)}, Conv: conv, Models: s.o.Models, Saved: true}
+	s.tpl.write(w, http.StatusOK, "settings", p)
 	return nil
 }
 
@@ -28,7 +50,7 @@ func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := chatPage{Page: s.basePage(r), Conv: conv}
+	p := chatPage{Page: s.basePage(r), Conv: conv, Models: s.o.Models}
 	p.Title = conv.Title + " · hxchat"
 	p.CurrentID = conv.ID
 	for i, m := range msgs {
@@ -70,7 +92,8 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if r, err = s.ensureSession(w, r); err != nil {
 		return err
 	}
-	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text)}
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text),
+		SystemPrompt: s.o.SystemPrompt, Model: s.model(r.PostFormValue("model"))}
 	var history []hxchat.Message
 	isNew := r.PathValue("id") == ""
 	if !isNew {
@@ -85,17 +108,17 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	user := &hxchat.Message{Role: hxchat.RoleUser, Content: text, State: hxchat.StateDone}
-	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: s.o.Model}
+	answer := s.newAnswer(conv)
 	if err := s.o.Store.StartTurn(r.Context(), conv, user, answer); err != nil {
 		return err
 	}
 	l := s.locales.pick(r)
-	s.start(r, answer, turns(append(history, *user)), l)
+	s.start(r, conv, answer, append(history, *user), l)
 
 	v := turnView{User: newMessageView(*user, l), Answer: newMessageView(*answer, l)}
 	v.Answer.Live = answer.State == hxchat.StateStreaming
 	if isNew {
-		p := chatPage{Page: s.basePage(r), Conv: conv}
+		p := chatPage{Page: s.basePage(r), Conv: conv, Models: s.o.Models}
 		p.Title = conv.Title + " · hxchat"
 		p.CurrentID = conv.ID
 		v.NewConv = &p
@@ -105,11 +128,34 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// start starts generating answer. When the runner refuses (it is shutting
-// down), the answer is stored as failed at once, with Retry offered: the
-// user's message is kept either way.
-func (s *Server) start(r *http.Request, answer *hxchat.Message, history []hxchat.Turn, l *locale) {
-	err := s.o.Runner.Start(answer, history, s.render.open(answer, l))
+// model returns name if it is one of the configured models, else the
+// default ("" on the demo model).
+func (s *Server) model(name string) string {
+	if slices.Contains(s.o.Models, name) {
+		return name
+	}
+	if len(s.o.Models) > 0 {
+		return s.o.Models[0]
+	}
+	return ""
+}
+
+// newAnswer returns the empty answer to a message of conv, to be stored.
+func (s *Server) newAnswer(conv *hxchat.Conversation) *hxchat.Message {
+	model := s.model(conv.Model)
+	if model == "" {
+		model = s.o.Model
+	}
+	return &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: model}
+}
+
+// start starts generating answer from the conversation's settings and
+// history. When the runner refuses (it is shutting down), the answer is
+// stored as failed at once, with Retry offered: the user's message is kept
+// either way.
+func (s *Server) start(r *http.Request, conv *hxchat.Conversation, answer *hxchat.Message, history []hxchat.Message, l *locale) {
+	req := hxchat.ChatRequest{Model: s.model(conv.Model), System: conv.SystemPrompt, Messages: turns(history)}
+	err := s.o.Runner.Start(answer, req, s.render.open(answer, l))
 	if err == nil {
 		return
 	}
@@ -149,12 +195,12 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 			history = append(history, m)
 		}
 	}
-	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: s.o.Model}
+	answer := s.newAnswer(conv)
 	if err := s.o.Store.RestartAnswer(r.Context(), old, answer); err != nil {
 		return err
 	}
 	l := s.locales.pick(r)
-	s.start(r, answer, turns(history), l)
+	s.start(r, conv, answer, history, l)
 	v := newMessageView(*answer, l)
 	v.Live = answer.State == hxchat.StateStreaming
 	s.tpl.write(w, http.StatusOK, "message", v)
@@ -291,12 +337,12 @@ func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	user.Content = text
-	answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: s.o.Model}
+	answer := s.newAnswer(conv)
 	if err := s.o.Store.EditTurn(r.Context(), user, answer); err != nil {
 		return err
 	}
 	l := s.locales.pick(r)
-	s.start(r, answer, turns(append(history, *user)), l)
+	s.start(r, conv, answer, append(history, *user), l)
 	views := make([]messageView, 0, len(history)+2)
 	for _, m := range append(history, *user) {
 		views = append(views, newMessageView(m, l))

@@ -20,8 +20,13 @@ type Options struct {
 	Hub      *live.Hub
 	Logger   *slog.Logger
 	Provider string // the model's name, shown in the page
-	Model    string // the model or deployment stored with each answer
-	Demo     bool   // the offline demo model answers: the page says so
+	Model    string // the model or deployment stored with each answer by default
+	// Models lists the models users may pick per conversation, the default
+	// first; with fewer than two there is nothing to pick.
+	Models []string
+	// SystemPrompt is the system prompt of new conversations.
+	SystemPrompt string
+	Demo         bool // the offline demo model answers: the page says so
 
 	MaxMessageBytes int           // largest message a user may send; default 32 KiB
 	Keepalive       time.Duration // SSE comment interval; default 15s
@@ -105,6 +110,7 @@ func (s *Server) routes() http.Handler {
 	app.Handle("POST /c/{id}/m/{mid}/retry", s.handle(s.answerRetry))
 	app.Handle("GET /c/{id}/m/{mid}/source", s.handle(s.messageSource))
 	app.Handle("GET /c/{id}/export/{format}", s.handle(s.conversationExport))
+	app.Handle("POST /c/{id}/settings", s.handle(s.conversationSettings))
 	app.Handle("GET /c/{id}/m/{mid}", s.handle(s.messageShow))
 	app.Handle("GET /c/{id}/m/{mid}/edit", s.handle(s.messageEditForm))
 	app.Handle("POST /c/{id}/m/{mid}/edit", s.handle(s.messageEdit))

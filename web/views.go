@@ -26,6 +26,8 @@ type chatPage struct {
 	Page
 	Conv     *hxchat.Conversation
 	Messages []messageView
+	Models   []string // to pick from, when more than one
+	Saved    bool     // the settings were just saved
 }
 
 // PostURL is where the message box sends to.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -371,5 +372,52 @@ func TestExport(t *testing.T) {
 	}
 	if code, _ := b.get("/c/" + conv + "/export/exe"); code != 404 {
 		t.Errorf("unknown format: %d", code)
+	}
+}
+
+// TestConversationSettings: a new conversation starts with the configured
+// system prompt and the model picked in the message box; its settings can be
+// changed, apply to the next answers, and belong to their owner only.
+func TestConversationSettings(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: []string{"ok"}})
+	cfg := testConfig(up, t.TempDir())
+	cfg.Models = []string{"gpt-test", "gpt-other"}
+	m := startApp(t, cfg)
+	b := newBrowser(t, m)
+	if _, page := b.get("/"); !strings.Contains(page, `<select name="model"><option>gpt-test</option><option>gpt-other</option></select>`) {
+		t.Error("the new chat offers no model to pick")
+	}
+	resp, body := b.post("/c", url.Values{"message": {"hello"}, "model": {"gpt-other"}})
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /c: %d", resp.StatusCode)
+	}
+	conv := strings.TrimPrefix(resp.Header.Get("HX-Push-Url"), "/c/")
+	b.stream(html.UnescapeString(reConnect.FindStringSubmatch(body)[1]), "", 0)
+	last := func() llmtest.Request { r := up.Requests(); return r[len(r)-1] }
+	if r := last(); r.Body.Model != "gpt-other" || r.Body.Messages[0].Content != "You are a test assistant." {
+		t.Errorf("first answer: model %q, system %q", r.Body.Model, r.Body.Messages[0].Content)
+	}
+
+	if resp, _ := b.post("/c/"+conv+"/settings", url.Values{"system_prompt": {"五七五で答えて。\nAlways."}, "model": {"gpt-test"}}); resp.StatusCode != 200 {
+		t.Fatalf("settings: %d", resp.StatusCode)
+	}
+	_, events := b.send(conv, "again")
+	b.stream(events, "", 0)
+	if r := last(); r.Body.Model != "gpt-test" || r.Body.Messages[0].Content != "五七五で答えて。\nAlways." {
+		t.Errorf("after the settings: model %q, system %q", r.Body.Model, r.Body.Messages[0].Content)
+	}
+	if _, page := b.get("/c/" + conv); !strings.Contains(page, "五七五で答えて。") || !strings.Contains(page, "<option selected>gpt-test</option>") {
+		t.Error("the page does not show the conversation's settings")
+	}
+	// A model that is not configured falls back to the default.
+	b.post("/c/"+conv+"/settings", url.Values{"system_prompt": {""}, "model": {"https://evil.example/"}})
+	_, events = b.send(conv, "third")
+	b.stream(events, "", 0)
+	if r := last(); r.Body.Model != "gpt-test" || r.Body.Messages[0].Role != "user" {
+		t.Errorf("unknown model or empty prompt: model %q, first message %s", r.Body.Model, r.Body.Messages[0].Role)
+	}
+	if resp, _ := newBrowser(t, m).post("/c/"+conv+"/settings", url.Values{"system_prompt": {"x"}}); resp.StatusCode != 404 {
+		t.Errorf("another session's settings: %d", resp.StatusCode)
 	}
 }

@@ -78,16 +78,17 @@ func (m *Main) Run(ctx context.Context) error {
 		Provider: provider,
 		Hub:      m.hub,
 		Logger:   m.Logger,
-		System:   cfg.SystemPrompt,
 	})
 	m.web, err = web.New(web.Options{
-		Store:    store,
-		Runner:   m.runner,
-		Hub:      m.hub,
-		Logger:   m.Logger,
-		Provider: provider.Name(),
-		Model:    provider.Model(),
-		Demo:     cfg.Provider() == config.ProviderDemo,
+		Store:        store,
+		Runner:       m.runner,
+		Hub:          m.hub,
+		Logger:       m.Logger,
+		Provider:     provider.Name(),
+		Model:        provider.Model(),
+		Models:       cfg.Models,
+		SystemPrompt: cfg.SystemPrompt,
+		Demo:         cfg.Provider() == config.ProviderDemo,
 	})
 	if err != nil {
 		return err
@@ -114,7 +115,8 @@ func (m *Main) Run(ctx context.Context) error {
 // Addr returns the address the server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// provider connects the configured model.
+// provider connects the configured models: one provider per model (or
+// Azure deployment), picked per conversation; the first is the default.
 func (m *Main) provider() (hxchat.Provider, error) {
 	cfg := m.Config
 	idle := cfg.IdleTimeout
@@ -122,15 +124,36 @@ func (m *Main) provider() (hxchat.Provider, error) {
 		idle = -1 // the setting's 0 means no limit
 	}
 	common := llm.Common{HTTPClient: m.HTTPClient, MaxRetries: llm.DefaultMaxRetries, IdleTimeout: idle, Logger: m.Logger}
-	switch cfg.Provider() {
-	case config.ProviderAzure:
-		return llm.NewAzure(llm.AzureOptions{Endpoint: cfg.Azure.Endpoint, APIKey: string(cfg.Azure.APIKey),
-			APIVersion: cfg.Azure.APIVersion, Deployment: cfg.Azure.Deployment, Common: common})
-	case config.ProviderOpenAI:
-		return llm.NewOpenAI(llm.OpenAIOptions{APIKey: string(cfg.OpenAI.APIKey), BaseURL: cfg.OpenAI.BaseURL,
-			Model: cfg.OpenAI.Model, Common: common})
+	models := cfg.Models
+	if len(models) == 0 { // a Config made by hand, not by config.Load
+		switch cfg.Provider() {
+		case config.ProviderAzure:
+			models = []string{cfg.Azure.Deployment}
+		case config.ProviderOpenAI:
+			models = []string{cfg.OpenAI.Model}
+		}
 	}
-	return llm.NewDemo(llm.DemoOptions{TokensPerSecond: cfg.DemoRate}), nil
+	var list []hxchat.Provider
+	for _, model := range models {
+		var p hxchat.Provider
+		var err error
+		switch cfg.Provider() {
+		case config.ProviderAzure:
+			p, err = llm.NewAzure(llm.AzureOptions{Endpoint: cfg.Azure.Endpoint, APIKey: string(cfg.Azure.APIKey),
+				APIVersion: cfg.Azure.APIVersion, Deployment: model, Common: common})
+		case config.ProviderOpenAI:
+			p, err = llm.NewOpenAI(llm.OpenAIOptions{APIKey: string(cfg.OpenAI.APIKey), BaseURL: cfg.OpenAI.BaseURL,
+				Model: model, Common: common})
+		}
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, p)
+	}
+	if len(list) == 0 {
+		return llm.NewDemo(llm.DemoOptions{TokensPerSecond: cfg.DemoRate}), nil
+	}
+	return llm.NewModels(list[0], list[1:]...), nil
 }
 
 // Close shuts down cleanly: it stops accepting connections, lets running
