@@ -129,12 +129,10 @@
   }
 
   // --- After every change of the page --------------------------------------
-  // One observer, batched to a frame: swaps of the answer's stream happen on
-  // elements that may already be gone, so htmx's own events do not always
-  // reach the document.
-  let pending = false;
+  // One observer (its callbacks are batched by the browser): swaps of the
+  // answer's stream happen on elements that may already be gone, so htmx's
+  // own events do not always reach the document.
   function changed() {
-    pending = false;
     syncComposer();
     localTimes(document);
     if (follow) toBottom();
@@ -143,11 +141,6 @@
   document.addEventListener("DOMContentLoaded", () => {
     changed();
     if ($("#log")) toBottom();
-    new MutationObserver(() => {
-      if (!pending) {
-        pending = true;
-        requestAnimationFrame(changed);
-      }
-    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+    new MutationObserver(changed).observe(document.body, { childList: true, subtree: true });
   });
 })();
