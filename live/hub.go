@@ -80,6 +80,7 @@ type Stream struct {
 	log   [][]byte // SSE frames of events first..seq
 	size  int      // bytes in log
 	text  string   // the answer's text at position seq
+	mark  int      // where text's finished part ends (AnswerRenderer.Grow)
 	ended bool
 	wake  chan struct{} // closed and replaced at every change
 }
@@ -89,14 +90,14 @@ func (s *Stream) ID() int64 { return s.id }
 
 // Publish appends the next event. frame builds its SSE bytes from the event's
 // id (so the id is part of the frame, rendered once); text is the whole answer
-// after this event, kept for snapshots.
-func (s *Stream) Publish(text string, frame func(id string) []byte) {
+// after this event and mark the end of its finished part, kept for snapshots.
+func (s *Stream) Publish(text string, mark int, frame func(id string) []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return
 	}
-	s.text = text
+	s.text, s.mark = text, mark
 	s.append(frame)
 	s.notify()
 }
@@ -153,12 +154,19 @@ func (s *Stream) notify() {
 	s.wake = make(chan struct{})
 }
 
-// Snapshot returns the answer's text at the newest position, that position,
-// and whether the stream has ended.
-func (s *Stream) Snapshot() (text string, seq int64, ended bool) {
+// Snap is where an answer stands at one position of its stream.
+type Snap struct {
+	Text  string // the answer so far
+	Mark  int    // the end of Text's finished part, as the renderer split it
+	Seq   int64  // the position
+	Ended bool   // no event follows
+}
+
+// Snapshot returns where the answer stands at the newest position.
+func (s *Stream) Snapshot() Snap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.text, s.seq, s.ended
+	return Snap{Text: s.text, Mark: s.mark, Seq: s.seq, Ended: s.ended}
 }
 
 // Since returns the frames of the events after position seq and the position

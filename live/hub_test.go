@@ -46,7 +46,7 @@ func TestStreamSince(t *testing.T) {
 	h := NewHub(0, 1<<20)
 	s := h.Open(7)
 	for i := 1; i <= 10; i++ {
-		s.Publish(strings.Repeat("x", i), frameOf(fmt.Sprint(i)))
+		s.Publish(strings.Repeat("x", i), 0, frameOf(fmt.Sprint(i)))
 	}
 	for _, tc := range []struct {
 		pos   int64
@@ -73,9 +73,8 @@ func TestStreamSince(t *testing.T) {
 			}
 		}
 	}
-	text, seq, ended := s.Snapshot()
-	if text != strings.Repeat("x", 10) || seq != 10 || ended {
-		t.Errorf("Snapshot() = %q, %d, %v", text, seq, ended)
+	if snap := s.Snapshot(); snap.Text != strings.Repeat("x", 10) || snap.Seq != 10 || snap.Ended {
+		t.Errorf("Snapshot() = %+v", snap)
 	}
 }
 
@@ -97,7 +96,7 @@ func TestStreamManyReaders(t *testing.T) {
 			// Half start at 0 (replay everything), half from a snapshot.
 			var pos int64
 			if r%2 == 1 {
-				_, pos, _ = s.Snapshot()
+				pos = s.Snapshot().Seq
 			}
 			ids, _ := read(t, s, pos)
 			results[r] = append([]string{fmt.Sprint(pos)}, ids...)
@@ -105,7 +104,7 @@ func TestStreamManyReaders(t *testing.T) {
 	}
 	close(start)
 	for i := 1; i <= events; i++ {
-		s.Publish("", frameOf(fmt.Sprint(i)))
+		s.Publish("", 0, frameOf(fmt.Sprint(i)))
 		if i%50 == 0 {
 			time.Sleep(time.Millisecond) // let readers interleave
 		}
@@ -139,7 +138,7 @@ func TestStreamSlowReader(t *testing.T) {
 	for i := range 10000 {
 		piece := fmt.Sprintf("token%d ", i)
 		text += piece
-		s.Publish(text, frameOf(piece))
+		s.Publish(text, 0, frameOf(piece))
 	}
 	s.mu.Lock()
 	size, first := s.size, s.first
@@ -153,16 +152,15 @@ func TestStreamSlowReader(t *testing.T) {
 	if _, _, _, _, ok := s.Since(first-1, nil); !ok {
 		t.Errorf("Since(%d) (the oldest held) not ok", first-1)
 	}
-	snap, seq, _ := s.Snapshot()
-	if snap != text || seq != 10000 {
-		t.Errorf("snapshot at %d has %d bytes, want 10000 and %d", seq, len(snap), len(text))
+	if snap := s.Snapshot(); snap.Text != text || snap.Seq != 10000 {
+		t.Errorf("snapshot at %d has %d bytes, want 10000 and %d", snap.Seq, len(snap.Text), len(text))
 	}
 }
 
 func TestHubLinger(t *testing.T) {
 	h := NewHub(20*time.Millisecond, 1<<20)
 	s := h.Open(5)
-	s.Publish("a", frameOf("a"))
+	s.Publish("a", 0, frameOf("a"))
 	s.Close(frameOf("end"))
 	if _, ok := h.Get(5); !ok {
 		t.Fatal("closed stream gone at once; want it to linger")
@@ -177,8 +175,8 @@ func TestHubLinger(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.Publish("b", frameOf("b")) // after Close: ignored
-	if _, seq, _ := s.Snapshot(); seq != 2 {
+	s.Publish("b", 0, frameOf("b")) // after Close: ignored
+	if seq := s.Snapshot().Seq; seq != 2 {
 		t.Errorf("seq %d after a publish on a closed stream, want 2", seq)
 	}
 }
@@ -193,7 +191,7 @@ func TestHubReopenEndsOld(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("readers of a replaced stream were not woken")
 	}
-	if _, _, ended := old.Snapshot(); !ended {
+	if !old.Snapshot().Ended {
 		t.Error("replaced stream not ended")
 	}
 }

@@ -17,8 +17,10 @@ import (
 // methods are called from the answer's generation goroutine only, in order.
 type AnswerRenderer interface {
 	// Grow renders the event for an answer whose text is now text (the whole
-	// text so far; it only ever grows).
-	Grow(text string) []byte
+	// text so far; it only ever grows), and returns the end of the text's
+	// finished part: the part the renderer will not render again, which a
+	// snapshot renders apart from the rest.
+	Grow(text string) (data []byte, mark int)
 	// Final renders the event that shows the finished answer (its state,
 	// error, usage) and removes the element that opened the stream.
 	Final(answer *hxchat.Message) []byte
@@ -154,8 +156,8 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		if d.Text != "" {
 			text.WriteString(d.Text)
 			t := text.String()
-			data := render.Grow(t)
-			stream.Publish(t, func(id string) []byte { return AppendEvent(nil, "", id, data) })
+			data, mark := render.Grow(t)
+			stream.Publish(t, mark, func(id string) []byte { return AppendEvent(nil, "", id, data) })
 			cp.update(t)
 		}
 		if d.FinishReason != "" {

@@ -50,7 +50,7 @@ func (s *script) Stream(ctx context.Context, _ hxchat.ChatRequest) iter.Seq2[hxc
 // plainAnswer renders events as the text itself, so tests can read them.
 type plainAnswer struct{}
 
-func (plainAnswer) Grow(text string) []byte        { return []byte(text) }
+func (plainAnswer) Grow(text string) ([]byte, int) { return []byte(text), 0 }
 func (plainAnswer) Final(m *hxchat.Message) []byte { return []byte("final:" + string(m.State)) }
 
 type fixture struct {
@@ -190,7 +190,7 @@ func TestRunnerShutdown(t *testing.T) {
 	if m.State != hxchat.StateInterrupted || m.Content != "so far" {
 		t.Errorf("stored %+v", m)
 	}
-	if _, _, ended := st.Snapshot(); !ended {
+	if !st.Snapshot().Ended {
 		t.Error("stream of an interrupted answer not ended")
 	}
 	answer := &hxchat.Message{ID: 999}
@@ -203,7 +203,7 @@ func waitSeq(t *testing.T, st *live.Stream, seq int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, s, _ := st.Snapshot(); s >= seq {
+		if st.Snapshot().Seq >= seq {
 			return
 		}
 		if time.Now().After(deadline) {

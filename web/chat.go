@@ -54,25 +54,23 @@ func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
 	p.Title = conv.Title + " · hxchat"
 	p.CurrentID = conv.ID
 	for i, m := range msgs {
-		live := false
+		v := s.render.view(m, p.L)
 		if m.State == hxchat.StateStreaming {
 			if st, ok := s.o.Hub.Get(m.ID); ok {
-				text, _, ended := st.Snapshot()
-				live = !ended
-				if live && len(text) > len(m.Content) {
-					m.Content = text // fresher than the last checkpoint
-				} else if ended {
+				if snap := st.Snapshot(); !snap.Ended {
+					// The stream is fresher than the last checkpoint.
+					v = s.render.viewAt(m, p.L, snap)
+					v.Live = true
+				} else {
 					// It ended after the messages were read: show its end.
 					fm, err := s.o.Store.Message(r.Context(), conv.ID, m.ID)
 					if err != nil {
 						return err
 					}
-					m = *fm
+					v = s.render.view(*fm, p.L)
 				}
 			}
 		}
-		v := newMessageView(m, p.L)
-		v.Live = live
 		v.Last = i == len(msgs)-1
 		p.Messages = append(p.Messages, v)
 	}
@@ -115,7 +113,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	l := s.locales.pick(r)
 	s.start(r, conv, answer, append(history, *user), l)
 
-	v := turnView{User: newMessageView(*user, l), Answer: newMessageView(*answer, l)}
+	v := turnView{User: s.render.view(*user, l), Answer: s.render.view(*answer, l)}
 	v.Answer.Live = answer.State == hxchat.StateStreaming
 	if isNew {
 		p := chatPage{Page: s.basePage(r), Conv: conv, Models: s.o.Models}
@@ -201,7 +199,7 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	}
 	l := s.locales.pick(r)
 	s.start(r, conv, answer, history, l)
-	v := newMessageView(*answer, l)
+	v := s.render.view(*answer, l)
 	v.Live = answer.State == hxchat.StateStreaming
 	s.tpl.write(w, http.StatusOK, "message", v)
 	return nil
@@ -215,7 +213,7 @@ func (s *Server) messageSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if st, ok := s.o.Hub.Get(m.ID); ok && m.State == hxchat.StateStreaming {
-		m.Content, _, _ = st.Snapshot()
+		m.Content = st.Snapshot().Text
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -298,7 +296,7 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "message", newMessageView(*m, s.locales.pick(r)))
+	s.tpl.write(w, http.StatusOK, "message", s.render.view(*m, s.locales.pick(r)))
 	return nil
 }
 
@@ -311,7 +309,7 @@ func (s *Server) messageEditForm(w http.ResponseWriter, r *http.Request) error {
 	if m.Role != hxchat.RoleUser {
 		return hxchat.ErrNotFound
 	}
-	s.tpl.write(w, http.StatusOK, "message-edit", newMessageView(*m, s.locales.pick(r)))
+	s.tpl.write(w, http.StatusOK, "message-edit", s.render.view(*m, s.locales.pick(r)))
 	return nil
 }
 
@@ -345,9 +343,9 @@ func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 	s.start(r, conv, answer, append(history, *user), l)
 	views := make([]messageView, 0, len(history)+2)
 	for _, m := range append(history, *user) {
-		views = append(views, newMessageView(m, l))
+		views = append(views, s.render.view(m, l))
 	}
-	a := newMessageView(*answer, l)
+	a := s.render.view(*answer, l)
 	a.Live, a.Last = answer.State == hxchat.StateStreaming, true
 	s.tpl.write(w, http.StatusOK, "log", append(views, a))
 	return nil

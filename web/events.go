@@ -57,22 +57,20 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	for {
 		frames, last, changed, ended, ok := stream.Since(pos, buf)
 		if !ok {
-			text, seq, ended := stream.Snapshot()
-			if ended {
+			snap := stream.Snapshot()
+			if snap.Ended {
 				// Ended, and its last events are no longer held: the store has them.
 				fm, err := s.o.Store.Message(r.Context(), m.ConversationID, m.ID)
 				if err != nil {
 					return nil // the response has started; the client will retry
 				}
-				finish(*fm, seq)
+				finish(*fm, snap.Seq)
 				return nil
 			}
-			snap := *m
-			snap.Content = text
-			if !write(live.AppendEvent(nil, "", live.EventID(m.ID, seq), s.render.snapshot(snap, l))) {
+			if !write(live.AppendEvent(nil, "", live.EventID(m.ID, snap.Seq), s.render.snapshot(*m, l, snap))) {
 				return nil
 			}
-			pos = seq
+			pos = snap.Seq
 			continue
 		}
 		buf = frames

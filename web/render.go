@@ -1,49 +1,73 @@
 package web
 
 import (
+	"bytes"
 	"html/template"
 	"strconv"
-	"strings"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/markdown"
 )
 
-// fragments renders the events of answer streams. An answer's text sits in
-// two elements: #mN-done, to which finished lines are appended, and #mN-tail,
-// the open line, which each step replaces. Every step therefore costs the
-// length of the open line, not of the whole answer, and a renderer that
-// re-renders an open block (Markdown) fits the same two targets.
-type fragments struct{ tpl *templates }
+// fragments renders answers: whole, for pages, and step by step, for their
+// streams. An answer's HTML sits in two elements: #mN-done, to which blocks
+// that became final are appended, and #mN-tail, the open rest, which each
+// step replaces. Every step therefore costs the open tail, not the whole
+// answer.
+type fragments struct {
+	tpl *templates
+	md  *markdown.Renderer
+}
+
+// view returns a message as a page shows it; an answer's text rendered as
+// Markdown.
+func (f *fragments) view(m hxchat.Message, l *locale) messageView {
+	v := messageView{Message: m, L: l}
+	if m.Role == hxchat.RoleAssistant {
+		v.Done = template.HTML(f.md.Render(m.Content))
+	}
+	return v
+}
+
+// viewAt returns an answer that is being written as it stands at snap,
+// split as its stream splits it, so that the stream's next steps continue it.
+func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageView {
+	m.Content = snap.Text
+	v := messageView{Message: m, L: l}
+	v.Done = template.HTML(f.md.Render(snap.Text[:snap.Mark]))
+	v.Tail = template.HTML(f.md.Render(snap.Text[snap.Mark:]))
+	return v
+}
 
 // open returns the renderer of one answer's events, in language l.
 func (f *fragments) open(m *hxchat.Message, l *locale) live.AnswerRenderer {
-	return &textAnswer{f: f, l: l, id: "m" + strconv.FormatInt(m.ID, 10)}
+	return &mdAnswer{f: f, l: l, id: "m" + strconv.FormatInt(m.ID, 10), s: f.md.Stream()}
 }
 
-// textAnswer renders a plain-text answer: escaped, its line breaks kept (by
-// the stylesheet's white-space rule).
-type textAnswer struct {
-	f    *fragments
-	l    *locale
-	id   string // DOM id of the message
-	done int    // bytes of the text already appended to #id-done
-	buf  strings.Builder
+// mdAnswer renders the steps of one answer as Markdown, incrementally.
+type mdAnswer struct {
+	f   *fragments
+	l   *locale
+	id  string // DOM id of the message
+	s   *markdown.Stream
+	buf bytes.Buffer
 }
 
 // Grow implements live.AnswerRenderer.
-func (a *textAnswer) Grow(text string) []byte {
-	cut := strings.LastIndexByte(text, '\n') + 1
+func (a *mdAnswer) Grow(text string) ([]byte, int) {
+	done, tail := a.s.Grow(text)
 	a.buf.Reset()
-	if cut > a.done {
-		a.partial("-done", "beforeend", text[a.done:cut])
-		a.done = cut
+	if len(done) > 0 {
+		a.partial("-done", "beforeend", done)
 	}
-	a.partial("-tail", "innerHTML", text[cut:])
-	return []byte(a.buf.String())
+	a.partial("-tail", "innerHTML", tail)
+	return bytes.Clone(a.buf.Bytes()), a.s.Mark()
 }
 
-func (a *textAnswer) partial(target, swap, text string) {
+// partial writes an htmx partial that swaps html (safe: from the Markdown
+// renderer) into the answer's element id+target.
+func (a *mdAnswer) partial(target, swap string, html []byte) {
 	b := &a.buf
 	b.WriteString(`<hx-partial hx-target="#`)
 	b.WriteString(a.id)
@@ -51,18 +75,18 @@ func (a *textAnswer) partial(target, swap, text string) {
 	b.WriteString(`" hx-swap="`)
 	b.WriteString(swap)
 	b.WriteString(`">`)
-	template.HTMLEscape(b, []byte(text))
+	b.Write(html)
 	b.WriteString("</hx-partial>")
 }
 
 // Final implements live.AnswerRenderer: the finished bubble replaces the
 // streaming one, and with it the element that opened the stream.
-func (a *textAnswer) Final(m *hxchat.Message) []byte {
+func (a *mdAnswer) Final(m *hxchat.Message) []byte {
 	return a.f.final(*m, a.l)
 }
 
 func (f *fragments) final(m hxchat.Message, l *locale) []byte {
-	v := newMessageView(m, l)
+	v := f.view(m, l)
 	v.Last = true // no message can follow an answer while it is written
 	b, err := f.tpl.render("event-final", v)
 	if err != nil {
@@ -71,10 +95,10 @@ func (f *fragments) final(m hxchat.Message, l *locale) []byte {
 	return b
 }
 
-// snapshot renders the text of an answer so far, replacing what the page
+// snapshot renders an answer as it stands at snap, replacing what the page
 // shows: the first event of a stream opened without Last-Event-ID.
-func (f *fragments) snapshot(m hxchat.Message, l *locale) []byte {
-	b, err := f.tpl.render("event-snapshot", newMessageView(m, l))
+func (f *fragments) snapshot(m hxchat.Message, l *locale, snap live.Snap) []byte {
+	b, err := f.tpl.render("event-snapshot", f.viewAt(m, l, snap))
 	if err != nil {
 		panic("web: render snapshot event: " + err.Error())
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/markdown"
 )
 
 // Options configures a Server.
@@ -69,7 +70,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, locales: locales, shutdown: make(chan struct{})}
-	s.render = &fragments{tpl: tpl}
+	s.render = &fragments{tpl: tpl, md: markdown.New()}
 	s.handler = s.routes()
 	return s, nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"path"
 	"time"
+
+	"github.com/hxchat/hxchat/markdown"
 )
 
 //go:embed static
@@ -30,6 +32,7 @@ type staticFile struct {
 
 func newStaticFiles() (*staticFiles, error) {
 	sf := &staticFiles{files: make(map[string]staticFile)}
+	sf.add("chroma.css", markdown.CSS()) // code highlighting, generated
 	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -38,16 +41,20 @@ func newStaticFiles() (*staticFiles, error) {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		name := path.Base(p)
-		ctype := mime.TypeByExtension(path.Ext(name))
-		if ctype == "" {
-			ctype = http.DetectContentType(b)
-		}
-		sf.files[name] = staticFile{hash: hex.EncodeToString(sum[:6]), body: b, ctype: ctype}
+		sf.add(path.Base(p), b)
 		return nil
 	})
 	return sf, err
+}
+
+// add serves b as the static file name.
+func (sf *staticFiles) add(name string, b []byte) {
+	sum := sha256.Sum256(b)
+	ctype := mime.TypeByExtension(path.Ext(name))
+	if ctype == "" {
+		ctype = http.DetectContentType(b)
+	}
+	sf.files[name] = staticFile{hash: hex.EncodeToString(sum[:6]), body: b, ctype: ctype}
 }
 
 // url returns the content-addressed URL of a static file. It panics on an

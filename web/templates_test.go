@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/markdown"
 )
 
 // TestTemplates renders every template with the values handlers give it,
@@ -27,11 +29,11 @@ func TestTemplates(t *testing.T) {
 	for _, st := range []hxchat.State{hxchat.StateStreaming, hxchat.StateDone, hxchat.StateError, hxchat.StateStopped, hxchat.StateInterrupted} {
 		m := hxchat.Message{ID: int64(len(views) + 1), ConversationID: conv.ID, Role: hxchat.RoleAssistant,
 			Content: "line <script>alert(1)</script>\nopen", State: st, ErrorCode: hxchat.ERateLimited}
-		v := newMessageView(m, en)
+		v := (&fragments{md: markdown.New()}).view(m, en)
 		v.Live = st == hxchat.StateStreaming
 		views = append(views, v)
 	}
-	user := newMessageView(hxchat.Message{ID: 99, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "日本語 <i>x</i>", State: hxchat.StateDone}, en)
+	user := (&fragments{md: markdown.New()}).view(hxchat.Message{ID: 99, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "日本語 <i>x</i>", State: hxchat.StateDone}, en)
 	views = append(views, user)
 	cp := chatPage{Page: base, Conv: conv, Messages: views}
 
@@ -46,7 +48,7 @@ func TestTemplates(t *testing.T) {
 		{"error.html", errorPage{Page: base, Status: 404, Message: "Not found."}, []string{"404", "Not found."}},
 		{"turn", turnView{User: user, Answer: views[0], NewConv: &cp}, []string{`id="m99"`, `id="m1-sse"`, `hx-target="#composer"`, "<title>"}},
 		{"event-final", views[1], []string{`hx-target="#m2"`, `hx-swap="outerHTML"`}},
-		{"event-snapshot", views[0], []string{`hx-target="#m1-text"`, `<span id="m1-tail">open</span>`}},
+		{"event-snapshot", views[0], []string{`hx-target="#m1-text"`, `<div id="m1-done"><p>line &lt;script&gt;alert(1)&lt;/script&gt;`}},
 		{"alert", alertView{Message: "<oops>"}, []string{"&lt;oops&gt;"}},
 	}
 	for _, tc := range cases {
@@ -67,17 +69,20 @@ func TestTemplates(t *testing.T) {
 	}
 }
 
-// TestTextAnswer: the steps of a plain-text answer, applied as the browser
-// applies them (append to done, replace the tail), rebuild the text, and
-// each step costs the open line only.
-func TestTextAnswer(t *testing.T) {
-	f := &fragments{}
-	a := f.open(&hxchat.Message{ID: 5}, nil).(*textAnswer)
+// TestMarkdownAnswer: the steps of an answer, applied as the browser
+// applies them (append to done, replace the tail), end with the full
+// rendering of the answer; at every step a snapshot split at the stream's
+// mark matches what the steps built; model text is never raw HTML.
+func TestMarkdownAnswer(t *testing.T) {
+	f := &fragments{md: markdown.New()}
+	a := f.open(&hxchat.Message{ID: 5}, nil)
 	text := ""
 	var done, tail string
-	for _, piece := range []string{"Hello", ", world", "\nsecond <b>", " line\n", "\n", "third"} {
+	pieces := []string{"# Title\n\n", "Some **bold", "** text <b>raw</b>.\n\n", "- one\n", "- two\n\n", "```go\nfunc main() {", "}\n```\n\n", "日本語の", "段落。"}
+	for _, piece := range pieces {
 		text += piece
-		ev := string(a.Grow(text))
+		data, mark := a.Grow(text)
+		ev := string(data)
 		for _, p := range strings.SplitAfter(ev, "</hx-partial>") {
 			if p == "" {
 				continue
@@ -85,23 +90,25 @@ func TestTextAnswer(t *testing.T) {
 			body := p[strings.Index(p, ">")+1 : len(p)-len("</hx-partial>")]
 			switch {
 			case strings.Contains(p, `#m5-done" hx-swap="beforeend"`):
-				done += unescape(body)
+				done += body
 			case strings.Contains(p, `#m5-tail" hx-swap="innerHTML"`):
-				tail = unescape(body)
+				tail = body
 			default:
 				t.Fatalf("unexpected partial %q", p)
 			}
 		}
-		if done+tail != text {
-			t.Fatalf("after %q: done %q + tail %q != %q", piece, done, tail, text)
+		snap := f.viewAt(hxchat.Message{ID: 5, Role: hxchat.RoleAssistant}, nil, live.Snap{Text: text, Mark: mark})
+		if string(snap.Done) != done || string(snap.Tail) != tail {
+			t.Fatalf("after %q: snapshot (%q | %q) differs from the steps (%q | %q)", piece, snap.Done, snap.Tail, done, tail)
 		}
-		if strings.Contains(ev, "<b>") {
-			t.Fatalf("unescaped text in %q", ev)
+		if strings.Contains(ev, "<b>raw") {
+			t.Fatalf("raw HTML from the model in %q", ev)
 		}
 	}
-}
-
-func unescape(s string) string {
-	r := strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&#34;", `"`, "&#39;", "'")
-	return r.Replace(s)
+	if want := string(f.md.Render(text)); done+tail != want {
+		t.Errorf("steps built\n%s\nwant\n%s", done+tail, want)
+	}
+	if !strings.Contains(done, "<h1>Title</h1>") || !strings.Contains(done+tail, "<li>two</li>") {
+		t.Errorf("not rendered as Markdown: %s", done+tail)
+	}
 }

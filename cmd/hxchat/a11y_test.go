@@ -74,7 +74,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	do(t, ctx, chromedp.Focus(chromedp.ID("message")), typeText("second question"), pressEnter())
 	waitFor(t, "the failed answer", func() bool { return eval[int](t, ctx, `document.querySelectorAll('.state-error').length`) == 1 })
 	do(t, ctx, chromedp.Focus(chromedp.ID("message")), typeText("third question"), pressEnter())
-	waitText(t, ctx, ".msg.state-streaming .text", "the streaming answer", func(s string) bool { return s == "Streaming " })
+	waitText(t, ctx, ".msg.state-streaming .text", "the streaming answer", func(s string) bool { return s == "Streaming" })
 	for _, theme := range []string{"light", "dark"} {
 		for _, lang := range []string{"en", "ja"} {
 			eval[bool](t, ctx, `document.documentElement.dataset.theme = '`+theme+`'; document.documentElement.lang = '`+lang+`'; true`)

@@ -26,9 +26,9 @@ func TestBrowserMessageActions(t *testing.T) {
 	ask(t, ctx, "question one")
 	ask(t, ctx, "question two")
 	answers := func() string {
-		return eval[string](t, ctx, `[...document.querySelectorAll('.msg .text')].map(e => e.textContent).join('|')`)
+		return eval[string](t, ctx, `[...document.querySelectorAll('.msg .text')].map(e => e.textContent.trim()).join('|')`)
 	}
-	if got := answers(); got != "question one|first **answer**|question two|second answer" {
+	if got := answers(); got != "question one|first answer|question two|second answer" {
 		t.Fatalf("conversation %q", got)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('.meta .usage').length`); n != 2 {
@@ -46,7 +46,7 @@ func TestBrowserMessageActions(t *testing.T) {
 	}
 	eval[bool](t, ctx, `[...document.querySelectorAll('.meta button')].find(b => b.textContent === 'Regenerate').click(), true`)
 	waitFor(t, "the regenerated answer", func() bool {
-		return answers() == "question one|first **answer**|question two|regenerated"
+		return answers() == "question one|first answer|question two|regenerated"
 	})
 
 	// Edit the first question: what followed it is replaced.

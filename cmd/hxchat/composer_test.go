@@ -80,12 +80,12 @@ func TestBrowserComposer(t *testing.T) {
 
 	// Enter sends; Send becomes Stop; Stop stops; Send comes back.
 	do(t, ctx, pressEnter())
-	waitText(t, ctx, ".msg.assistant .text", "the first token", func(s string) bool { return s == "partial " })
+	waitText(t, ctx, ".msg.assistant .text", "the first token", func(s string) bool { return s == "partial" })
 	waitFor(t, "Stop in place of Send", func() bool {
 		return eval[bool](t, ctx, `document.querySelector('.send').hidden && !document.querySelector('.stop-send').hidden`)
 	})
 	eval[bool](t, ctx, `document.querySelector('.stop-send').click(), true`)
-	waitText(t, ctx, ".msg.assistant.state-stopped .text", "the stopped answer", func(s string) bool { return s == "partial " })
+	waitText(t, ctx, ".msg.assistant.state-stopped .text", "the stopped answer", func(s string) bool { return s == "partial" })
 	waitFor(t, "Send again", func() bool {
 		return eval[bool](t, ctx, `!document.querySelector('.send').hidden && document.querySelector('.stop-send').hidden`)
 	})

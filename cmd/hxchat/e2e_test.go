@@ -35,8 +35,8 @@ func TestTurn(t *testing.T) {
 	evs := b.stream(events, "", 0)
 	var d answerDOM
 	d.apply(t, evs)
-	if d.text() != answerText() {
-		t.Errorf("streamed text %q, want %q", d.text(), answerText())
+	if d.html() != rendered(answerText()) {
+		t.Errorf("streamed %q, want %q", d.html(), rendered(answerText()))
 	}
 	seen := map[string]bool{}
 	for _, ev := range evs {
@@ -99,8 +99,8 @@ func TestResume(t *testing.T) {
 	first := b.stream(events, "", 1)
 	var d1 answerDOM
 	d1.apply(t, first)
-	if want := strings.Join(answerTokens[:3], ""); d1.text() != want || first[0].id != fmt.Sprintf("%d-3", answerID(events)) {
-		t.Fatalf("snapshot %q (id %s), want %q", d1.text(), first[0].id, want)
+	if want := rendered(strings.Join(answerTokens[:3], "")); d1.html() != want || first[0].id != fmt.Sprintf("%d-3", answerID(events)) {
+		t.Fatalf("snapshot %q (id %s), want %q", d1.html(), first[0].id, want)
 	}
 	// Two more tokens while it is away; then it comes back with its last id.
 	gate <- struct{}{}
@@ -109,8 +109,8 @@ func TestResume(t *testing.T) {
 	close(gate)
 	rest := b.stream(events, first[len(first)-1].id, 0)
 	d1.apply(t, rest)
-	if d1.text() != answerText() {
-		t.Errorf("resumed text %q, want %q", d1.text(), answerText())
+	if d1.html() != rendered(answerText()) {
+		t.Errorf("resumed %q, want %q", d1.html(), rendered(answerText()))
 	}
 	ids := map[string]bool{}
 	for _, ev := range append(first, rest...) {
@@ -124,8 +124,8 @@ func TestResume(t *testing.T) {
 	again := b.stream(events, "", 0)
 	var d2 answerDOM
 	d2.apply(t, again)
-	if d2.text() != answerText() || again[len(again)-1].name != "done" {
-		t.Errorf("late reader got %q in %d events", d2.text(), len(again))
+	if d2.html() != rendered(answerText()) || again[len(again)-1].name != "done" {
+		t.Errorf("late reader got %q in %d events", d2.html(), len(again))
 	}
 }
 
@@ -195,8 +195,8 @@ func TestStopAndRetry(t *testing.T) {
 	evs := b.stream(events, "", 0)
 	var d answerDOM
 	d.apply(t, evs)
-	if d.text() != "Hello, " || !strings.Contains(d.final, "Stopped.") || !strings.Contains(d.final, "/retry") {
-		t.Fatalf("after stop: text %q, final %s", d.text(), d.final)
+	if d.html() != rendered("Hello, ") || !strings.Contains(d.final, "Stopped.") || !strings.Contains(d.final, "/retry") {
+		t.Fatalf("after stop: %q, final %s", d.html(), d.final)
 	}
 	resp, body := b.post(base+"/retry", nil)
 	if resp.StatusCode != 200 {
@@ -208,8 +208,8 @@ func TestStopAndRetry(t *testing.T) {
 	}
 	var d2 answerDOM
 	d2.apply(t, b.stream(next[1], "", 0))
-	if d2.text() != answerText() {
-		t.Errorf("retried text %q", d2.text())
+	if d2.html() != rendered(answerText()) {
+		t.Errorf("retried %q", d2.html())
 	}
 	_, page := b.get("/c/" + conv)
 	if strings.Count(page, `class="msg assistant`) != 1 || strings.Contains(page, "Stopped.") {
@@ -244,8 +244,8 @@ func TestUpstreamErrors(t *testing.T) {
 			evs := b.stream(events, "", 0)
 			var d answerDOM
 			d.apply(t, evs)
-			if d.text() != tt.text {
-				t.Errorf("kept text %q, want %q", d.text(), tt.text)
+			if d.html() != rendered(tt.text) {
+				t.Errorf("kept %q, want %q", d.html(), rendered(tt.text))
 			}
 			if !strings.Contains(d.final, "state-error") || !strings.Contains(d.final, tt.says) || !strings.Contains(d.final, "/retry") {
 				t.Errorf("final bubble lacks error state, %q or Retry: %s", tt.says, d.final)
@@ -271,8 +271,8 @@ func TestDemoModel(t *testing.T) {
 	_, events := b.send("", "日本語で説明して")
 	var d answerDOM
 	d.apply(t, b.stream(events, "", 0))
-	if !strings.Contains(d.text(), "```") || !strings.Contains(d.final, "state-done") {
-		t.Errorf("demo answer: %q", d.text())
+	if !strings.Contains(d.html(), `<pre class="chroma">`) || !strings.Contains(d.final, "state-done") {
+		t.Errorf("demo answer: %q", d.html())
 	}
 }
 
@@ -282,8 +282,7 @@ func seqOf(m *Main, id int64) int64 {
 	if !ok {
 		return -1
 	}
-	_, seq, _ := st.Snapshot()
-	return seq
+	return st.Snapshot().Seq
 }
 
 // answerID returns the answer's id from its events URL /c/{c}/m/{id}/events.
@@ -310,8 +309,8 @@ func TestAzure(t *testing.T) {
 	conv, events := b.send("", "hello azure")
 	var d answerDOM
 	d.apply(t, b.stream(events, "", 0))
-	if d.text() != answerText() {
-		t.Errorf("text %q", d.text())
+	if d.html() != rendered(answerText()) {
+		t.Errorf("text %q", d.html())
 	}
 	req := up.Requests()[0]
 	if req.Path != "/openai/deployments/gpt-4o-team/chat/completions" || req.Query.Get("api-version") != "2024-10-21" ||

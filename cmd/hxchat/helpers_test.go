@@ -17,6 +17,7 @@ import (
 
 	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/hxchat/hxchat/markdown"
 )
 
 // TestMain lets a test run this package's program as a child process (for
@@ -189,8 +190,8 @@ func (b *browser) stream(path, lastID string, max int) []event {
 }
 
 // answerDOM applies the partials of SSE events the way htmx does, on a
-// simplified DOM: the text of the answer (done + tail) and, once the final
-// event arrives, the final bubble's HTML.
+// simplified DOM: the HTML of the answer (#mN-done + #mN-tail) and, once the
+// final event arrives, the final bubble's HTML.
 type answerDOM struct {
 	done, tail, final string
 }
@@ -205,14 +206,14 @@ func (d *answerDOM) apply(t *testing.T, evs []event) {
 			target, swap, body := p[1], p[2], p[3]
 			switch {
 			case strings.HasSuffix(target, "-done") && swap == "beforeend":
-				d.done += html.UnescapeString(body)
+				d.done += body
 			case strings.HasSuffix(target, "-tail") && swap == "innerHTML":
-				d.tail = html.UnescapeString(body)
+				d.tail = body
 			case strings.HasSuffix(target, "-text") && swap == "innerHTML":
-				d.done, d.tail = spanText(body, "-done"), spanText(body, "-tail")
+				d.done, d.tail = split(body)
 			case swap == "outerHTML":
 				d.final = body
-				d.done, d.tail = spanText(body, "-done"), spanText(body, "-tail")
+				d.done, d.tail = split(body)
 			default:
 				t.Fatalf("unexpected partial %s %s", target, swap)
 			}
@@ -220,17 +221,24 @@ func (d *answerDOM) apply(t *testing.T, evs []event) {
 	}
 }
 
-func (d *answerDOM) text() string { return d.done + d.tail }
+// html returns the answer's HTML as the page shows it.
+func (d *answerDOM) html() string { return d.done + d.tail }
 
-// spanText returns the unescaped text of the span whose id ends in suffix.
-func spanText(h, suffix string) string {
-	re := regexp.MustCompile(`<span id="m\d+` + suffix + `">([^<]*)</span>`)
-	m := re.FindStringSubmatch(h)
+var reSplit = regexp.MustCompile(`(?s)<div id="m\d+-done">(.*)</div><div id="m\d+-tail">(.*?)</div>`)
+
+// split returns the contents of an answer's done and tail elements in h.
+func split(h string) (done, tail string) {
+	m := reSplit.FindStringSubmatch(h)
 	if m == nil {
-		return ""
+		return "", ""
 	}
-	return html.UnescapeString(m[1])
+	return m[1], m[2]
 }
+
+// mdr renders Markdown as hxchat does, for expected answers.
+var mdr = markdown.New()
+
+func rendered(text string) string { return string(mdr.Render(text)) }
 
 // waitFor polls cond until it holds or 10 seconds pass.
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -144,8 +144,8 @@ func TestSIGTERM(t *testing.T) {
 	}
 	var d answerDOM
 	d.apply(t, evs)
-	if d.text() != "Hello, " || !strings.Contains(d.final, "state-interrupted") || evs[len(evs)-1].name != "done" {
-		t.Errorf("stream ended with %q, final %s", d.text(), d.final)
+	if d.html() != rendered("Hello, ") || !strings.Contains(d.final, "state-interrupted") || evs[len(evs)-1].name != "done" {
+		t.Errorf("stream ended with %q, final %s", d.html(), d.final)
 	}
 	if resp, err := http.Get(c.base + "/"); err == nil {
 		io.Copy(io.Discard, resp.Body)
