@@ -253,7 +253,72 @@ func TestBrowserDemo(t *testing.T) {
 	if os.Getenv("HXCHAT_SCREENSHOTS") != "" {
 		eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
 		screenshot(t, ctx, "screenshot.png")
+		// Dark and in Japanese, then on a phone.
+		eval[bool](t, ctx, `document.cookie = 'hxchat_theme=dark; path=/'; true`)
+		eval[bool](t, ctx, `document.querySelector('.lang button').click(), true`)
+		waitFor(t, "the Japanese page", func() bool {
+			lang, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+			return lang == "ja"
+		})
+		do(t, ctx, chromedp.WaitVisible(chromedp.ID("message")))
+		eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
+		screenshot(t, ctx, "dark-ja.png")
+		do(t, ctx, chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2)), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
+		eval[bool](t, ctx, `document.cookie = 'hxchat_theme=; path=/; max-age=0'; true`)
+		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
+		eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
+		screenshot(t, ctx, "phone.png")
 	}
+}
+
+// TestBrowserPageWeight: the first load of the page makes requests to this
+// server only, and says how many and how large (see the closing figures in
+// the README).
+func TestBrowserPageWeight(t *testing.T) {
+	m := startApp(t, testConfig(nil, t.TempDir()))
+	ctx, log := chrome(t)
+	var mu sync.Mutex
+	type req struct {
+		url   string
+		bytes float64
+	}
+	reqs := map[string]*req{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			reqs[string(ev.RequestID)] = &req{url: ev.Request.URL}
+		case *network.EventLoadingFinished:
+			if r := reqs[string(ev.RequestID)]; r != nil {
+				r.bytes = ev.EncodedDataLength
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + m.Addr()
+	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")))
+	waitFor(t, "the page to load", func() bool { return eval[string](t, ctx, `document.readyState`) == "complete" })
+	mu.Lock()
+	defer mu.Unlock()
+	var total float64
+	n := 0
+	for _, r := range reqs {
+		if strings.HasPrefix(r.url, "about:") {
+			continue
+		}
+		if !strings.HasPrefix(r.url, base+"/") {
+			t.Errorf("request to another host: %s", r.url)
+		}
+		n++
+		total += r.bytes
+	}
+	t.Logf("first load: %d requests, %.1f KiB on the wire (uncompressed)", n, total/1024)
+	if n == 0 || total == 0 {
+		t.Error("no requests seen")
+	}
+	log.check(t)
 }
 
 // TestBrowserReload: reloading in the middle of an answer shows the text so

@@ -97,6 +97,12 @@
     if (copy) copyFrom(copy);
   });
 
+  // The language switch comes back to the page as it is now (htmx may have
+  // changed its address since it was rendered).
+  document.addEventListener("submit", (e) => {
+    if (e.target.matches && e.target.matches("form.lang")) e.target.elements.next.value = location.pathname;
+  });
+
   // --- Copy -----------------------------------------------------------------
   // A code block's Copy copies its code; a message's Copy copies its Markdown
   // source, fetched from the server (ClipboardItem takes the promise, so the
