@@ -115,3 +115,73 @@ func filterProblems(ps []string, expected string) []string {
 	}
 	return out
 }
+
+// TestBrowserFollow: the view follows a growing answer; when the reader
+// scrolls up it stops following and offers "jump to latest", which brings
+// it back. The message box grows with its text; the theme switch cycles
+// system, light and dark and is remembered.
+func TestBrowserFollow(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	var tokens []string
+	for i := range 80 {
+		tokens = append(tokens, "Paragraph "+strings.Repeat("x", i%7)+" of a long answer.\n\n")
+	}
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 40})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	ctx, log := chrome(t)
+	do(t, ctx, chromedp.Navigate("http://"+m.Addr()+"/"), chromedp.WaitVisible(chromedp.ID("message")))
+
+	h0 := eval[float64](t, ctx, `document.getElementById('message').offsetHeight`)
+	do(t, ctx, chromedp.Focus(chromedp.ID("message")), typeText("one\ntwo\nthree\nfour"))
+	if h := eval[float64](t, ctx, `document.getElementById('message').offsetHeight`); h <= h0 {
+		t.Errorf("the message box did not grow: %v → %v px", h0, h)
+	}
+	eval[bool](t, ctx, `document.getElementById('message').value = 'long please', true`)
+	do(t, ctx, pressEnter())
+	atBottom := func() bool {
+		return eval[bool](t, ctx, `(e => e.scrollHeight - e.scrollTop - e.clientHeight < 48)(document.scrollingElement)`)
+	}
+	waitFor(t, "40 paragraphs, followed", func() bool {
+		return eval[int](t, ctx, `document.querySelectorAll('.msg.assistant .text p').length`) >= 39 && atBottom()
+	})
+	eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
+	waitFor(t, "the scroll", func() bool { return !atBottom() })
+	for range 10 {
+		gate <- struct{}{}
+	}
+	waitFor(t, "jump to latest", func() bool { return eval[bool](t, ctx, `!document.querySelector('.jump').hidden`) })
+	if atBottom() {
+		t.Error("the view followed after the reader scrolled up")
+	}
+	eval[bool](t, ctx, `document.querySelector('.jump').click(), true`)
+	waitFor(t, "the bottom", atBottom)
+	close(gate)
+	waitFor(t, "the end, followed", func() bool {
+		return eval[int](t, ctx, `document.querySelectorAll('.msg.assistant.state-done').length`) == 1 && atBottom()
+	})
+	if !eval[bool](t, ctx, `document.querySelector('.jump').hidden`) {
+		t.Error("jump to latest still shown at the bottom")
+	}
+
+	// Theme: system → light → dark → system, remembered across a reload.
+	theme := func() string { return eval[string](t, ctx, `document.documentElement.dataset.theme || ''`) }
+	for _, want := range []string{"light", "dark"} {
+		eval[bool](t, ctx, `document.querySelector('.theme').click(), true`)
+		if got := theme(); got != want {
+			t.Fatalf("theme %q, want %q", got, want)
+		}
+	}
+	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
+	if got := theme(); got != "dark" {
+		t.Errorf("after reload theme %q, want dark", got)
+	}
+	if bg := eval[string](t, ctx, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(15, 20, 28)" {
+		t.Errorf("dark theme background %s", bg)
+	}
+	eval[bool](t, ctx, `document.querySelector('.theme').click(), true`)
+	if got := theme(); got != "" {
+		t.Errorf("third click: theme %q, want the system's", got)
+	}
+	log.check(t)
+}

@@ -19,7 +19,11 @@
     const el = scroller();
     return el.scrollHeight - el.scrollTop - el.clientHeight < 48;
   };
-  const toBottom = () => { scroller().scrollTop = scroller().scrollHeight; };
+  let leftAt = 0; // scrollTop where toBottom left the view
+  const toBottom = () => {
+    scroller().scrollTop = scroller().scrollHeight;
+    leftAt = scroller().scrollTop;
+  };
   function showJump(show) {
     const b = $(".jump");
     if (b) b.hidden = !show;
@@ -141,6 +145,9 @@
   function changed() {
     syncComposer();
     localTimes(document);
+    // The reader may have scrolled up since the view was last moved, before
+    // the scroll event says so.
+    if (follow && scroller().scrollTop + 48 < leftAt) follow = false;
     if (follow) toBottom();
     else if (liveStop()) showJump(true);
   }
