@@ -83,8 +83,22 @@ func TestSecurityHeaders(t *testing.T) {
 	if strings.Contains(csp, "unsafe-") {
 		t.Errorf("CSP allows unsafe code: %q", csp)
 	}
-	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") == "" {
-		t.Error("nosniff or Referrer-Policy missing")
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") == "" ||
+		!strings.Contains(resp.Header.Get("Permissions-Policy"), "camera=()") {
+		t.Error("nosniff, Referrer-Policy or Permissions-Policy missing")
+	}
+	if resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS over plain HTTP")
+	}
+	tls := httptest.NewTLSServer(ts.Config.Handler)
+	defer tls.Close()
+	resp, err = tls.Client().Get(tls.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Error("no HSTS over TLS")
 	}
 }
 
