@@ -240,10 +240,13 @@ func (c *checkpointer) update(text string) {
 	}
 }
 
+// save writes the text. The timer stays set until the write is done, so an
+// answer has at most one save pending however slow the store is; a text
+// that grew meanwhile is saved one interval later.
 func (c *checkpointer) save() {
 	c.mu.Lock()
-	c.timer = nil
 	if c.stopped || len(c.text) == c.saved {
+		c.timer = nil
 		c.mu.Unlock()
 		return
 	}
@@ -254,6 +257,12 @@ func (c *checkpointer) save() {
 	defer cancel()
 	if err := c.store.Checkpoint(ctx, c.id, text); err != nil {
 		c.log.Error("checkpoint an answer", "err", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timer = nil
+	if !c.stopped && len(c.text) != c.saved {
+		c.timer = time.AfterFunc(c.every, c.save)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +211,51 @@ func waitSeq(t *testing.T, st *live.Stream, seq int64) {
 			t.Fatalf("stream never reached %d", seq)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// slowStore is a store whose checkpoints take their time, counting how many
+// run at once.
+type slowStore struct {
+	hxchat.Store
+	mu        sync.Mutex
+	now, most int
+	calls     int
+}
+
+func (s *slowStore) Checkpoint(ctx context.Context, id int64, content string) error {
+	s.mu.Lock()
+	s.now++
+	s.calls++
+	s.most = max(s.most, s.now)
+	s.mu.Unlock()
+	time.Sleep(30 * time.Millisecond) // slower than the checkpoint interval
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return s.Store.Checkpoint(ctx, id, content)
+}
+
+// TestRunnerCheckpointsDoNotPileUp: when the store is slower than the
+// checkpoint interval, an answer still has one save at a time.
+func TestRunnerCheckpointsDoNotPileUp(t *testing.T) {
+	var pieces []string
+	for range 200 {
+		pieces = append(pieces, "x")
+	}
+	gate := make(chan struct{})
+	f := newFixture(t, &script{pieces: pieces, gate: gate})
+	slow := &slowStore{Store: f.store}
+	f.runner = live.NewRunner(live.RunnerOptions{Store: slow, Provider: &script{pieces: pieces, gate: gate}, Hub: f.hub, Checkpoint: time.Millisecond})
+	a := f.start(t)
+	for range pieces {
+		gate <- struct{}{}
+		time.Sleep(time.Millisecond)
+	}
+	f.wait(t, a.ID, "the end", final)
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.most != 1 || slow.calls == 0 {
+		t.Errorf("%d checkpoints at once (of %d), want 1", slow.most, slow.calls)
 	}
 }
