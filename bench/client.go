@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The load generator: N browsers, each with its own cookies, doing what a
+// person does in hxchat's page with htmx 4: load the page, send a message
+// (POST /c, as the composer form does), follow the answer's event stream as
+// the hx-sse extension does (same URL, same headers, same parsing, the same
+// reconnects with Last-Event-ID), and swap the fragments into the page.
+
+// Reconnect policy of the hx-sse extension (htmx 4.0.1 defaults): the delay
+// doubles from 500 ms up to 60 s, ±30 % jitter, attempts unlimited. Here the
+// attempts are bounded.
+const (
+	reconnectDelay    = 500 * time.Millisecond
+	reconnectMaxDelay = 60 * time.Second
+	reconnectJitter   = 0.3
+	maxConnects       = 12 // event stream requests per answer, reconnects included
+)
+
+// loadGen holds what the browsers of one rung share.
+type loadGen struct {
+	base   string // hxchat's URL
+	clk    clock
+	params streamParams
+	tr     *http.Transport
+	t0     time.Duration // start of the measured phase (clock time)
+
+	perSecond []atomic.Int64 // tokens delivered in each second since t0
+	open      atomic.Int64   // event streams open now
+	maxOpen   atomic.Int64
+	trace     bool // keep each answer's token order (for tests)
+}
+
+func newTransport(streams int) *http.Transport {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:           d.DialContext,
+		MaxIdleConns:          streams + 64,
+		MaxIdleConnsPerHost:   streams + 64,
+		MaxConnsPerHost:       0, // no limit: every browser its own stream
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+}
+
+// answerResult is what one browser measured of one answer.
+type answerResult struct {
+	lat         []time.Duration // added latency of each token, in the order they came
+	at          []time.Duration // when each came, since the start of the measured phase
+	order       []int           // sequence numbers of new tokens, in order (trace only)
+	ttft        time.Duration   // added latency of token 1; -1 if it never came
+	postToFirst time.Duration   // from sending the message to seeing token 1, minus the model's delay; -1 if never
+	reconnects  int
+	notes       []string // non-fatal troubles (each reconnect's cause)
+	fail        string   // the kind of failure; "" when the answer arrived whole
+	detail      string   // what exactly failed (for the log)
+}
+
+// browser is one user with its own cookie jar.
+type browser struct {
+	g *loadGen
+	c *http.Client
+}
+
+func (g *loadGen) newBrowser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{g: g, c: &http.Client{Transport: g.tr, Jar: jar}}
+}
+
+// failure is an error of a known kind.
+type failure struct{ kind, detail string }
+
+func (f *failure) Error() string { return f.kind + ": " + f.detail }
+
+func fail(kind, format string, a ...any) *failure {
+	return &failure{kind: kind, detail: fmt.Sprintf(format, a...)}
+}
+
+// classify names the kind of a transport error.
+func classify(ctx context.Context, err error) string {
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.EMFILE):
+		return "connect"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return "connect"
+	}
+	if errors.Is(err, syscall.ECONNRESET) {
+		return "reset"
+	}
+	return "io"
+}
+
+func (b *browser) header(req *http.Request) {
+	h := req.Header
+	h.Set("User-Agent", "hxchat-bench")
+	h.Set("Accept-Language", "en-US,en;q=0.9")
+}
+
+// page loads the chat page, as a browser opening hxchat does (the static
+// files are cached by then: their URLs carry their hash).
+func (b *browser) page(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.g.base+"/", nil)
+	b.header(req)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		return fail(classify(ctx, err), "GET /: %v", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<20)); err != nil {
+		return fail(classify(ctx, err), "GET / body: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fail(fmt.Sprintf("http %d", resp.StatusCode), "GET /: %s", resp.Status)
+	}
+	return nil
+}
+
+// send posts the message as the composer form does with htmx and returns
+// the event stream's path from the hx-sse:connect attribute of the answer.
+func (b *browser) send(ctx context.Context, text string) (string, error) {
+	form := url.Values{"message": {text}}.Encode()
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.g.base+"/c", strings.NewReader(form))
+	b.header(req)
+	h := req.Header
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.Set("Accept", "text/html")
+	h.Set("HX-Request", "true")
+	h.Set("HX-Request-Type", "partial")
+	h.Set("HX-Source", "form#composer")
+	h.Set("HX-Target", "#log")
+	h.Set("HX-Current-URL", b.g.base+"/")
+	h.Set("Origin", b.g.base)
+	h.Set("Sec-Fetch-Site", "same-origin")
+	h.Set("Sec-Fetch-Mode", "cors")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		return "", fail(classify(ctx, err), "POST /c: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fail(classify(ctx, err), "POST /c body: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fail(fmt.Sprintf("http %d", resp.StatusCode), "POST /c: %s: %.200s", resp.Status, body)
+	}
+	const key = `hx-sse:connect="`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return "", fail("protocol", "POST /c: no hx-sse:connect in the answer: %.300s", body)
+	}
+	rest := body[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", fail("protocol", "POST /c: unterminated hx-sse:connect")
+	}
+	path := html.UnescapeString(string(rest[:j]))
+	if !strings.HasPrefix(path, "/") {
+		return "", fail("protocol", "POST /c: stream URL %q is not a local path", path)
+	}
+	return path, nil
+}
+
+// answerDOMID returns the DOM id of the answer whose stream is path:
+// /c/{id}/m/{mid}/events → "m{mid}".
+func answerDOMID(path string) (string, bool) {
+	i := strings.Index(path, "/m/")
+	if i < 0 || !strings.HasSuffix(path, "/events") {
+		return "", false
+	}
+	mid := path[i+3 : len(path)-len("/events")]
+	if mid == "" || strings.Trim(mid, "0123456789") != "" {
+		return "", false
+	}
+	return "m" + mid, true
+}
+
+// answer does one turn: sends the message and follows the answer to its end.
+func (b *browser) answer(ctx context.Context) *answerResult {
+	res := &answerResult{ttft: -1, postToFirst: -1}
+	if err := b.turn(ctx, res); err != nil {
+		f, ok := err.(*failure)
+		if !ok {
+			f = fail("io", "%v", err)
+		}
+		res.fail, res.detail = f.kind, f.detail
+	}
+	return res
+}
+
+func (b *browser) turn(ctx context.Context, res *answerResult) error {
+	g := b.g
+	p := g.params
+	posted := g.clk.now()
+	path, err := b.send(ctx, p.message())
+	if err != nil {
+		return err
+	}
+	mid, ok := answerDOMID(path)
+	if !ok {
+		return fail("protocol", "unexpected stream URL %q", path)
+	}
+	dom := newAnswerDOM(mid)
+	res.lat = make([]time.Duration, 0, p.Tokens)
+	res.at = make([]time.Duration, 0, p.Tokens)
+	maxSeq, gaps := 0, 0
+	var now time.Duration
+	onToken := func(seq int, stampUS int64) {
+		if seq <= maxSeq {
+			return // shown already (the open line is sent again at every step)
+		}
+		if seq != maxSeq+1 {
+			gaps++
+		}
+		maxSeq = seq
+		lat := max(now-time.Duration(stampUS)*time.Microsecond, 0)
+		res.lat = append(res.lat, lat)
+		res.at = append(res.at, now-g.t0)
+		if g.trace {
+			res.order = append(res.order, seq)
+		}
+		if seq == 1 {
+			res.ttft = lat
+			res.postToFirst = now - posted - p.Delay
+		}
+		if s := int((now - g.t0) / time.Second); s >= 0 && s < len(g.perSecond) {
+			g.perSecond[s].Add(1)
+		}
+	}
+	scan := func(content []byte) { scanTokens(content, onToken) }
+	liveOK := true
+	onFinal := func() {
+		// What the page showed just before the final bubble replaced it:
+		// every token exactly once, in order (when all had come).
+		if maxSeq == p.Tokens && !inOrder(tokenSeqs(dom.done, dom.tail), p.Tokens) {
+			liveOK = false
+		}
+	}
+
+	lastID := ""
+	attempt := 0 // htmx's reconnect counter: reset by every successful connect
+	var state string
+	for connects := 0; ; connects++ {
+		if connects > 0 {
+			attempt++
+			res.reconnects++
+			if connects >= maxConnects {
+				return fail("ended early", "stream still unfinished after %d connects (last: %s)", connects, strings.Join(res.notes[max(len(res.notes)-1, 0):], ""))
+			}
+			d := min(reconnectDelay<<(attempt-1), reconnectMaxDelay)
+			d += time.Duration((2*rand.Float64() - 1) * reconnectJitter * float64(d))
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return fail("timeout", "waiting to reconnect after: %s", strings.Join(res.notes, "; "))
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", g.base+path, nil)
+		b.header(req)
+		req.Header.Set("Accept", "text/html, text/event-stream")
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set("HX-Current-URL", g.base+"/")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if connects > 0 && lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := b.c.Do(req)
+		if err != nil {
+			kind := classify(ctx, err)
+			if connects == 0 || kind == "timeout" {
+				return fail(kind, "GET events: %v", err)
+			}
+			res.notes = append(res.notes, kind)
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			kind := fmt.Sprintf("http %d", resp.StatusCode)
+			if connects == 0 {
+				return fail(kind, "GET events: %s", resp.Status)
+			}
+			res.notes = append(res.notes, kind)
+			continue
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			resp.Body.Close()
+			return fail("protocol", "GET events: Content-Type %q", ct)
+		}
+		attempt = 0
+		g.noteOpen(1)
+		r := newSSEReader(resp.Body)
+		r.lastID = lastID
+		var rerr error
+		for n := 0; n < 4*p.Tokens+64; n++ {
+			ev, err := r.next()
+			if err != nil {
+				rerr = err
+				break
+			}
+			now = g.clk.now()
+			if ev.name == "" && ev.hasData {
+				dom.apply(ev.data, onFinal, scan)
+			} else if ev.name == "done" {
+				state = string(ev.data)
+				break
+			}
+		}
+		lastID = r.lastID
+		resp.Body.Close()
+		g.noteOpen(-1)
+		if state != "" {
+			break
+		}
+		switch {
+		case ctx.Err() != nil:
+			return fail("timeout", "stream unfinished at the deadline (%d of %d tokens)", maxSeq, p.Tokens)
+		case rerr == nil:
+			return fail("protocol", "more than %d events without the final one", 4*p.Tokens+64)
+		case errors.Is(rerr, errEventTooBig):
+			return fail("protocol", "%v", rerr)
+		case errors.Is(rerr, io.EOF):
+			res.notes = append(res.notes, "ended early")
+		default:
+			res.notes = append(res.notes, "ended early ("+classify(ctx, rerr)+")")
+		}
+	}
+
+	switch {
+	case state != "done":
+		return fail("state "+state, "the answer ended %s", state)
+	case maxSeq < p.Tokens:
+		return fail("tokens missing", "%d of %d tokens arrived", maxSeq, p.Tokens)
+	case gaps > 0:
+		return fail("tokens out of order", "%d tokens came before one before them", gaps)
+	case !liveOK:
+		return fail("tokens twice", "the page showed a token twice or out of order: %v", tokenSeqs(dom.done, dom.tail))
+	case dom.final == nil:
+		return fail("protocol", "no final bubble before the final event")
+	case !inOrder(tokenSeqs(dom.final), p.Tokens):
+		return fail("tokens final", "the final bubble does not hold tokens 1..%d in order", p.Tokens)
+	case dom.unknown > 0:
+		return fail("protocol", "%d fragments aimed at unknown targets", dom.unknown)
+	}
+	return nil
+}
+
+func (g *loadGen) noteOpen(d int64) {
+	n := g.open.Add(d)
+	for {
+		m := g.maxOpen.Load()
+		if n <= m || g.maxOpen.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}

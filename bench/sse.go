@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// The browser's side of an answer stream: Server-Sent Events parsed as the
+// htmx 4 SSE extension parses them, and the answer's part of the page
+// updated by the events' <hx-partial> fragments as htmx swaps them.
+
+// sseEvent is one dispatched event. data is valid until the next call of
+// sseReader.next.
+type sseEvent struct {
+	name    string
+	data    []byte
+	hasData bool
+}
+
+// maxEventBytes bounds one event; a bigger one is a protocol error.
+const maxEventBytes = 8 << 20
+
+var errEventTooBig = errors.New("SSE event larger than 8 MiB")
+
+// sseReader parses an event stream: lines end in LF, CRLF or CR; a blank line
+// dispatches the event; "data" lines are joined with LF; "id" sets the last
+// event id (kept across events, as the browser keeps it); lines starting
+// with a colon are comments.
+type sseReader struct {
+	src    io.Reader
+	buf    []byte
+	r, w   int // unread bytes are buf[r:w]
+	err    error
+	skipLF bool // the last line ended in CR: a following LF belongs to it
+	lastID string
+	data   []byte
+}
+
+func newSSEReader(r io.Reader) *sseReader {
+	return &sseReader{src: r, buf: make([]byte, 8<<10)}
+}
+
+// readLine returns the next line without its end. The slice is valid until
+// the next call.
+func (r *sseReader) readLine() ([]byte, error) {
+	for {
+		if r.skipLF && r.r < r.w {
+			if r.buf[r.r] == '\n' {
+				r.r++
+			}
+			r.skipLF = false
+		}
+		unread := r.buf[r.r:r.w]
+		k := bytes.IndexByte(unread, '\n')
+		cr := unread
+		if k >= 0 {
+			cr = unread[:k]
+		}
+		if c := bytes.IndexByte(cr, '\r'); c >= 0 {
+			k = c
+		}
+		if k >= 0 {
+			line := r.buf[r.r : r.r+k]
+			if r.buf[r.r+k] == '\r' {
+				r.skipLF = true
+			}
+			r.r += k + 1
+			return line, nil
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		// Make room: move the partial line to the front, or grow.
+		if r.r > 0 {
+			r.w = copy(r.buf, r.buf[r.r:r.w])
+			r.r = 0
+		}
+		if r.w == len(r.buf) {
+			if len(r.buf) >= maxEventBytes {
+				return nil, errEventTooBig
+			}
+			r.buf = append(r.buf, make([]byte, len(r.buf))...)
+		}
+		n, err := r.src.Read(r.buf[r.w:])
+		r.w += n
+		r.err = err
+	}
+}
+
+// next reads up to the next dispatched event.
+func (r *sseReader) next() (sseEvent, error) {
+	var ev sseEvent
+	hasID := false
+	r.data = r.data[:0]
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			return ev, err
+		}
+		if len(line) == 0 {
+			if ev.hasData || hasID || ev.name != "" {
+				ev.data = r.data
+				return ev, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue // a comment (keepalive)
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if ev.hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			ev.hasData = true
+			if len(r.data) > maxEventBytes {
+				return ev, errEventTooBig
+			}
+		case "event":
+			ev.name = string(value)
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 {
+				r.lastID = string(value)
+				hasID = true
+			}
+		}
+	}
+}
+
+// answerDOM is the answer's part of the page, as htmx leaves it after each
+// swap: hxchat keeps the text in two elements, #mN-done (finished blocks,
+// appended to) and #mN-tail (the open rest, replaced at every step); a
+// snapshot replaces both through #mN-text; the final event replaces the
+// whole bubble #mN. Tokens are found in the fragments' text.
+type answerDOM struct {
+	done, tail []byte // raw HTML of the two spans
+	final      []byte // the final bubble, once it came
+	targets    [4]string
+	unknown    int // fragments aimed at targets this model does not know
+}
+
+const (
+	tDone = iota
+	tTail
+	tText
+	tMsg
+)
+
+func newAnswerDOM(mid string) *answerDOM {
+	return &answerDOM{targets: [4]string{"#" + mid + "-done", "#" + mid + "-tail", "#" + mid + "-text", "#" + mid}}
+}
+
+var (
+	partialOpen  = []byte("<hx-partial")
+	partialClose = []byte("</hx-partial>")
+)
+
+// apply swaps the fragments of one event's data. Every fragment's text is
+// passed, in order, to scan, before the final bubble replaces the rest.
+func (d *answerDOM) apply(data []byte, onFinal func(), scan func(content []byte)) {
+	for {
+		i := bytes.Index(data, partialOpen)
+		if i < 0 {
+			return
+		}
+		data = data[i+len(partialOpen):]
+		end := bytes.IndexByte(data, '>')
+		if end < 0 {
+			d.unknown++
+			return
+		}
+		tag := data[:end]
+		data = data[end+1:]
+		j := bytes.Index(data, partialClose)
+		if j < 0 {
+			d.unknown++
+			return
+		}
+		content := data[:j]
+		data = data[j+len(partialClose):]
+		target := string(attr(tag, "hx-target"))
+		swap := attr(tag, "hx-swap")
+		if k := bytes.IndexByte(swap, ' '); k >= 0 {
+			swap = swap[:k]
+		}
+		switch {
+		case target == d.targets[tDone] && string(swap) == "beforeend":
+			d.done = append(d.done, content...)
+		case target == d.targets[tDone] && string(swap) == "innerHTML":
+			d.done = append(d.done[:0], content...)
+		case target == d.targets[tTail] && string(swap) == "innerHTML":
+			d.tail = append(d.tail[:0], content...)
+		case target == d.targets[tTail] && string(swap) == "beforeend":
+			d.tail = append(d.tail, content...)
+		case target == d.targets[tText] && string(swap) == "innerHTML":
+			done, tail, ok := d.spans(content)
+			if !ok {
+				d.unknown++
+			}
+			d.done = append(d.done[:0], done...)
+			d.tail = append(d.tail[:0], tail...)
+		case target == d.targets[tMsg] && string(swap) == "outerHTML":
+			if onFinal != nil {
+				onFinal()
+			}
+			d.final = append(d.final[:0], content...)
+			d.done, d.tail = d.done[:0], d.tail[:0]
+		default:
+			d.unknown++
+			continue
+		}
+		scan(content)
+	}
+}
+
+// spans splits the HTML of the answer's text (a snapshot) into the contents
+// of the done and tail elements, whatever their tag: <X id="mN-done">…</X><Y
+// id="mN-tail">…</Y>.
+func (d *answerDOM) spans(h []byte) (done, tail []byte, ok bool) {
+	doneStart, ok1 := contentStart(h, d.targets[tDone][1:])
+	tailTag, ok2 := tagStart(h, d.targets[tTail][1:])
+	if !ok1 || !ok2 || tailTag < doneStart {
+		return h, nil, false
+	}
+	tailStart, _ := contentStart(h, d.targets[tTail][1:])
+	done = trimCloseTag(h[doneStart:tailTag])
+	tail = trimCloseTag(h[tailStart:])
+	return done, tail, true
+}
+
+// tagStart returns the index of the "<" of the element with this id.
+func tagStart(h []byte, id string) (int, bool) {
+	i := bytes.Index(h, []byte(` id="`+id+`"`))
+	if i < 0 {
+		return 0, false
+	}
+	j := bytes.LastIndexByte(h[:i], '<')
+	return j, j >= 0
+}
+
+// contentStart returns the index just after the start tag of the element
+// with this id.
+func contentStart(h []byte, id string) (int, bool) {
+	i := bytes.Index(h, []byte(` id="`+id+`"`))
+	if i < 0 {
+		return 0, false
+	}
+	j := bytes.IndexByte(h[i:], '>')
+	return i + j + 1, j >= 0
+}
+
+// trimCloseTag removes the last end tag of h (and what follows it).
+func trimCloseTag(h []byte) []byte {
+	if i := bytes.LastIndex(h, []byte("</")); i >= 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// attr returns the value of attribute name in a start tag (double-quoted,
+// as html/template writes them).
+func attr(tag []byte, name string) []byte {
+	key := []byte(" " + name + `="`)
+	i := bytes.Index(tag, key)
+	if i < 0 {
+		return nil
+	}
+	v := tag[i+len(key):]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return v[:j]
+	}
+	return nil
+}
+
+// scanTokens calls fn with the sequence number and stamp (µs) of every token
+// in the text of h (tags skipped), in order. A token is "w{seq}.{stamp}",
+// not preceded by a letter or digit, its stamp exactly stampDigits digits.
+func scanTokens(h []byte, fn func(seq int, stampUS int64)) {
+	inTag := false
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if inTag {
+			if c == '>' {
+				inTag = false
+			}
+			continue
+		}
+		if c == '<' {
+			inTag = true
+			continue
+		}
+		if c != 'w' || (i > 0 && isAlnum(h[i-1])) {
+			continue
+		}
+		j, seq := i+1, 0
+		for j < len(h) && isDigit(h[j]) && j-i <= 9 {
+			seq = seq*10 + int(h[j]-'0')
+			j++
+		}
+		if j == i+1 || j >= len(h) || h[j] != '.' {
+			continue
+		}
+		j++
+		if j+stampDigits > len(h) || (j+stampDigits < len(h) && isDigit(h[j+stampDigits])) {
+			continue
+		}
+		var stamp int64
+		ok := true
+		for _, d := range h[j : j+stampDigits] {
+			if !isDigit(d) {
+				ok = false
+				break
+			}
+			stamp = stamp*10 + int64(d-'0')
+		}
+		if !ok {
+			continue
+		}
+		fn(seq, stamp)
+		i = j + stampDigits - 1
+	}
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isAlnum(c byte) bool { return isDigit(c) || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
+
+// tokenSeqs returns the sequence numbers of the tokens in the text of h.
+func tokenSeqs(h ...[]byte) []int {
+	var seqs []int
+	for _, b := range h {
+		scanTokens(b, func(seq int, _ int64) { seqs = append(seqs, seq) })
+	}
+	return seqs
+}
+
+// inOrder reports whether seqs is exactly 1..n.
+func inOrder(seqs []int, n int) bool {
+	if len(seqs) != n {
+		return false
+	}
+	for i, s := range seqs {
+		if s != i+1 {
+			return false
+		}
+	}
+	return true
+}
