@@ -1,0 +1,466 @@
+package markdown
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/alecthomas/chroma/v2"
+	"github.com/alecthomas/chroma/v2/lexers"
+	"github.com/alecthomas/chroma/v2/styles"
+	"github.com/yuin/goldmark/util"
+)
+
+// The two palettes of CSS. Both are GitHub's; colours too faint against
+// their background are darkened (lightened) until they meet WCAG AA (4.5:1).
+var (
+	lightStyle = styles.Get("github")
+	darkStyle  = styles.Get("github-dark")
+)
+
+// minContrast is the contrast every token colour of CSS has against its code
+// background.
+const minContrast = 4.6
+
+// tokenClasses maps each token type to the class of its span ("" for none):
+// the type's own class when a palette styles it, else its sub-category's,
+// else its category's, as chroma's HTML formatter does.
+var tokenClasses = sync.OnceValue(func() map[chroma.TokenType]string {
+	styled := map[chroma.TokenType]bool{}
+	for _, s := range []*chroma.Style{lightStyle, darkStyle} {
+		bg := s.Get(chroma.Background)
+		for t := range chroma.StandardTypes {
+			if isToken(t) && !s.Get(t).Sub(bg).IsZero() {
+				styled[t] = true
+			}
+		}
+	}
+	classes := map[chroma.TokenType]string{}
+	for t := range chroma.StandardTypes {
+		if isToken(t) {
+			classes[t] = classOf(t, styled)
+		}
+	}
+	return classes
+})
+
+// isToken tells the types of lexed tokens that may get a span from those of
+// the formatter's structure (background, lines, line numbers) and from
+// whitespace, whose colour does not show.
+func isToken(t chroma.TokenType) bool {
+	return (t > 0 || t == chroma.Error) && t != chroma.TextWhitespace
+}
+
+// classOf returns the class of t's spans given the styled token types.
+func classOf(t chroma.TokenType, styled map[chroma.TokenType]bool) string {
+	for _, c := range []chroma.TokenType{t, t.SubCategory(), t.Category()} {
+		if styled[c] {
+			return chroma.StandardTypes[c]
+		}
+	}
+	return ""
+}
+
+// tokenClass returns the class of the span of a token of type t, "" for no
+// span.
+func tokenClass(t chroma.TokenType) string {
+	classes := tokenClasses()
+	if c, ok := classes[t]; ok {
+		return c
+	}
+	if c, ok := classes[t.SubCategory()]; ok {
+		return c
+	}
+	return classes[t.Category()]
+}
+
+// lexerCache remembers lexer look-ups (chroma's is a scan of every lexer's
+// file patterns when the name is no lexer's name or alias). Bounded, for
+// names come from model output.
+var lexerCache struct {
+	sync.Mutex
+	m map[string]chroma.Lexer
+}
+
+// lexerCacheMax bounds lexerCache.
+const lexerCacheMax = 512
+
+// lexerFor returns the lexer for a language name or alias (go, golang, py,
+// ts, sh, …) or file extension, or nil when none matches. Names of more than
+// 32 bytes name nothing.
+func lexerFor(lang string) chroma.Lexer {
+	if lang == "" || len(lang) > 32 {
+		return nil
+	}
+	lexerCache.Lock()
+	l, ok := lexerCache.m[lang]
+	lexerCache.Unlock()
+	if ok {
+		return l
+	}
+	l = lexers.Get(lang)
+	if l != nil {
+		l = chroma.Coalesce(l)
+	}
+	lexerCache.Lock()
+	if lexerCache.m == nil {
+		lexerCache.m = map[string]chroma.Lexer{}
+	}
+	if len(lexerCache.m) < lexerCacheMax {
+		lexerCache.m[lang] = l
+	}
+	lexerCache.Unlock()
+	return l
+}
+
+// highlighter highlights code with chroma and remembers its recent results:
+// while an answer streams, the same code is rendered again at every token
+// (the tail is), and lexing is by far the dearest part of rendering.
+type highlighter struct {
+	mu    sync.Mutex
+	cache map[string]piece // lang + "\x00" + code -> its highlighting
+	size  int              // bytes of keys and HTML in cache
+}
+
+// piece is some highlighted code.
+type piece struct {
+	html []byte
+	// open is true when the code's last byte is lexed as part of a string
+	// or comment, or as an error: the code ends inside a construct that
+	// the lines after it continue.
+	open bool
+}
+
+// Bounds of the highlighter's memory: enough for the open code blocks of
+// many concurrent streams.
+const (
+	cacheMaxEntries = 1024
+	cacheMaxBytes   = 8 << 20
+)
+
+// write writes code, escaped, with chroma's token spans when lang names a
+// lexer. The text written is exactly code with CRLF turned to LF (as an HTML
+// parser does anyway), so the element's textContent is the code.
+func (h *highlighter) write(w util.BufWriter, lang string, code []byte) {
+	var l chroma.Lexer
+	if len(code) > 0 { // not before: an info string still streaming names no lexer
+		l = lexerFor(lang)
+	}
+	if l == nil {
+		_, _ = w.Write(util.EscapeHTML(crlfToLF(code)))
+		return
+	}
+	_, _ = w.Write(h.get(l, lang, code).html)
+}
+
+// get returns the highlighting of code by l, the lexer of lang.
+func (h *highlighter) get(l chroma.Lexer, lang string, code []byte) piece {
+	key := make([]byte, 0, len(lang)+1+len(code))
+	key = append(append(append(key, lang...), 0), code...)
+	h.mu.Lock()
+	p, ok := h.cache[string(key)]
+	h.mu.Unlock()
+	if !ok {
+		p = highlightPiece(l, crlfToLF(code))
+		h.put(string(key), p)
+	}
+	return p
+}
+
+// maxChunk is the most lines writeOpen lexes in one piece.
+const maxChunk = 48
+
+// writeOpen writes code, the complete lines of a code block still being
+// written, as write does but in pieces that the lexer starts afresh. A new
+// piece begins at a line that starts in column 1 after a blank line (in most
+// languages a new top-level statement) unless the piece before it ends
+// inside a string or comment (a docstring, a template literal), or after
+// maxChunk lines. Only the last piece changes as lines are added, so a new
+// line costs the lexing of one piece, not of the whole block. Colours can
+// differ from those of the whole block while it streams; once the block is
+// closed, write highlights it whole.
+func (h *highlighter) writeOpen(w util.BufWriter, lang string, code []byte) {
+	if len(code) == 0 {
+		return
+	}
+	l := lexerFor(lang)
+	if l == nil {
+		h.write(w, lang, code)
+		return
+	}
+	start, lines, prevBlank := 0, 0, false
+	for i := 0; i < len(code); {
+		nl := bytes.IndexByte(code[i:], '\n')
+		if nl < 0 {
+			nl = len(code) - i - 1
+		}
+		line := code[i : i+nl+1]
+		switch {
+		case i == start:
+		case lines >= maxChunk:
+			_, _ = w.Write(h.get(l, lang, code[start:i]).html)
+			start, lines = i, 0
+		case prevBlank && line[0] != ' ' && line[0] != '\t' && !isBlank(line):
+			if p := h.get(l, lang, code[start:i]); !p.open {
+				_, _ = w.Write(p.html)
+				start, lines = i, 0
+			}
+		}
+		prevBlank = isBlank(line)
+		lines++
+		i += len(line)
+	}
+	_, _ = w.Write(h.get(l, lang, code[start:]).html)
+}
+
+// isBlank reports whether line has only white space.
+func isBlank(line []byte) bool {
+	return len(bytes.Trim(line, " \t\r\n")) == 0
+}
+
+// put remembers p as the highlighting of key, within the cache's bounds.
+func (h *highlighter) put(key string, p piece) {
+	n := len(key) + len(p.html)
+	if n > cacheMaxBytes/8 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cache == nil {
+		h.cache = map[string]piece{}
+	}
+	if _, ok := h.cache[key]; ok {
+		return
+	}
+	// Evict entries at random (map order) until the new one fits.
+	for k, v := range h.cache {
+		if len(h.cache) < cacheMaxEntries && h.size+n <= cacheMaxBytes {
+			break
+		}
+		delete(h.cache, k)
+		h.size -= len(k) + len(v.html)
+	}
+	h.cache[key] = p
+	h.size += n
+}
+
+// crlfToLF returns code with each CRLF turned to LF.
+func crlfToLF(code []byte) []byte {
+	if bytes.IndexByte(code, '\r') < 0 {
+		return code
+	}
+	return bytes.ReplaceAll(code, []byte("\r\n"), []byte("\n"))
+}
+
+// highlightPiece returns code as HTML with a span for each token that the
+// palettes colour, or merely escaped if the lexer fails.
+func highlightPiece(l chroma.Lexer, code []byte) piece {
+	tokens, ok := tokenise(l, code)
+	if !ok || len(tokens) == 0 {
+		return piece{html: util.EscapeHTML(code), open: true}
+	}
+	var b bytes.Buffer
+	b.Grow(len(code) * 3)
+	for _, t := range tokens {
+		class := tokenClass(t.Type)
+		if class == "" {
+			b.Write(util.EscapeHTML([]byte(t.Value)))
+			continue
+		}
+		b.WriteString(`<span class="`)
+		b.WriteString(class)
+		b.WriteString(`">`)
+		b.Write(util.EscapeHTML([]byte(t.Value)))
+		b.WriteString(`</span>`)
+	}
+	last := chroma.Text
+	for i := len(tokens) - 1; i >= 0; i-- {
+		if tokens[i].Value != "" {
+			last = tokens[i].Type
+			break
+		}
+	}
+	open := last == chroma.Error || last.InSubCategory(chroma.LiteralString) || last.InCategory(chroma.Comment)
+	return piece{html: b.Bytes(), open: open}
+}
+
+// tokenise lexes code and checks that the tokens spell it exactly (chroma
+// adds a final newline; anything else makes it fall back to plain text).
+func tokenise(l chroma.Lexer, code []byte) (tokens []chroma.Token, ok bool) {
+	defer func() {
+		if recover() != nil { // a lexer bug must not take the answer down
+			tokens, ok = nil, false
+		}
+	}()
+	it, err := l.Tokenise(nil, string(code))
+	if err != nil {
+		return nil, false
+	}
+	tokens = it.Tokens()
+	n := 0
+	for _, t := range tokens {
+		n += len(t.Value)
+	}
+	if n == len(code)+1 && code[len(code)-1] != '\n' && len(tokens) > 0 {
+		last := &tokens[len(tokens)-1]
+		if strings.HasSuffix(last.Value, "\n") {
+			last.Value = last.Value[:len(last.Value)-1]
+			n--
+		}
+	}
+	if n != len(code) {
+		return nil, false
+	}
+	i := 0
+	for _, t := range tokens {
+		if string(code[i:i+len(t.Value)]) != t.Value {
+			return nil, false
+		}
+		i += len(t.Value)
+	}
+	return tokens, true
+}
+
+// CSS returns the stylesheet of highlighted code: rules on the classes of the
+// chroma token spans (scoped by .chroma), no inline styles. The light palette
+// applies by default; the dark one under @media (prefers-color-scheme: dark)
+// unless the root element has data-theme="light", and whenever an element
+// above the code has data-theme="dark". Put data-theme on <html>.
+func CSS() []byte {
+	return bytes.Clone(css())
+}
+
+// css builds the stylesheet of CSS once.
+var css = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	b.WriteString("/* Code highlighting (chroma, GitHub palettes), generated by hxchat/markdown. */\n")
+	writePalette(&b, lightStyle, nil, "")
+	b.WriteString("@media (prefers-color-scheme: dark) {\n")
+	writePalette(&b, darkStyle, lightStyle, ":root:not([data-theme=light]) ")
+	b.WriteString("}\n")
+	writePalette(&b, darkStyle, lightStyle, "[data-theme=dark] ")
+	return b.Bytes()
+})
+
+// writePalette writes the rules of style s under the selector prefix. When s
+// overrides the rules of another style (over), each of its rules also resets
+// what the other one's rule for the class sets and s does not.
+func writePalette(b *bytes.Buffer, s, over *chroma.Style, prefix string) {
+	bgEntry := s.Get(chroma.Background)
+	bg := bgEntry.Background
+	fg := bgEntry.Colour
+	if !fg.IsSet() {
+		fg = s.Get(chroma.Text).Colour
+	}
+	if !fg.IsSet() {
+		fg = chroma.MustParseColour("#1f2328")
+		if luminance(bg) < 0.5 {
+			fg = chroma.MustParseColour("#e6edf3")
+		}
+	}
+	fmt.Fprintf(b, "%s.chroma { color: %s; background-color: %s; }\n", prefix, readable(fg, bg), bg)
+	classes := map[string]chroma.TokenType{}
+	for t, c := range tokenClasses() {
+		if c != "" && chroma.StandardTypes[t] == c {
+			classes[c] = t
+		}
+	}
+	names := make([]string, 0, len(classes))
+	for c := range classes {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		t := classes[c]
+		e := s.Get(t).Sub(bgEntry)
+		var o chroma.StyleEntry
+		if over != nil {
+			o = over.Get(t).Sub(over.Get(chroma.Background))
+		}
+		var decl []string
+		switch {
+		case e.Colour.IsSet():
+			against := bg
+			if e.Background.IsSet() {
+				against = e.Background
+			}
+			decl = append(decl, "color: "+readable(e.Colour, against))
+		case o.Colour.IsSet():
+			decl = append(decl, "color: inherit")
+		}
+		switch {
+		case e.Background.IsSet():
+			decl = append(decl, "background-color: "+e.Background.String())
+		case o.Background.IsSet():
+			decl = append(decl, "background-color: transparent")
+		}
+		switch {
+		case e.Bold == chroma.Yes:
+			decl = append(decl, "font-weight: bold")
+		case o.Bold == chroma.Yes:
+			decl = append(decl, "font-weight: inherit")
+		}
+		switch {
+		case e.Italic == chroma.Yes:
+			decl = append(decl, "font-style: italic")
+		case o.Italic == chroma.Yes:
+			decl = append(decl, "font-style: inherit")
+		}
+		switch {
+		case e.Underline == chroma.Yes:
+			decl = append(decl, "text-decoration: underline")
+		case o.Underline == chroma.Yes:
+			decl = append(decl, "text-decoration: inherit")
+		}
+		if len(decl) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "%s.chroma .%s { %s; }\n", prefix, c, strings.Join(decl, "; "))
+	}
+}
+
+// readable returns c, darkened on a light background or lightened on a dark
+// one until its contrast with bg is at least minContrast.
+func readable(c, bg chroma.Colour) string {
+	if !c.IsSet() || !bg.IsSet() {
+		return c.String()
+	}
+	dark := luminance(bg) < 0.5
+	for i := 0; i < 100 && contrast(c, bg) < minContrast; i++ {
+		if dark {
+			c = mix(c, 255, 0.05)
+		} else {
+			c = mix(c, 0, 0.05)
+		}
+	}
+	return c.String()
+}
+
+func mix(c chroma.Colour, to uint8, f float64) chroma.Colour {
+	m := func(v uint8) uint8 { return uint8(math.Round(float64(v)*(1-f) + float64(to)*f)) }
+	return chroma.NewColour(m(c.Red()), m(c.Green()), m(c.Blue()))
+}
+
+// luminance is the WCAG relative luminance of c.
+func luminance(c chroma.Colour) float64 {
+	ch := func(v uint8) float64 {
+		s := float64(v) / 255
+		if s <= 0.03928 {
+			return s / 12.92
+		}
+		return math.Pow((s+0.055)/1.055, 2.4)
+	}
+	return 0.2126*ch(c.Red()) + 0.7152*ch(c.Green()) + 0.0722*ch(c.Blue())
+}
+
+// contrast is the WCAG contrast ratio of two colours.
+func contrast(a, b chroma.Colour) float64 {
+	la, lb := luminance(a), luminance(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
+}

@@ -1,0 +1,119 @@
+package markdown
+
+import (
+	"bytes"
+
+	"github.com/yuin/goldmark/ast"
+)
+
+// Stream renders one growing answer incrementally. Its text splits at Mark
+// into a finished part, whose blocks nothing later can change, and an open
+// tail. Get one from Renderer.Stream and use it from one goroutine at a time.
+//
+// At every step, the concatenation of all done parts returned so far equals
+// Render(text[:Mark()]), and the tail equals Render(text[Mark():]); so after
+// the last Grow, done parts plus the tail equal Render(text). A reader that
+// joins late can be given Render(text[:Mark()]) and Render(text[Mark():]) as
+// a snapshot that later done parts extend.
+//
+// # Block finality
+//
+// Grow parses only text[Mark():]. A top-level block B of it is final when a
+// later top-level block has begun and the first line of that later block is
+// complete (ends in "\n"). CommonMark parses block structure line by line
+// and never reopens a closed block: the line that opened the later block
+// closed B (and everything before it), and since that line is complete no
+// later text can change how it was read. What a closed block renders to
+// depends only on its own lines — list tightness and GFM tables are settled
+// when the block closes, inline parsing is per block — once link reference
+// definitions and heading ids, the two global features, are off (they are).
+// So a list that continues across blank lines, a lazy continuation line, a
+// setext underline, a table row or an open code fence all keep their block
+// in the tail; a block ends only when the next one has visibly started. And
+// text[Mark():] parses exactly as it would inside the whole text, since at
+// Mark no block is open. Where a block begins is goldmark's position of it
+// (ast.Node.Pos); a block without one of its own, like a table made of the
+// last lines of a paragraph, is never cut before. Code highlighting, too,
+// depends only on the block's own text (see the package comment).
+//
+// The tests check all of this on a corpus of answers streamed in tokens of
+// 1 to 6 bytes and at every rune boundary, and FuzzRender on any input.
+type Stream struct {
+	r    *Renderer
+	mark int
+}
+
+// Stream returns a Stream for one new answer.
+func (r *Renderer) Stream() *Stream {
+	return &Stream{r: r}
+}
+
+// Mark returns the byte offset in the text where the finished part ends.
+// It only grows, and always falls at the start of a line.
+func (s *Stream) Mark() int {
+	return s.mark
+}
+
+// Grow renders the answer once more, given its whole text so far, which must
+// begin with the text of the previous call. done is the HTML of the blocks
+// that became final since the previous call, to append after the done parts
+// before it (nil if none); tail is the HTML of the rest, to replace the
+// previous tail. Both are safe HTML and belong to the caller. Grow parses
+// only the text after Mark, so its cost follows the size of the open tail,
+// not of the whole answer.
+func (s *Stream) Grow(text string) (done, tail []byte) {
+	if len(text) < s.mark {
+		// Not a continuation of the previous text: the finished part
+		// cannot be taken back, so render nothing more.
+		return nil, nil
+	}
+	all := source(text[s.mark:])
+	defer func() {
+		if recover() != nil { // a bug in goldmark or chroma: see fallback
+			done, tail = nil, fallback(all)
+		}
+	}()
+	src := all
+	doc := s.r.parse(src)
+	cut := finalPrefix(doc, src)
+	if cut > 0 {
+		if done = s.r.render(src[:cut]); len(done) == 0 {
+			done = nil // blank lines
+		}
+		src = src[cut:]
+		doc = s.r.parse(src)
+	}
+	tail = s.r.renderDoc(src, doc)
+	s.mark += cut // last: a panic above leaves the Stream as it was
+	return done, tail
+}
+
+// finalPrefix returns the length of the longest prefix of src made of final
+// blocks (see Stream): the start of the line on which the last top-level
+// block whose first line is complete begins; 0 when there is none but the
+// first block.
+func finalPrefix(doc ast.Node, src []byte) int {
+	cut := 0
+	first := doc.FirstChild()
+	if first == nil {
+		return 0
+	}
+	prev := first.Pos()
+	for c := first.NextSibling(); c != nil; c = c.NextSibling() {
+		pos := c.Pos()
+		if pos < 0 || pos > len(src) || pos <= prev {
+			// No position, or that of the block before (a table made
+			// of the end of a paragraph has the paragraph's): not a
+			// place to cut.
+			continue
+		}
+		prev = pos
+		if bytes.IndexByte(src[pos:], '\n') < 0 {
+			break // the block's first line is still open, and any later one too
+		}
+		if start := bytes.LastIndexByte(src[:pos], '\n') + 1; start > cut {
+			cut = start
+		}
+	}
+	return cut
+}

@@ -1,0 +1,292 @@
+package markdown
+
+import (
+	"bytes"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// corpus returns realistic LLM answers by name: the files of
+// testdata/corpus, CRLF versions of some, and some cut short inside a block
+// (as an answer stopped mid-stream would be).
+func corpus(t testing.TB) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/corpus/*.md")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	c := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c[filepath.Base(f)] = string(b)
+	}
+	for _, name := range []string{"en-go-http-server.md", "ja-python-async.md", "en-lists.md"} {
+		c[name+" (CRLF)"] = strings.ReplaceAll(c[name], "\n", "\r\n")
+	}
+	// Cut inside an open fence, inside a table, inside a list item.
+	goSrv := c["en-go-http-server.md"]
+	c["cut in fence"] = goSrv[:strings.Index(goSrv, "srv := &http.Server")+7]
+	c["cut in table"] = goSrv[:strings.Index(goSrv, "| `WriteTimeout`")+9]
+	lists := c["en-lists.md"]
+	c["cut in list"] = lists[:strings.Index(lists, "Row counts")+3]
+	c["no final newline"] = strings.TrimRight(c["ja-mixed.md"], "\n")
+	return c
+}
+
+// sortedNames returns the keys of m in order, for a stable test order.
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// tokenEnds splits text into tokens of 1 to 6 bytes, moved forward to a rune
+// boundary as a model's tokens are whole UTF-8, and returns where each ends.
+func tokenEnds(text string, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	var ends []int
+	for i := 0; i < len(text); {
+		j := min(i+1+rng.IntN(6), len(text))
+		for j < len(text) && !utf8.RuneStart(text[j]) {
+			j++
+		}
+		ends = append(ends, j)
+		i = j
+	}
+	return ends
+}
+
+// runeEnds returns the end of every rune of text: one token per rune.
+func runeEnds(text string) []int {
+	var ends []int
+	for i := range text {
+		if i > 0 {
+			ends = append(ends, i)
+		}
+	}
+	return append(ends, len(text))
+}
+
+// streamStats are what one streamed answer did.
+type streamStats struct {
+	maxTail, steps, marks int
+}
+
+// checkStream feeds text to a Stream, growing it to each of ends in turn,
+// and checks the properties of Stream at every step:
+//
+//	(a) all done parts so far == Render(text[:Mark]) and tail == Render(text[Mark:]);
+//	(b) at the end, done parts + tail == Render(text);
+//	Mark only grows and is the start of a line.
+func checkStream(t testing.TB, r *Renderer, text string, ends []int) streamStats {
+	t.Helper()
+	s := r.Stream()
+	var all, tail []byte
+	var st streamStats
+	prevMark := 0
+	for _, end := range ends {
+		cur := text[:end]
+		done, tl := s.Grow(cur)
+		all = append(all, done...)
+		tail = tl
+		st.steps++
+		m := s.Mark()
+		if m < prevMark || m > len(cur) || (m > 0 && cur[m-1] != '\n') {
+			t.Fatalf("after %q: Mark %d (was %d) is not a line start that grows", cur, m, prevMark)
+		}
+		if m != prevMark || done != nil {
+			st.marks++
+			if want := r.Render(cur[:m]); !bytes.Equal(all, want) {
+				t.Fatalf("after %q: done parts differ from Render(text[:%d]=%q):\n got %q\nwant %q", cur, m, cur[:m], all, want)
+			}
+		}
+		if done != nil && len(done) == 0 {
+			t.Fatalf("after %q: empty non-nil done", cur)
+		}
+		if m == prevMark && done != nil {
+			t.Fatalf("after %q: done without a new Mark", cur)
+		}
+		prevMark = m
+		if want := r.Render(cur[m:]); !bytes.Equal(tl, want) {
+			t.Fatalf("after %q: tail differs from Render(text[%d:]=%q):\n got %q\nwant %q", cur, m, cur[m:], tl, want)
+		}
+		st.maxTail = max(st.maxTail, len(cur)-m)
+	}
+	final := append(all, tail...)
+	if want := r.Render(text); !bytes.Equal(final, want) {
+		t.Fatalf("done+tail differs from Render of the final text %q:\n got %q\nwant %q", text, final, want)
+	}
+	return st
+}
+
+func TestStreamCorpusTokens(t *testing.T) {
+	r := New()
+	c := corpus(t)
+	for _, name := range sortedNames(c) {
+		text := c[name]
+		t.Run(name, func(t *testing.T) {
+			for seed := range uint64(3) {
+				st := checkStream(t, r, text, tokenEnds(text, seed))
+				if st.marks == 0 && strings.Count(text, "\n\n") > 2 {
+					t.Errorf("seed %d: Mark never moved over %d steps", seed, st.steps)
+				}
+			}
+		})
+	}
+}
+
+// shortTexts are short texts with the cases block finality must get right;
+// they are streamed at every position, and seed the fuzz test.
+var shortTexts = map[string]string{
+	"crlf":            "# Title\r\n\r\n- a\r\n- b\r\n\r\nText\r\nmore\r\n\r\n```go\r\nx := 1\r\n```\r\n",
+	"list-continues":  "- a\n\n- b\n\n  still b\n\nafter\n\n1. x\n\n2. y\n",
+	"setext":          "Title\n---\n\npara\n===\n\n- item\n---\n",
+	"fence":           "para\n\n```py\nprint(1)\n\n\nprint(2)\n```\nafter\n\n~~~\nopen",
+	"table":           "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nafter\n",
+	"lazy":            "> quote\nlazy\n\n- item\nlazy\n\npara\n    not code\n",
+	"indented-code":   "para\n\n    code\n\n\n    more code\n\nafter\n",
+	"ref-definitions": "See [x].\n\n[x]: https://example.com\n\n[y]: <https://e.com> \"t\"\n",
+	"html-like":       "<div>\n*a*\n</div>\n\n<!--\n\ncomment\n-->\n\n<script>\n\nx\n</script>\n",
+	"japanese-breaks": "日本語の\n文章です。\n\n- 項目\n  続き\n\n終わり。",
+	"invalid-utf8":    "bad \xff byte\n\n\xa7\n00\n\n- \xe3\x81 cut rune\n\nend\n",
+	// Fences that their container, not a closing fence, ends; a raw
+	// string across a blank line then an unindented line.
+	"fence-in-containers": "> ```go\n> var s = `a\n>\n> b`\nafter\n\n- ```go\n  var t = `c\n\n  d`\nafter\n\n    indented\n    code\nafter\n",
+}
+
+// TestStreamEveryPosition streams short texts one rune at a time, and also
+// in two pieces cut at every rune boundary.
+func TestStreamEveryPosition(t *testing.T) {
+	r := New()
+	c := corpus(t)
+	short := maps.Clone(shortTexts)
+	short["ja-short"] = c["ja-short.md"]
+	short["headings"] = c["en-headings-breaks.md"]
+	short["quotes-tables"] = c["en-quotes-tables.md"]
+	for _, name := range sortedNames(short) {
+		text := short[name]
+		t.Run(name, func(t *testing.T) {
+			checkStream(t, r, text, runeEnds(text))
+			for _, p := range runeEnds(text) {
+				checkStream(t, r, text, []int{p, len(text)})
+			}
+		})
+	}
+}
+
+// TestGrowReadsOnlyTheTail proves that Grow never looks at the text before
+// Mark: replacing the finished part with other bytes changes nothing.
+func TestGrowReadsOnlyTheTail(t *testing.T) {
+	r := New()
+	text := corpus(t)["en-go-http-server.md"]
+	ends := tokenEnds(text, 7)
+	s := r.Stream()
+	for i, end := range ends {
+		cur := text[:end]
+		if m := s.Mark(); m > 0 && i%5 == 0 {
+			// A twin stream at the same Mark, fed garbage before Mark.
+			twin := *s
+			garbage := strings.Repeat("\x00", m) + cur[m:]
+			d1, t1 := twin.Grow(garbage)
+			d2, t2 := s.Grow(cur)
+			if !bytes.Equal(d1, d2) || !bytes.Equal(t1, t2) || twin.Mark() != s.Mark() {
+				t.Fatalf("at %d: output depends on text before Mark", end)
+			}
+			continue
+		}
+		s.Grow(cur)
+	}
+	if s.Mark() == 0 {
+		t.Fatal("Mark never moved")
+	}
+}
+
+// TestTailStaysSmall checks that on a long answer the open tail, hence the
+// work of each Grow, stays the size of a block or two.
+func TestTailStaysSmall(t *testing.T) {
+	r := New()
+	text, ends := benchAnswer(t)
+	st := checkStream(t, r, text, ends)
+	t.Logf("%d bytes, %d tokens: Mark moved %d times, longest tail %d bytes", len(text), st.steps, st.marks, st.maxTail)
+	if st.maxTail > 2500 {
+		t.Errorf("longest tail %d bytes in a %d-byte answer", st.maxTail, len(text))
+	}
+}
+
+// TestUnclosedFence checks that a code fence renders as a code block while
+// it streams, before its closing fence.
+func TestUnclosedFence(t *testing.T) {
+	r := New()
+	s := r.Stream()
+	var tail []byte
+	text := "Here:\n\n```go\nfunc main() {\n\tfmt.Println(\"<hi>\")\n"
+	for _, end := range tokenEnds(text, 3) {
+		_, tail = s.Grow(text[:end])
+	}
+	want := `<div class="code"><div class="code-head"><span class="code-lang">go</span><button type="button" class="copy" data-copy>Copy</button></div><pre class="chroma"><code>`
+	if !bytes.HasPrefix(tail, []byte(want)) {
+		t.Fatalf("open fence does not render as code: %q", tail)
+	}
+	if got := codeText(t, tail); got != "func main() {\n\tfmt.Println(\"<hi>\")\n" {
+		t.Fatalf("code text %q", got)
+	}
+	if s.Mark() != len("Here:\n\n") {
+		t.Fatalf("Mark %d: the paragraph before the fence should be final", s.Mark())
+	}
+}
+
+// TestGrowNotAContinuation checks that a text shorter than Mark renders
+// nothing and does not panic.
+func TestGrowNotAContinuation(t *testing.T) {
+	s := New().Stream()
+	s.Grow("para\n\nnext line\n")
+	if s.Mark() == 0 {
+		t.Fatal("Mark did not move")
+	}
+	if d, tl := s.Grow(""); d != nil || tl != nil {
+		t.Fatalf("got %q %q", d, tl)
+	}
+}
+
+// benchAnswer is a long answer of about 4,000 tokens of paragraphs, lists,
+// tables and code, English and Japanese, made of the corpus, and where its
+// tokens end. Its last 500 tokens are its first 500 again, so that the cost
+// of a token at the end can be compared with that of the same token at the
+// start.
+func benchAnswer(t testing.TB) (text string, ends []int) {
+	c := corpus(t)
+	start := c["en-go-http-server.md"]
+	startEnds := tokenEnds(start, 1)
+	var b strings.Builder
+	b.WriteString(start)
+	for _, name := range []string{
+		"ja-python-async.md", "en-lists.md", "ja-mixed.md", "en-code-langs.md",
+		"en-quotes-tables.md", "en-links-html.md", "en-go-http-server.md", "en-headings-breaks.md",
+	} {
+		b.WriteString("\n")
+		b.WriteString(c[name])
+	}
+	b.WriteString("\n")
+	ends = append(ends, startEnds...)
+	for _, e := range tokenEnds(b.String()[len(start):], 2) {
+		ends = append(ends, len(start)+e)
+	}
+	base := b.Len()
+	b.WriteString(start[:startEnds[499]])
+	for _, e := range startEnds[:500] {
+		ends = append(ends, base+e)
+	}
+	return b.String(), ends
+}
