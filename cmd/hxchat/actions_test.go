@@ -15,7 +15,7 @@ import (
 func TestBrowserMessageActions(t *testing.T) {
 	up := llmtest.NewServer(t)
 	up.Reply(
-		llmtest.Reply{Tokens: []string{"first **answer**"}},
+		llmtest.Reply{Tokens: []string{"first **answer**\n\n```go\nfmt.Println(\"hi\")\n```\n"}},
 		llmtest.Reply{Tokens: []string{"second answer"}},
 		llmtest.Reply{Tokens: []string{"regenerated"}},
 		llmtest.Reply{Tokens: []string{"after the edit"}},
@@ -28,7 +28,7 @@ func TestBrowserMessageActions(t *testing.T) {
 	answers := func() string {
 		return eval[string](t, ctx, `[...document.querySelectorAll('.msg .text')].map(e => e.textContent.trim()).join('|')`)
 	}
-	if got := answers(); got != "question one|first answer|question two|second answer" {
+	if got := answers(); got != "question one|first answer\ngoCopyfmt.Println(\"hi\")|question two|second answer" {
 		t.Fatalf("conversation %q", got)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('.meta .usage').length`); n != 2 {
@@ -38,7 +38,12 @@ func TestBrowserMessageActions(t *testing.T) {
 	// Copy: the clipboard gets the Markdown source of the first answer.
 	eval[bool](t, ctx, `window.copied = null; navigator.clipboard.write = items => items[0].getType('text/plain').then(b => b.text()).then(s => { window.copied = s; }); true`)
 	eval[bool](t, ctx, `document.querySelectorAll('.msg.assistant .meta [data-copy]')[0].click(), true`)
-	waitFor(t, "the copy", func() bool { return eval[string](t, ctx, `String(window.copied)`) == "first **answer**" })
+	waitFor(t, "the copy", func() bool {
+		return eval[string](t, ctx, `String(window.copied)`) == "first **answer**\n\n```go\nfmt.Println(\"hi\")\n```\n"
+	})
+	// A code block's Copy copies its code.
+	eval[bool](t, ctx, `window.copied = null; document.querySelector('.md .code .copy').click(), true`)
+	waitFor(t, "the code copy", func() bool { return eval[string](t, ctx, `String(window.copied)`) == "fmt.Println(\"hi\")\n" })
 
 	// Regenerate is offered on the last answer only.
 	if n := eval[int](t, ctx, `[...document.querySelectorAll('.meta button')].filter(b => b.textContent === 'Regenerate').length`); n != 1 {
@@ -46,7 +51,7 @@ func TestBrowserMessageActions(t *testing.T) {
 	}
 	eval[bool](t, ctx, `[...document.querySelectorAll('.meta button')].find(b => b.textContent === 'Regenerate').click(), true`)
 	waitFor(t, "the regenerated answer", func() bool {
-		return answers() == "question one|first answer|question two|regenerated"
+		return answers() == "question one|first answer\ngoCopyfmt.Println(\"hi\")|question two|regenerated"
 	})
 
 	// Edit the first question: what followed it is replaced.

@@ -120,6 +120,9 @@ func TestBrowserJapanese(t *testing.T) {
 			t.Errorf("%s: %q, want %q", sel, got, want)
 		}
 	}
+	if l := eval[string](t, ctx, `document.querySelector('.md .code .copy').textContent`); l != "コピー" {
+		t.Errorf("a code block's Copy says %q", l)
+	}
 	if ph := eval[string](t, ctx, `document.getElementById('message').placeholder`); !strings.Contains(ph, "Enter で送信") {
 		t.Errorf("placeholder %q", ph)
 	}

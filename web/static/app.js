@@ -129,6 +129,17 @@
     navigator.clipboard.write([new ClipboardItem({ "text/plain": data })]).then(() => done(true), () => done(false));
   }
 
+  // Code blocks come from the Markdown renderer with an English "Copy";
+  // say it in the page's language.
+  function localCopyLabels() {
+    const label = document.body.dataset.copyLabel;
+    if (!label) return;
+    for (const b of document.querySelectorAll(".md .code-head .copy:not(.l10n)")) {
+      b.textContent = label;
+      b.classList.add("l10n");
+    }
+  }
+
   // --- Local times ----------------------------------------------------------
   function localTimes(root) {
     const fmt = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" });
@@ -145,6 +156,7 @@
   function changed() {
     syncComposer();
     localTimes(document);
+    localCopyLabels();
     // The reader may have scrolled up since the view was last moved, before
     // the scroll event says so.
     if (follow && scroller().scrollTop + 48 < leftAt) follow = false;
