@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hxchat/hxchat/llm/llmtest"
@@ -81,7 +83,22 @@ func TestBrowserAccessibility(t *testing.T) {
 			checkA11y(t, ctx, "conversation "+theme+" "+lang)
 		}
 	}
-	eval[bool](t, ctx, `document.querySelector('#conversations .conv-actions button').click(), true`)
+	// Keyboard only: Tab from a conversation reaches its actions, shown
+	// while focused, and Enter opens the rename form.
+	tab := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			if _, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Key: "Tab", Code: "Tab", WindowsVirtualKeyCode: 9}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	eval[bool](t, ctx, `document.querySelector('#conversations .conv a').focus(), true`)
+	do(t, ctx, tab)
+	if got := eval[string](t, ctx, `document.activeElement.getAttribute('aria-label') + ' ' + getComputedStyle(document.activeElement.closest('.conv-actions')).opacity`); got != "Rename 1" {
+		t.Errorf("Tab from a conversation reached %q, want its visible Rename button", got)
+	}
+	do(t, ctx, pressEnter())
 	waitFor(t, "the rename form", func() bool { return eval[int](t, ctx, `document.querySelectorAll('.renaming input').length`) == 1 })
 	checkA11y(t, ctx, "rename form")
 	do(t, ctx, chromedp.Navigate(base+"/c/aaaaaaaaaaaaaaaaaaaaaaaaaa"), chromedp.WaitVisible(chromedp.ID("sidebar-body")))
