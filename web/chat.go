@@ -183,15 +183,9 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	history, err := s.messagesBefore(r, conv, old.ID)
 	if err != nil {
 		return err
-	}
-	var history []hxchat.Message
-	for _, m := range msgs {
-		if m.ID < old.ID {
-			history = append(history, m)
-		}
 	}
 	answer := s.newAnswer(conv)
 	if err := s.o.Store.RestartAnswer(r.Context(), old, answer); err != nil {
@@ -219,6 +213,19 @@ func (s *Server) messageSource(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(m.Content))
 	return nil
+}
+
+// messagesBefore returns the messages of conv that came before message id.
+func (s *Server) messagesBefore(r *http.Request, conv *hxchat.Conversation, id int64) ([]hxchat.Message, error) {
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for i < len(msgs) && msgs[i].ID < id {
+		i++
+	}
+	return msgs[:i], nil
 }
 
 // turns makes the history sent to the model: every user message, and every
@@ -324,15 +331,9 @@ func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	history, err := s.messagesBefore(r, conv, user.ID)
 	if err != nil {
 		return err
-	}
-	var history []hxchat.Message
-	for _, m := range msgs {
-		if m.ID < user.ID {
-			history = append(history, m)
-		}
 	}
 	user.Content = text
 	answer := s.newAnswer(conv)
