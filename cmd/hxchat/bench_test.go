@@ -25,6 +25,9 @@ func BenchmarkTokenLatency(b *testing.B) {
 	tokens := make([]string, b.N+1)
 	for i := range tokens {
 		tokens[i] = "token "
+		if i%20 == 19 {
+			tokens[i] = "token.\n\n" // paragraphs, as answers have
+		}
 	}
 	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 1})
 	cfg := testConfig(up, b.TempDir())
