@@ -72,7 +72,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	m.hub = live.NewHub(time.Minute, 4<<20)
+	// A reader more than 64 KiB of events behind gets a snapshot instead.
+	m.hub = live.NewHub(time.Minute, 64<<10)
 	m.runner = live.NewRunner(live.RunnerOptions{
 		Store:    store,
 		Provider: provider,
