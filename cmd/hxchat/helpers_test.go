@@ -105,7 +105,6 @@ func (b *browser) post(path string, form url.Values) (*http.Response, string) {
 var (
 	reConnect = regexp.MustCompile(`hx-sse:connect="([^"]+)"`)
 	rePartial = regexp.MustCompile(`(?s)<hx-partial hx-target="([^"]+)" hx-swap="([^"]+)">(.*?)</hx-partial>`)
-	reTag     = regexp.MustCompile(`<[^>]*>`)
 )
 
 // send posts a message (to a new conversation when conv is "") and returns
