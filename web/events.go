@@ -25,6 +25,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
+	rc.Flush() // the browser sees the stream open before the first token
 
 	write := func(frames ...[]byte) bool {
 		rc.SetWriteDeadline(time.Now().Add(s.o.StreamWrite))
