@@ -110,3 +110,22 @@ func TestEventID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendEvent: whatever the data, an event is read back as exactly one
+// event with the same name, id and data (line breaks as the browser reads
+// them: CR and CRLF become LF).
+func FuzzAppendEvent(f *testing.F) {
+	for _, s := range []string{"", "a", "a\nb", "a\r\nb", "\r", "\n\n", "data: x\n\nid: 9\n\n", "event: done\n", "\x00", "日本語\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		evs := parseEvents(t, AppendEvent(nil, "", "1-2", []byte(data)))
+		if len(evs) != 1 {
+			t.Fatalf("%q framed as %d events", data, len(evs))
+		}
+		want := strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
+		if evs[0].id != "1-2" || evs[0].event != "" || evs[0].data != want {
+			t.Fatalf("%q read back as %+v", data, evs[0])
+		}
+	})
+}

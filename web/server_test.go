@@ -21,7 +21,7 @@ import (
 
 // newServer runs the web layer over a real store and runner, with the demo
 // model writing rate tokens per second.
-func newServer(t *testing.T, rate float64, keepalive time.Duration) *httptest.Server {
+func newServer(t testing.TB, rate float64, keepalive time.Duration) *httptest.Server {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -231,4 +231,29 @@ func TestSessionCookie(t *testing.T) {
 			t.Errorf("TLS %v: cookie %+v", tls, got)
 		}
 	}
+}
+
+// FuzzMessageForm: no posted body makes the message form handler fail
+// other than with a clear 4xx, and what it accepts is text: valid UTF-8,
+// no NUL, not blank, within the limit.
+func FuzzMessageForm(f *testing.F) {
+	for _, s := range []string{"message=hi", "message=", "message=%FF", "message=%00", "message=%E3%81%82", "message=a&message=b", "%", "message=" + strings.Repeat("x", 2000), "a=b;c=d", "message=%0D%0A"} {
+		f.Add(s)
+	}
+	ts := newServer(f, 0, 0)
+	c := client()
+	f.Fuzz(func(t *testing.T, body string) {
+		req, _ := http.NewRequest("POST", ts.URL+"/c", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("HX-Request", "true")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 && resp.StatusCode != 400 && resp.StatusCode != 413 && resp.StatusCode != 409 {
+			t.Fatalf("%q: status %d", body, resp.StatusCode)
+		}
+	})
 }
