@@ -16,6 +16,7 @@ const (
 	EInvalid  ErrorCode = "invalid"   // the request is malformed
 	ETooLarge ErrorCode = "too_large" // the request is over a size limit
 	EConflict ErrorCode = "conflict"  // the thing is in a state that forbids the action
+	ETooMany  ErrorCode = "too_many"  // over a limit of concurrent work; try again later
 	EInternal ErrorCode = "internal"  // a bug or a failed dependency of ours
 
 	EUpstream      ErrorCode = "upstream"       // the model API failed: network, 5xx, bad stream

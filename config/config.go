@@ -63,6 +63,11 @@ type Config struct {
 	// SystemPrompt is sent first with every request to the model; empty sends
 	// none (-system-prompt, SYSTEM_PROMPT).
 	SystemPrompt string
+	// MaxAnswersPerSession and MaxAnswers limit the answers running at once,
+	// for one session and in all (-max-answers-per-session,
+	// HXCHAT_MAX_ANSWERS_PER_SESSION, default 3; -max-answers,
+	// HXCHAT_MAX_ANSWERS, default 1000; 0 means no limit).
+	MaxAnswersPerSession, MaxAnswers int
 	// Models lists the models (or Azure deployments) users may pick per
 	// conversation: the configured one first (AZURE_OPENAI_DEPLOYMENT or
 	// OPENAI_MODEL), then those of -models, HXCHAT_MODELS, without repeats.

@@ -65,6 +65,9 @@ func TestDefaults(t *testing.T) {
 		LogFormat:   "text",
 		DemoRate:    30,
 		Azure:       Azure{APIVersion: DefaultAzureAPIVersion},
+
+		MaxAnswersPerSession: 3,
+		MaxAnswers:           1000,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %#v\nwant %#v", cfg, want)
@@ -697,5 +700,18 @@ func TestModels(t *testing.T) {
 	_, _, err := Load(nil, func(k string) string { return map[string]string{"HXCHAT_MODELS": "a,b"}[k] }, "", new(bytes.Buffer))
 	if err == nil || !strings.Contains(err.Error(), "HXCHAT_MODELS") {
 		t.Errorf("models without a model configured: %v", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	cfg, _, err := Load([]string{"-max-answers-per-session", "1", "-max-answers", "0"}, nil, "", new(bytes.Buffer))
+	if err != nil || cfg.MaxAnswersPerSession != 1 || cfg.MaxAnswers != 0 {
+		t.Errorf("flags: %d, %d, %v", cfg.MaxAnswersPerSession, cfg.MaxAnswers, err)
+	}
+	for _, bad := range []string{"-1", "many", "1.5"} {
+		_, _, err := Load([]string{"-max-answers", bad}, nil, "", new(bytes.Buffer))
+		if err == nil || !strings.Contains(err.Error(), "HXCHAT_MAX_ANSWERS") {
+			t.Errorf("-max-answers %s: %v", bad, err)
+		}
 	}
 }

@@ -182,14 +182,16 @@ func (l *loader) scrubbed(msgs []string) []string {
 // config builds the Config from the resolved values, recording every problem.
 func (l *loader) config() Config {
 	cfg := Config{
-		Addr:         l.addr(envAddr),
-		DataDir:      l.get(envData),
-		Drain:        l.duration(envDrain),
-		IdleTimeout:  l.duration(envIdleTimeout),
-		LogLevel:     l.logLevel(envLogLevel),
-		LogFormat:    l.oneOf(envLogFormat, "text", "json"),
-		SystemPrompt: l.get(envSystemPrompt),
-		DemoRate:     l.demoRate(envDemoRate),
+		Addr:                 l.addr(envAddr),
+		DataDir:              l.get(envData),
+		Drain:                l.duration(envDrain),
+		IdleTimeout:          l.duration(envIdleTimeout),
+		LogLevel:             l.logLevel(envLogLevel),
+		LogFormat:            l.oneOf(envLogFormat, "text", "json"),
+		SystemPrompt:         l.get(envSystemPrompt),
+		DemoRate:             l.demoRate(envDemoRate),
+		MaxAnswersPerSession: l.count(envMaxPerSession),
+		MaxAnswers:           l.count(envMaxAnswers),
 		Azure: Azure{
 			Endpoint:   l.get(envAzureEndpoint),
 			APIKey:     Secret(l.get(envAzureAPIKey)),
@@ -456,6 +458,17 @@ func (l *loader) duration(env string) time.Duration {
 }
 
 // demoRate parses tokens per second: a finite number of 0 or more.
+// count reads a whole number ≥ 0.
+func (l *loader) count(env string) int {
+	v := l.get(env)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		l.errorf(env, "is %q: set it to a whole number, 0 or more (0: no limit)", v)
+		return 0
+	}
+	return n
+}
+
 func (l *loader) demoRate(env string) float64 {
 	v := l.get(env)
 	f, err := strconv.ParseFloat(v, 64)

@@ -17,6 +17,8 @@ const (
 	envOpenAIBaseURL   = "OPENAI_BASE_URL"
 	envOpenAIModel     = "OPENAI_MODEL"
 	envModels          = "HXCHAT_MODELS"
+	envMaxPerSession   = "HXCHAT_MAX_ANSWERS_PER_SESSION"
+	envMaxAnswers      = "HXCHAT_MAX_ANSWERS"
 	envAddr            = "HXCHAT_ADDR"
 	envData            = "HXCHAT_DATA"
 	envDrain           = "HXCHAT_DRAIN"
@@ -88,6 +90,10 @@ func sections() []section {
 				"directory of the SQLite database"},
 			{envDrain, "drain", "DURATION", "10s", false,
 				"on shutdown, how long running answers may finish (0: stop them at once)"},
+			{envMaxPerSession, "max-answers-per-session", "N", "3", false,
+				"answers one browser session may have running at once (0: no limit)"},
+			{envMaxAnswers, "max-answers", "N", "1000", false,
+				"answers all users may have running at once (0: no limit)"},
 			{envLogLevel, "log-level", "LEVEL", "info", false,
 				"lowest level logged: debug, info, warn or error"},
 			{envLogFormat, "log-format", "FORMAT", "text", false,

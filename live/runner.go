@@ -33,6 +33,9 @@ type RunnerOptions struct {
 	Hub        *Hub
 	Logger     *slog.Logger
 	Checkpoint time.Duration // how often a growing answer is saved; default 1s
+	// MaxPerOwner limits the answers one owner (a session) may have running
+	// at once, MaxTotal those of everybody; 0 means no limit.
+	MaxPerOwner, MaxTotal int
 }
 
 // Runner starts and stops the generations of answers. Each generation runs on
@@ -44,7 +47,8 @@ type Runner struct {
 	cancel context.CancelCauseFunc
 
 	mu       sync.Mutex
-	running  map[int64]context.CancelCauseFunc
+	running  map[int64]running
+	owners   map[string]int // running answers per owner
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -55,6 +59,16 @@ var (
 	errStopped  = errors.New("stopped by the user")
 	errShutdown = errors.New("server shut down")
 )
+
+// running is an answer being generated.
+type running struct {
+	cancel context.CancelCauseFunc
+	owner  string
+}
+
+// ErrTooMany is returned by Admit and Start when a limit of concurrent
+// answers is reached.
+var ErrTooMany = &hxchat.Error{Code: hxchat.ETooMany, Message: "Too many answers are being written at once. Wait for one to finish."}
 
 // ErrDraining is returned by Start while the runner shuts down.
 var ErrDraining = &hxchat.Error{Code: hxchat.EShutdown, Message: "The server is restarting. Please send your message again in a moment."}
@@ -69,21 +83,42 @@ func NewRunner(o RunnerOptions) *Runner {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Runner{o: o, ctx: ctx, cancel: cancel, running: make(map[int64]context.CancelCauseFunc)}
+	return &Runner{o: o, ctx: ctx, cancel: cancel, running: make(map[int64]running), owners: make(map[string]int)}
+}
+
+// Admit reports whether owner may start an answer now: ErrTooMany over a
+// limit, ErrDraining while shutting down. Start checks the same; Admit lets
+// a caller refuse before it stores anything.
+func (r *Runner) Admit(owner string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.admit(owner)
+}
+
+func (r *Runner) admit(owner string) error {
+	switch {
+	case r.draining:
+		return ErrDraining
+	case r.o.MaxTotal > 0 && len(r.running) >= r.o.MaxTotal,
+		r.o.MaxPerOwner > 0 && r.owners[owner] >= r.o.MaxPerOwner:
+		return ErrTooMany
+	}
+	return nil
 }
 
 // Start opens the answer's stream in the hub and starts generating it for
 // req (the system prompt and the conversation so far, ending with the user's
 // question), its steps rendered by render. The answer must be stored already,
-// in state streaming.
-func (r *Runner) Start(answer *hxchat.Message, req hxchat.ChatRequest, render AnswerRenderer) error {
+// in state streaming. owner (the session) counts against MaxPerOwner.
+func (r *Runner) Start(answer *hxchat.Message, owner string, req hxchat.ChatRequest, render AnswerRenderer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.draining {
-		return ErrDraining
+	if err := r.admit(owner); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancelCause(r.ctx)
-	r.running[answer.ID] = cancel
+	r.running[answer.ID] = running{cancel: cancel, owner: owner}
+	r.owners[owner]++
 	stream := r.o.Hub.Open(answer.ID)
 	r.wg.Add(1)
 	go r.generate(ctx, stream, *answer, req, render)
@@ -94,10 +129,10 @@ func (r *Runner) Start(answer *hxchat.Message, req hxchat.ChatRequest, render An
 // marked stopped. It reports whether the answer was running here.
 func (r *Runner) Stop(id int64) bool {
 	r.mu.Lock()
-	cancel, ok := r.running[id]
+	run, ok := r.running[id]
 	r.mu.Unlock()
 	if ok {
-		cancel(errStopped)
+		run.cancel(errStopped)
 	}
 	return ok
 }
@@ -135,7 +170,12 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	defer r.wg.Done()
 	defer func() {
 		r.mu.Lock()
-		delete(r.running, answer.ID)
+		if run, ok := r.running[answer.ID]; ok {
+			delete(r.running, answer.ID)
+			if r.owners[run.owner]--; r.owners[run.owner] <= 0 {
+				delete(r.owners, run.owner)
+			}
+		}
 		r.mu.Unlock()
 	}()
 	log := r.o.Logger.With("answer", answer.ID)

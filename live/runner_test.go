@@ -87,7 +87,7 @@ func (f *fixture) start(t *testing.T) *hxchat.Message {
 		t.Fatal(err)
 	}
 	req := hxchat.ChatRequest{Messages: []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}}
-	if err := f.runner.Start(answer, req, plainAnswer{}); err != nil {
+	if err := f.runner.Start(answer, f.conv.SessionID, req, plainAnswer{}); err != nil {
 		t.Fatal(err)
 	}
 	return answer
@@ -195,7 +195,7 @@ func TestRunnerShutdown(t *testing.T) {
 		t.Error("stream of an interrupted answer not ended")
 	}
 	answer := &hxchat.Message{ID: 999}
-	if err := f.runner.Start(answer, hxchat.ChatRequest{}, plainAnswer{}); hxchat.Code(err) != hxchat.EShutdown {
+	if err := f.runner.Start(answer, "", hxchat.ChatRequest{}, plainAnswer{}); hxchat.Code(err) != hxchat.EShutdown {
 		t.Errorf("Start while draining: %v", err)
 	}
 }
@@ -257,5 +257,48 @@ func TestRunnerCheckpointsDoNotPileUp(t *testing.T) {
 	defer slow.mu.Unlock()
 	if slow.most != 1 || slow.calls == 0 {
 		t.Errorf("%d checkpoints at once (of %d), want 1", slow.most, slow.calls)
+	}
+}
+
+// TestRunnerLimits: an owner may run MaxPerOwner answers at once, everybody
+// MaxTotal; a finished answer frees its place.
+func TestRunnerLimits(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	f := newFixture(t, &script{pieces: []string{"x"}, gate: gate})
+	f.runner = live.NewRunner(live.RunnerOptions{Store: f.store, Provider: &script{pieces: []string{"x"}, gate: gate}, Hub: f.hub,
+		MaxPerOwner: 2, MaxTotal: 3})
+	t.Cleanup(func() { f.runner.Shutdown(context.Background()) })
+	start := func(owner string) (*hxchat.Message, error) {
+		user := &hxchat.Message{Role: hxchat.RoleUser, Content: "q", State: hxchat.StateDone}
+		answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		conv := &hxchat.Conversation{SessionID: f.conv.SessionID}
+		if err := f.store.StartTurn(context.Background(), conv, user, answer); err != nil {
+			t.Fatal(err)
+		}
+		return answer, f.runner.Start(answer, owner, hxchat.ChatRequest{}, plainAnswer{})
+	}
+	a1, err1 := start("a")
+	_, err2 := start("a")
+	_, err3 := start("a")
+	if err1 != nil || err2 != nil || hxchat.Code(err3) != hxchat.ETooMany {
+		t.Fatalf("owner a: %v, %v, %v; want the third refused", err1, err2, err3)
+	}
+	if hxchat.Code(f.runner.Admit("a")) != hxchat.ETooMany || f.runner.Admit("b") != nil {
+		t.Error("Admit disagrees with Start")
+	}
+	if _, err := start("b"); err != nil {
+		t.Fatalf("owner b: %v", err)
+	}
+	if _, err := start("c"); hxchat.Code(err) != hxchat.ETooMany {
+		t.Fatalf("a fourth answer in all: %v, want refused", err)
+	}
+	f.runner.Stop(a1.ID)
+	waitFor := time.Now().Add(10 * time.Second)
+	for f.runner.Admit("a") != nil {
+		if time.Now().After(waitFor) {
+			t.Fatal("a stopped answer did not free its place")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -90,6 +90,9 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if r, err = s.ensureSession(w, r); err != nil {
 		return err
 	}
+	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
+		return err // before anything is stored: the text stays in the box
+	}
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text),
 		SystemPrompt: s.o.SystemPrompt, Model: s.model(r.PostFormValue("model"))}
 	var history []hxchat.Message
@@ -153,7 +156,7 @@ func (s *Server) newAnswer(conv *hxchat.Conversation) *hxchat.Message {
 // either way.
 func (s *Server) start(r *http.Request, conv *hxchat.Conversation, answer *hxchat.Message, history []hxchat.Message, l *locale) {
 	req := hxchat.ChatRequest{Model: s.model(conv.Model), System: conv.SystemPrompt, Messages: turns(history)}
-	err := s.o.Runner.Start(answer, req, s.render.open(answer, l))
+	err := s.o.Runner.Start(answer, sessionID(r), req, s.render.open(answer, l))
 	if err == nil {
 		return
 	}
@@ -185,6 +188,9 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	}
 	history, err := s.messagesBefore(r, conv, old.ID)
 	if err != nil {
+		return err
+	}
+	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err
 	}
 	answer := s.newAnswer(conv)
@@ -333,6 +339,9 @@ func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 	}
 	history, err := s.messagesBefore(r, conv, user.ID)
 	if err != nil {
+		return err
+	}
+	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err
 	}
 	user.Content = text

@@ -51,8 +51,13 @@ func localMessage(l *locale, err error) string {
 	if _, ok := l.msgs[msg]; ok {
 		return l.T(msg)
 	}
-	if hxchat.Code(err) == hxchat.ENotFound {
+	switch hxchat.Code(err) {
+	case hxchat.ENotFound:
 		return l.T("error.not_found")
+	case hxchat.ETooMany:
+		return l.T("error.too_many")
+	case hxchat.EShutdown:
+		return l.T("error.shutdown")
 	}
 	return msg
 }
@@ -68,7 +73,7 @@ func statusOf(code hxchat.ErrorCode) int {
 		return http.StatusRequestEntityTooLarge
 	case hxchat.EConflict:
 		return http.StatusConflict
-	case hxchat.ERateLimited:
+	case hxchat.ERateLimited, hxchat.ETooMany:
 		return http.StatusTooManyRequests
 	case hxchat.EShutdown:
 		return http.StatusServiceUnavailable

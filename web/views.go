@@ -114,7 +114,7 @@ func (v messageView) StatusText() string {
 		return ""
 	case hxchat.StateError:
 		switch v.ErrorCode {
-		case hxchat.ERateLimited, hxchat.EFiltered, hxchat.EFilteredReply, hxchat.EUpstreamAuth,
+		case hxchat.ERateLimited, hxchat.ETooMany, hxchat.EFiltered, hxchat.EFilteredReply, hxchat.EUpstreamAuth,
 			hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown:
 			return v.L.T("answer.error." + string(v.ErrorCode))
 		}

@@ -420,3 +420,28 @@ func TestConversationSettings(t *testing.T) {
 		t.Errorf("another session's settings: %d", resp.StatusCode)
 	}
 }
+
+// TestAnswerLimits: over the limit of answers running at once a message is
+// refused with 429 and a reason, and nothing of it is stored; other
+// sessions are not affected.
+func TestAnswerLimits(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	up.Reply(llmtest.Reply{Tokens: []string{"a", "b"}, Gate: gate, GateAfter: 1})
+	cfg := testConfig(up, t.TempDir())
+	cfg.MaxAnswersPerSession = 1
+	m := startApp(t, cfg)
+	b := newBrowser(t, m)
+	b.send("", "first")
+	resp, body := b.post("/c", url.Values{"message": {"second, too soon"}})
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many answers") || resp.Header.Get("HX-Retarget") != "#alert" {
+		t.Errorf("over the limit: %d %q", resp.StatusCode, body)
+	}
+	if _, page := b.get("/"); strings.Contains(page, "second, too soon") {
+		t.Error("the refused message was stored")
+	}
+	if resp, _ := newBrowser(t, m).post("/c", url.Values{"message": {"someone else"}}); resp.StatusCode != 200 {
+		t.Errorf("another session: %d", resp.StatusCode)
+	}
+}

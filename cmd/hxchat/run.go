@@ -79,6 +79,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Provider: provider,
 		Hub:      m.hub,
 		Logger:   m.Logger,
+
+		MaxPerOwner: cfg.MaxAnswersPerSession,
+		MaxTotal:    cfg.MaxAnswers,
 	})
 	m.web, err = web.New(web.Options{
 		Store:        store,
