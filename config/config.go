@@ -68,6 +68,10 @@ type Config struct {
 	// HXCHAT_MAX_ANSWERS_PER_SESSION, default 3; -max-answers,
 	// HXCHAT_MAX_ANSWERS, default 1000; 0 means no limit).
 	MaxAnswersPerSession, MaxAnswers int
+	// TrustProxy trusts X-Forwarded-For and X-Forwarded-Proto, set by a
+	// reverse proxy in front (-trust-proxy, HXCHAT_TRUST_PROXY, default
+	// false: a client could set them itself).
+	TrustProxy bool
 	// Models lists the models (or Azure deployments) users may pick per
 	// conversation: the configured one first (AZURE_OPENAI_DEPLOYMENT or
 	// OPENAI_MODEL), then those of -models, HXCHAT_MODELS, without repeats.

@@ -192,6 +192,7 @@ func (l *loader) config() Config {
 		DemoRate:             l.demoRate(envDemoRate),
 		MaxAnswersPerSession: l.count(envMaxPerSession),
 		MaxAnswers:           l.count(envMaxAnswers),
+		TrustProxy:           l.oneOf(envTrustProxy, "true", "false") == "true",
 		Azure: Azure{
 			Endpoint:   l.get(envAzureEndpoint),
 			APIKey:     Secret(l.get(envAzureAPIKey)),

@@ -19,6 +19,7 @@ const (
 	envModels          = "HXCHAT_MODELS"
 	envMaxPerSession   = "HXCHAT_MAX_ANSWERS_PER_SESSION"
 	envMaxAnswers      = "HXCHAT_MAX_ANSWERS"
+	envTrustProxy      = "HXCHAT_TRUST_PROXY"
 	envAddr            = "HXCHAT_ADDR"
 	envData            = "HXCHAT_DATA"
 	envDrain           = "HXCHAT_DRAIN"
@@ -94,6 +95,8 @@ func sections() []section {
 				"answers one browser session may have running at once (0: no limit)"},
 			{envMaxAnswers, "max-answers", "N", "1000", false,
 				"answers all users may have running at once (0: no limit)"},
+			{envTrustProxy, "trust-proxy", "BOOL", "false", false,
+				"behind a reverse proxy: trust its X-Forwarded-For and X-Forwarded-Proto"},
 			{envLogLevel, "log-level", "LEVEL", "info", false,
 				"lowest level logged: debug, info, warn or error"},
 			{envLogFormat, "log-format", "FORMAT", "text", false,

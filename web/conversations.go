@@ -123,7 +123,7 @@ func (s *Server) langSet(w http.ResponseWriter, r *http.Request) error {
 	l := s.locales.get(r.PostFormValue("lang"))
 	http.SetCookie(w, &http.Cookie{
 		Name: langCookie, Value: l.Lang, Path: "/", MaxAge: 400 * 24 * 60 * 60,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode,
 	})
 	next := r.PostFormValue("next")
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {

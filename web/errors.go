@@ -90,10 +90,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	l := s.locales.pick(r)
 	msg := localMessage(l, err)
 	if code == hxchat.EInternal {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = l.T("error.internal")
 	} else {
-		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logger(r).Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	var e *hxchat.Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {

@@ -3,13 +3,14 @@ package web
 import (
 	"net/http"
 	"runtime/debug"
+	"time"
 )
 
 // securityHeaders sets the headers every response carries: a strict
 // Content-Security-Policy (scripts and styles only from this origin, no
 // inline code, no framing), no MIME sniffing, no referrer to other sites, no
 // powerful browser features, and HSTS when the request came over TLS.
-func securityHeaders(next http.Handler) http.Handler {
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -19,8 +20,21 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
-		if r.TLS != nil {
+		if s.https(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyDeadline gives a request that sends a body (a form) a limited time to
+// send it, so a client cannot hold a connection by trickling bytes. Event
+// streams send none and are not limited; http.Server's own ReadTimeout would
+// cut them, so it stays unset.
+func (s *Server) bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -27,11 +27,14 @@ type Options struct {
 	Models []string
 	// SystemPrompt is the system prompt of new conversations.
 	SystemPrompt string
-	Demo         bool // the offline demo model answers: the page says so
+	// TrustProxy trusts X-Forwarded-For and X-Forwarded-Proto.
+	TrustProxy bool
+	Demo       bool // the offline demo model answers: the page says so
 
 	MaxMessageBytes int           // largest message a user may send; default 32 KiB
 	Keepalive       time.Duration // SSE comment interval; default 15s
 	StreamWrite     time.Duration // deadline of each SSE write; default 30s
+	BodyTimeout     time.Duration // time to send a request body; default 30s
 }
 
 // Server is hxchat's HTTP handler.
@@ -60,6 +63,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.StreamWrite <= 0 {
 		o.StreamWrite = 30 * time.Second
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 30 * time.Second
 	}
 	static, tpl, err := loadAssets()
 	if err != nil {
@@ -130,7 +136,9 @@ func (s *Server) routes() http.Handler {
 
 	var h http.Handler = mux
 	h = http.NewCrossOriginProtection().Handler(h)
-	h = securityHeaders(h)
+	h = s.bodyDeadline(h)
+	h = s.securityHeaders(h)
 	h = s.recoverPanics(h)
+	h = s.logRequests(h)
 	return h
 }

@@ -2,14 +2,19 @@ package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,3 +262,105 @@ func FuzzMessageForm(f *testing.F) {
 		}
 	})
 }
+
+// newServerWith is newServer with options of the test's own.
+func newServerWith(t testing.TB, opt func(*web.Options)) *httptest.Server {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := live.NewHub(time.Minute, 1<<20)
+	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: llm.NewDemo(llm.DemoOptions{}), Hub: hub})
+	o := web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Demo", Demo: true}
+	opt(&o)
+	s, err := web.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	t.Cleanup(func() {
+		runner.Shutdown(context.Background())
+		s.CloseStreams()
+		ts.Close()
+		store.Close()
+	})
+	return ts
+}
+
+// TestTrustProxy: X-Forwarded-Proto counts only behind a trusted proxy.
+func TestTrustProxy(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		ts := newServerWith(t, func(o *web.Options) { o.TrustProxy = trust })
+		req, _ := http.NewRequest("POST", ts.URL+"/c", strings.NewReader("message=hi"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		secure := len(resp.Cookies()) == 1 && resp.Cookies()[0].Secure
+		hsts := resp.Header.Get("Strict-Transport-Security") != ""
+		if secure != trust || hsts != trust {
+			t.Errorf("trust %v: Secure cookie %v, HSTS %v", trust, secure, hsts)
+		}
+	}
+}
+
+// TestRequestLog: every request gets an id, and its log line says what was
+// asked and answered, never what was written.
+func TestRequestLog(t *testing.T) {
+	var buf syncBuffer
+	ts := newServerWith(t, func(o *web.Options) { o.Logger = slog.New(slog.NewTextHandler(&buf, nil)) })
+	resp, _ := postForm(t, client(), ts, "/c?secret-query=1", url.Values{"message": {"my secret question"}}, ts.URL)
+	id := resp.Header.Get("X-Request-Id")
+	if len(id) != 16 {
+		t.Fatalf("X-Request-Id %q", id)
+	}
+	log := buf.String()
+	if !strings.Contains(log, "req="+id) || !strings.Contains(log, "method=POST path=/c status=200") {
+		t.Errorf("log lacks the request:\n%s", log)
+	}
+	for _, secret := range []string{"my secret question", "secret-query", "hxchat_session"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("log contains %q", secret)
+		}
+	}
+}
+
+// TestSlowBody: a client that trickles its form is cut off after the body
+// timeout instead of holding the connection.
+func TestSlowBody(t *testing.T) {
+	ts := newServerWith(t, func(o *web.Options) { o.BodyTimeout = 200 * time.Millisecond })
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nmessage=")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server still waits for the body after 5 s")
+	}
+	if err != nil {
+		return // the server closed the connection: cut off
+	}
+	if resp.StatusCode < 400 {
+		t.Errorf("a trickled body got %d", resp.StatusCode)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -59,7 +59,7 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (*http.Re
 		Path:     "/",
 		MaxAge:   400 * 24 * 60 * 60, // the longest browsers keep
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   s.https(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 	return withSession(r, id), nil

@@ -92,6 +92,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Model:        provider.Model(),
 		Models:       cfg.Models,
 		SystemPrompt: cfg.SystemPrompt,
+		TrustProxy:   cfg.TrustProxy,
 		Demo:         cfg.Provider() == config.ProviderDemo,
 	})
 	if err != nil {
