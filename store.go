@@ -2,6 +2,12 @@ package hxchat
 
 import "context"
 
+// Partial is the text so far of an answer being written.
+type Partial struct {
+	ID      int64
+	Content string
+}
+
 // Store keeps sessions, conversations and messages. sqlite/ implements it;
 // every method is safe for concurrent use. Lookups of a missing row return an
 // error whose Code is ENotFound (ErrNotFound).
@@ -53,6 +59,11 @@ type Store interface {
 	// Checkpoint saves the partial text of a streaming answer. It does nothing
 	// to an answer that is no longer streaming.
 	Checkpoint(ctx context.Context, id int64, content string) error
+	// Checkpoints saves the partial texts of several streaming answers in one
+	// transaction; an answer that is no longer streaming, or gone, is
+	// skipped. The live runner saves every growing answer this way, once a
+	// second, so that the store's writes do not grow with the answers.
+	Checkpoints(ctx context.Context, parts []Partial) error
 	// FinishAnswer saves the final content, state, finish reason, error code
 	// and usage of an answer that is streaming.
 	FinishAnswer(ctx context.Context, m *Message) error

@@ -46,6 +46,8 @@ type Runner struct {
 	ctx    context.Context // parent of every generation; cancelled at the end of Shutdown
 	cancel context.CancelCauseFunc
 
+	saves *checkpoints
+
 	mu       sync.Mutex
 	running  map[int64]running
 	owners   map[string]int // running answers per owner
@@ -83,7 +85,8 @@ func NewRunner(o RunnerOptions) *Runner {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Runner{o: o, ctx: ctx, cancel: cancel, running: make(map[int64]running), owners: make(map[string]int)}
+	saves := &checkpoints{store: o.Store, every: o.Checkpoint, log: o.Logger, answers: make(map[int64]*partial)}
+	return &Runner{o: o, ctx: ctx, cancel: cancel, saves: saves, running: make(map[int64]running), owners: make(map[string]int)}
 }
 
 // Admit reports whether owner may start an answer now: ErrTooMany over a
@@ -179,8 +182,8 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		r.mu.Unlock()
 	}()
 	log := r.o.Logger.With("answer", answer.ID)
-	cp := newCheckpointer(r.o.Store, answer.ID, r.o.Checkpoint, log)
-	defer cp.stop()
+	r.saves.add(answer.ID)
+	defer r.saves.remove(answer.ID)
 
 	var (
 		text   strings.Builder
@@ -198,7 +201,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 			t := text.String()
 			data, mark := render.Grow(t)
 			stream.Publish(t, mark, func(id string) []byte { return AppendEvent(nil, "", id, data) })
-			cp.update(t)
+			r.saves.update(answer.ID, t)
 		}
 		if d.FinishReason != "" {
 			finish = d.FinishReason
@@ -218,7 +221,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	case hxchat.StateInterrupted:
 		log.Warn("answer interrupted by shutdown", "chars", len(answer.Content))
 	}
-	cp.stop()
+	r.saves.remove(answer.ID) // its end is stored next
 	// The answer's end must be stored even when ctx was cancelled.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -251,67 +254,84 @@ func outcome(ctx context.Context, finish string, err error) (hxchat.State, hxcha
 	return hxchat.StateDone, ""
 }
 
-// checkpointer saves a growing answer at most once per interval, and at the
-// latest one interval after it grew, so a crash loses about a second of text
-// at most, and a stalled stream still gets its text saved.
-type checkpointer struct {
+// checkpoints saves the growing answers of a runner: once per interval, in
+// one transaction for all of them, whatever changed since the last save. One
+// goroutine does it, while any answer is running, so a crash loses about an
+// interval of text, a stalled answer still gets its text saved, and a slow
+// store gets one batch at a time however many answers there are.
+type checkpoints struct {
 	store hxchat.Store
-	id    int64
 	every time.Duration
 	log   *slog.Logger
 
 	mu      sync.Mutex
-	text    string
-	saved   int // length of the text saved last
-	timer   *time.Timer
-	stopped bool
+	answers map[int64]*partial
+	wake    chan struct{} // closed when the last answer ends: the saver exits
 }
 
-func newCheckpointer(store hxchat.Store, id int64, every time.Duration, log *slog.Logger) *checkpointer {
-	return &checkpointer{store: store, id: id, every: every, log: log}
+// partial is the text of one running answer and how much of it is saved.
+type partial struct {
+	text  string
+	saved int
 }
 
-func (c *checkpointer) update(text string) {
+// add starts saving answer id, and the saver if it is not running.
+func (c *checkpoints) add(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.text = text
-	if c.timer == nil && !c.stopped {
-		c.timer = time.AfterFunc(c.every, c.save)
+	c.answers[id] = &partial{}
+	if c.wake == nil {
+		c.wake = make(chan struct{})
+		go c.saver(c.wake)
 	}
 }
 
-// save writes the text. The timer stays set until the write is done, so an
-// answer has at most one save pending however slow the store is; a text
-// that grew meanwhile is saved one interval later.
-func (c *checkpointer) save() {
+// update records the answer's text so far.
+func (c *checkpoints) update(id int64, text string) {
 	c.mu.Lock()
-	if c.stopped || len(c.text) == c.saved {
-		c.timer = nil
-		c.mu.Unlock()
-		return
+	if p := c.answers[id]; p != nil {
+		p.text = text
 	}
-	text := c.text
-	c.saved = len(text)
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.store.Checkpoint(ctx, c.id, text); err != nil {
-		c.log.Error("checkpoint an answer", "err", err)
-	}
+}
+
+// remove stops saving answer id (its end is stored by the generation).
+func (c *checkpoints) remove(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.timer = nil
-	if !c.stopped && len(c.text) != c.saved {
-		c.timer = time.AfterFunc(c.every, c.save)
+	delete(c.answers, id)
+	if len(c.answers) == 0 && c.wake != nil {
+		close(c.wake)
+		c.wake = nil
 	}
 }
 
-func (c *checkpointer) stop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stopped = true
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
+func (c *checkpoints) saver(done <-chan struct{}) {
+	t := time.NewTicker(c.every)
+	defer t.Stop()
+	var batch []hxchat.Partial
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		batch = batch[:0]
+		c.mu.Lock()
+		for id, p := range c.answers {
+			if len(p.text) != p.saved {
+				batch = append(batch, hxchat.Partial{ID: id, Content: p.text})
+				p.saved = len(p.text)
+			}
+		}
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := c.store.Checkpoints(ctx, batch); err != nil {
+			c.log.Error("checkpoint answers", "answers", len(batch), "err", err)
+		}
+		cancel()
 	}
 }

@@ -221,23 +221,26 @@ type slowStore struct {
 	mu        sync.Mutex
 	now, most int
 	calls     int
+	widest    int // most answers in one call
 }
 
-func (s *slowStore) Checkpoint(ctx context.Context, id int64, content string) error {
+func (s *slowStore) Checkpoints(ctx context.Context, parts []hxchat.Partial) error {
 	s.mu.Lock()
 	s.now++
 	s.calls++
 	s.most = max(s.most, s.now)
+	s.widest = max(s.widest, len(parts))
 	s.mu.Unlock()
 	time.Sleep(30 * time.Millisecond) // slower than the checkpoint interval
 	s.mu.Lock()
 	s.now--
 	s.mu.Unlock()
-	return s.Store.Checkpoint(ctx, id, content)
+	return s.Store.Checkpoints(ctx, parts)
 }
 
 // TestRunnerCheckpointsDoNotPileUp: when the store is slower than the
-// checkpoint interval, an answer still has one save at a time.
+// checkpoint interval, saves still go one batch at a time, each with every
+// running answer.
 func TestRunnerCheckpointsDoNotPileUp(t *testing.T) {
 	var pieces []string
 	for range 200 {
@@ -300,5 +303,31 @@ func TestRunnerLimits(t *testing.T) {
 			t.Fatal("a stopped answer did not free its place")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestRunnerCheckpointsBatch: the texts of all running answers are saved in
+// one call, while they stall.
+func TestRunnerCheckpointsBatch(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFixture(t, &script{})
+	slow := &slowStore{Store: f.store}
+	f.runner = live.NewRunner(live.RunnerOptions{Store: slow, Provider: &script{pieces: []string{"so far", "rest"}, gate: gate, after: 1},
+		Hub: f.hub, Checkpoint: 5 * time.Millisecond})
+	var ids []int64
+	for range 5 {
+		ids = append(ids, f.start(t).ID)
+	}
+	for _, id := range ids {
+		f.wait(t, id, "a checkpoint during the stall", func(m *hxchat.Message) bool { return m.Content == "so far" })
+	}
+	close(gate)
+	for _, id := range ids {
+		f.wait(t, id, "the end", final)
+	}
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.widest < 2 || slow.most != 1 {
+		t.Errorf("at most %d answers in one save and %d saves at once; want several in one, one at a time", slow.widest, slow.most)
 	}
 }

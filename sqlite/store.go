@@ -583,6 +583,34 @@ func (s *Store) Checkpoint(ctx context.Context, id int64, content string) error 
 	return nil
 }
 
+// Checkpoints implements hxchat.Store: one transaction and one prepared
+// statement for all the answers.
+func (s *Store) Checkpoints(ctx context.Context, parts []hxchat.Partial) error {
+	if len(parts) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("checkpoints", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND state = 'streaming'")
+	if err != nil {
+		return wrap("checkpoints", err)
+	}
+	defer st.Close()
+	at := now().UnixMilli()
+	for _, p := range parts {
+		if _, err := st.ExecContext(ctx, p.Content, at, p.ID); err != nil {
+			return wrap("checkpoints", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("checkpoints", err)
+	}
+	return nil
+}
+
 // exists returns nil if message id exists and hxchat.ErrNotFound if not.
 func (s *Store) exists(ctx context.Context, op string, id int64) error {
 	var ok bool

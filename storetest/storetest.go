@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"MessagesInOrder", testMessagesOrder},
 		{"MessageScopedByConversation", testMessageScoped},
 		{"Checkpoint", testCheckpoint},
+		{"Checkpoints", testCheckpoints},
 		{"FinishAnswer", testFinishAnswer},
 		{"RestartAnswer", testRestartAnswer},
 		{"RestartAnswerConflicts", testRestartConflicts},
@@ -474,6 +475,36 @@ func testMessageScoped(t *testing.T, s hxchat.Store) {
 		wantCode(t, tc.what, err, hxchat.ENotFound)
 		if m != nil {
 			t.Errorf("%s returned %+v", tc.what, m)
+		}
+	}
+}
+
+// testCheckpoints: several answers saved at once; what is no longer
+// streaming, or gone, is skipped without failing the rest.
+func testCheckpoints(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	c1, _, a1 := newConversation(t, s, sid, "first")
+	c2, user2, a2 := newConversation(t, s, sid, "second")
+	c3, _, a3 := newConversation(t, s, sid, "third")
+	finish(t, s, a3.ID, hxchat.StateDone, "final")
+	if err := s.Checkpoints(ctx, nil); err != nil {
+		t.Fatalf("Checkpoints(nil): %v", err)
+	}
+	err := s.Checkpoints(ctx, []hxchat.Partial{
+		{ID: a1.ID, Content: "一つ目"}, {ID: a2.ID, Content: "second so far"},
+		{ID: a3.ID, Content: "not any more"}, {ID: user2.ID, Content: "not an answer"}, {ID: a3.ID + 1000, Content: "gone"},
+	})
+	if err != nil {
+		t.Fatalf("Checkpoints: %v", err)
+	}
+	for _, tc := range []struct {
+		conv string
+		id   int64
+		want string
+	}{{c1.ID, a1.ID, "一つ目"}, {c2.ID, a2.ID, "second so far"}, {c3.ID, a3.ID, "final"}, {c2.ID, user2.ID, "second"}} {
+		if m := getMessage(t, s, tc.conv, tc.id); m.Content != tc.want {
+			t.Errorf("message %d: %q, want %q", tc.id, m.Content, tc.want)
 		}
 	}
 }
