@@ -96,10 +96,11 @@ var reReady = regexp.MustCompile(`hxchat is ready.*\burl=(http://\S+)`)
 
 // startHxchat starts the binary with its data in dataDir (also its working
 // directory, so that no .env of the developer's is read) and waits until it
-// says it is ready. Logs at info level: hxchat logs nothing per request or
-// per token at that level, only its start and its shutdown.
+// says it is ready. Logs at info level: one line per request (the POST, the
+// stream), none per token.
 func startHxchat(bin, dataDir, upstreamURL string) (*hxchatProc, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s",
+		"-max-answers", "0") // the ladder runs more answers at once than the default limit allows
 	cmd.Dir = dataDir
 	cmd.Env = childEnv(upstreamURL)
 	logs := &logSink{ready: make(chan string, 1)}
