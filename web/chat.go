@@ -42,11 +42,7 @@ func (s *Server) conversationSettings(w http.ResponseWriter, r *http.Request) er
 // chatShow shows a conversation. An answer that is still being written shows
 // its text so far and opens its stream to follow it.
 func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
-	conv, err := s.ownedConversation(r)
-	if err != nil {
-		return err
-	}
-	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	conv, msgs, err := s.ownedMessages(r)
 	if err != nil {
 		return err
 	}
@@ -283,6 +279,20 @@ func (s *Server) ownedConversation(r *http.Request) (*hxchat.Conversation, error
 		return nil, hxchat.ErrNotFound
 	}
 	return s.o.Store.Conversation(r.Context(), sid, id)
+}
+
+// ownedMessages loads the conversation in the path, if the request's
+// session owns it, and its messages.
+func (s *Server) ownedMessages(r *http.Request) (*hxchat.Conversation, []hxchat.Message, error) {
+	conv, err := s.ownedConversation(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conv, msgs, nil
 }
 
 // ownedMessage loads the conversation and the message in the path, if the

@@ -93,11 +93,7 @@ func (s *Server) conversationRename(w http.ResponseWriter, r *http.Request) erro
 // answers. The page that showed it goes to a new chat; any other page gets
 // its list again.
 func (s *Server) conversationDelete(w http.ResponseWriter, r *http.Request) error {
-	conv, err := s.ownedConversation(r)
-	if err != nil {
-		return err
-	}
-	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	conv, msgs, err := s.ownedMessages(r)
 	if err != nil {
 		return err
 	}

@@ -37,11 +37,7 @@ type exportConversation struct {
 
 // conversationExport downloads a conversation as Markdown or JSON.
 func (s *Server) conversationExport(w http.ResponseWriter, r *http.Request) error {
-	conv, err := s.ownedConversation(r)
-	if err != nil {
-		return err
-	}
-	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	conv, msgs, err := s.ownedMessages(r)
 	if err != nil {
 		return err
 	}
