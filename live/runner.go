@@ -267,6 +267,11 @@ type checkpoints struct {
 	mu      sync.Mutex
 	answers map[int64]*partial
 	wake    chan struct{} // closed when the last answer ends: the saver exits
+
+	// saving is held while a batch is written: a saver that is still
+	// writing when the next one starts (the last answer ended, a new one
+	// began) does not run beside it.
+	saving sync.Mutex
 }
 
 // partial is the text of one running answer and how much of it is saved.
@@ -328,10 +333,12 @@ func (c *checkpoints) saver(done <-chan struct{}) {
 		if len(batch) == 0 {
 			continue
 		}
+		c.saving.Lock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := c.store.Checkpoints(ctx, batch); err != nil {
 			c.log.Error("checkpoint answers", "answers", len(batch), "err", err)
 		}
 		cancel()
+		c.saving.Unlock()
 	}
 }

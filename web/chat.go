@@ -27,7 +27,7 @@ func (s *Server) conversationSettings(w http.ResponseWriter, r *http.Request) er
 	r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
 	prompt := strings.ReplaceAll(r.PostFormValue("system_prompt"), "\r\n", "\n")
 	if !utf8.ValidString(prompt) || strings.ContainsRune(prompt, 0) {
-		return hxchat.Errorf(hxchat.EInvalid, "error.binary")
+		return userError(hxchat.EInvalid, "error.binary")
 	}
 	model := s.model(r.PostFormValue("model"))
 	if err := s.o.Store.SetConversationOptions(r.Context(), conv.SessionID, conv.ID, prompt, model); err != nil {
@@ -101,7 +101,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if n := len(history); n > 0 && history[n-1].State == hxchat.StateStreaming {
-			return hxchat.Errorf(hxchat.EConflict, "error.busy")
+			return userError(hxchat.EConflict, "error.busy")
 		}
 	}
 	user := &hxchat.Message{Role: hxchat.RoleUser, Content: text, State: hxchat.StateDone}
@@ -252,22 +252,22 @@ func (s *Server) messageText(w http.ResponseWriter, r *http.Request) (string, er
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return "", tooLong(max)
 		}
-		return "", hxchat.Errorf(hxchat.EInvalid, "error.unreadable")
+		return "", userError(hxchat.EInvalid, "error.unreadable")
 	}
 	text := strings.ReplaceAll(r.PostForm.Get("message"), "\r\n", "\n")
 	switch {
 	case strings.TrimSpace(text) == "":
-		return "", hxchat.Errorf(hxchat.EInvalid, "error.empty")
+		return "", userError(hxchat.EInvalid, "error.empty")
 	case len(text) > max:
 		return "", tooLong(max)
 	case !utf8.ValidString(text) || strings.ContainsRune(text, 0):
-		return "", hxchat.Errorf(hxchat.EInvalid, "error.binary")
+		return "", userError(hxchat.EInvalid, "error.binary")
 	}
 	return text, nil
 }
 
 func tooLong(max int) error {
-	return &localError{code: hxchat.ETooLarge, key: "error.too_long", args: []any{max >> 10}}
+	return userError(hxchat.ETooLarge, "error.too_long", max>>10)
 }
 
 // ownedConversation loads the conversation in the path if the request's

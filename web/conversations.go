@@ -48,24 +48,18 @@ func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// conversationItem shows one entry of the list (Cancel of a rename).
-func (s *Server) conversationItem(w http.ResponseWriter, r *http.Request) error {
-	conv, err := s.ownedConversation(r)
-	if err != nil {
-		return err
+// conversationEntry shows one entry of the list with template name: as a
+// link ("conv-item", the Cancel of a rename) or as a rename form
+// ("conv-rename").
+func (s *Server) conversationEntry(name string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		conv, err := s.ownedConversation(r)
+		if err != nil {
+			return err
+		}
+		s.tpl.write(w, http.StatusOK, name, convItem(*conv, currentConversation(r), s.locales.pick(r)))
+		return nil
 	}
-	s.tpl.write(w, http.StatusOK, "conv-item", convItem(*conv, currentConversation(r), s.locales.pick(r)))
-	return nil
-}
-
-// conversationRenameForm turns an entry of the list into a rename form.
-func (s *Server) conversationRenameForm(w http.ResponseWriter, r *http.Request) error {
-	conv, err := s.ownedConversation(r)
-	if err != nil {
-		return err
-	}
-	s.tpl.write(w, http.StatusOK, "conv-rename", convItem(*conv, currentConversation(r), s.locales.pick(r)))
-	return nil
 }
 
 // conversationRename saves a new title and shows the entry again (and the
@@ -77,7 +71,7 @@ func (s *Server) conversationRename(w http.ResponseWriter, r *http.Request) erro
 	}
 	title := strings.TrimSpace(r.PostFormValue("title"))
 	if title == "" {
-		return hxchat.Errorf(hxchat.EInvalid, "error.title_empty")
+		return userError(hxchat.EInvalid, "error.title_empty")
 	}
 	if err := s.o.Store.RenameConversation(r.Context(), conv.SessionID, conv.ID, title); err != nil {
 		return err

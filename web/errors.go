@@ -22,8 +22,8 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 	})
 }
 
-// localError is an error of the web layer whose message is a catalogue key,
-// shown in the reader's language.
+// localError is an error of the web layer whose message is a catalogue key
+// (with its arguments), shown in the reader's language.
 type localError struct {
 	code hxchat.ErrorCode
 	key  string
@@ -31,6 +31,12 @@ type localError struct {
 }
 
 func (e *localError) Error() string { return string(e.code) + ": " + e.key }
+
+// userError returns an error whose message for users is the catalogue's
+// message key, formatted with args.
+func userError(code hxchat.ErrorCode, key string, args ...any) error {
+	return &localError{code: code, key: key, args: args}
+}
 
 // codeOf is hxchat.Code that also knows the web layer's own errors.
 func codeOf(err error) hxchat.ErrorCode {
@@ -40,16 +46,12 @@ func codeOf(err error) hxchat.ErrorCode {
 	return hxchat.Code(err)
 }
 
-// localMessage returns the message of err for users in language l: the
-// catalogue's text when the error's message is a catalogue key, the safe
-// message itself otherwise.
+// localMessage returns the message of err for users in language l: the web
+// layer's own errors say what they are; any other error says what its code
+// means (the domain's messages are English, for logs).
 func localMessage(l *locale, err error) string {
 	if e, ok := errors.AsType[*localError](err); ok {
 		return l.T(e.key, e.args...)
-	}
-	msg := hxchat.SafeMessage(err)
-	if _, ok := l.msgs[msg]; ok {
-		return l.T(msg)
 	}
 	switch hxchat.Code(err) {
 	case hxchat.ENotFound:
@@ -58,8 +60,14 @@ func localMessage(l *locale, err error) string {
 		return l.T("error.too_many")
 	case hxchat.EShutdown:
 		return l.T("error.shutdown")
+	case hxchat.EConflict:
+		return l.T("error.conflict")
+	case hxchat.EInvalid:
+		return l.T("error.invalid")
+	case hxchat.ETooLarge:
+		return l.T("error.too_large")
 	}
-	return msg
+	return l.T("error.internal")
 }
 
 // statusOf maps an error code to its HTTP status.
@@ -91,7 +99,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := localMessage(l, err)
 	if code == hxchat.EInternal {
 		s.logger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = l.T("error.internal")
 	} else {
 		s.logger(r).Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

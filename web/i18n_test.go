@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/hxchat/hxchat"
 )
 
 // TestLocales: every key that a template or handler uses is in every
@@ -21,7 +19,7 @@ func TestLocales(t *testing.T) {
 		t.Fatal(err)
 	}
 	used := map[string]bool{}
-	reKey := regexp.MustCompile(`(?:\.T|\.HTML|Errorf\(hxchat\.E[A-Za-z]+,|key:) "([a-z][a-z0-9_.]+)"`)
+	reKey := regexp.MustCompile(`(?:\.T[ (]|\.HTML[ (]|userError\(hxchat\.E[A-Za-z]+, )"([a-z][a-z0-9_.]*[a-z0-9_])"`)
 	files, _ := filepath.Glob("templates/*.html")
 	gofiles, _ := filepath.Glob("*.go")
 	for _, f := range append(files, gofiles...) {
@@ -36,11 +34,10 @@ func TestLocales(t *testing.T) {
 			used[m[1]] = true
 		}
 	}
-	for _, code := range []hxchat.ErrorCode{hxchat.ERateLimited, hxchat.EFiltered, hxchat.EFilteredReply, hxchat.EUpstreamAuth,
-		hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown} {
+	for _, code := range answerErrors {
 		used["answer.error."+string(code)] = true
 	}
-	if len(used) < 30 {
+	if len(used) < 50 {
 		t.Fatalf("found only %d keys in use; the scan is broken", len(used))
 	}
 	for _, lang := range supported {

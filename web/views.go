@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/hxchat/hxchat"
@@ -99,6 +100,11 @@ func (s *Server) basePage(r *http.Request) Page {
 	return p
 }
 
+// answerErrors are the codes of failed answers that have a message of their
+// own ("answer.error.CODE"); any other says "answer.error.other".
+var answerErrors = []hxchat.ErrorCode{hxchat.ERateLimited, hxchat.ETooMany, hxchat.EFiltered, hxchat.EFilteredReply,
+	hxchat.EUpstreamAuth, hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown}
+
 // StatusText says in plain words why an answer ended as it did; empty when
 // it ended normally. The technical reason is in the log.
 func (v messageView) StatusText() string {
@@ -113,9 +119,7 @@ func (v messageView) StatusText() string {
 		}
 		return ""
 	case hxchat.StateError:
-		switch v.ErrorCode {
-		case hxchat.ERateLimited, hxchat.ETooMany, hxchat.EFiltered, hxchat.EFilteredReply, hxchat.EUpstreamAuth,
-			hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown:
+		if slices.Contains(answerErrors, v.ErrorCode) {
 			return v.L.T("answer.error." + string(v.ErrorCode))
 		}
 		return v.L.T("answer.error.other")

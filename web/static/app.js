@@ -131,10 +131,10 @@
 
   // Code blocks come from the Markdown renderer with an English "Copy";
   // say it in the page's language.
-  function localCopyLabels() {
+  function localCopyLabels(root) {
     const label = document.body.dataset.copyLabel;
     if (!label) return;
-    for (const b of document.querySelectorAll(".md .code-head .copy:not(.l10n)")) {
+    for (const b of root.querySelectorAll(".md .code-head .copy:not(.l10n)")) {
       b.textContent = label;
       b.classList.add("l10n");
     }
@@ -153,10 +153,16 @@
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
   // own events do not always reach the document.
-  function changed() {
+  // Only what was added is looked at: this runs at every token.
+  function changed(records) {
+    for (const r of records) {
+      for (const n of r.addedNodes) {
+        if (n.nodeType !== Node.ELEMENT_NODE) continue;
+        localTimes(n);
+        localCopyLabels(n);
+      }
+    }
     syncComposer();
-    localTimes(document);
-    localCopyLabels();
     // The reader may have scrolled up since the view was last moved, before
     // the scroll event says so.
     if (follow && scroller().scrollTop + 48 < leftAt) follow = false;
@@ -164,7 +170,7 @@
     else if (liveStop()) showJump(true);
   }
   document.addEventListener("DOMContentLoaded", () => {
-    changed();
+    changed([{ addedNodes: [document.body] }]);
     if ($("#log")) toBottom();
     new MutationObserver(changed).observe(document.body, { childList: true, subtree: true });
   });
