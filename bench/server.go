@@ -100,7 +100,9 @@ var reReady = regexp.MustCompile(`hxchat is ready.*\burl=(http://\S+)`)
 // stream), none per token.
 func startHxchat(bin, dataDir, upstreamURL string) (*hxchatProc, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s",
-		"-max-answers", "0") // the ladder runs more answers at once than the default limit allows
+		// The ladder runs more answers at once than the default limit allows,
+		// and its thousands of browsers come from one address.
+		"-max-answers", "0", "-rate", "0")
 	cmd.Dir = dataDir
 	cmd.Env = childEnv(upstreamURL)
 	logs := &logSink{ready: make(chan string, 1)}

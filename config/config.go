@@ -68,6 +68,14 @@ type Config struct {
 	// HXCHAT_MAX_ANSWERS_PER_SESSION, default 3; -max-answers,
 	// HXCHAT_MAX_ANSWERS, default 1000; 0 means no limit).
 	MaxAnswersPerSession, MaxAnswers int
+	// MaxStreamsPerSession limits the answer streams one session may have
+	// open at once, across its tabs (-max-streams-per-session,
+	// HXCHAT_MAX_STREAMS_PER_SESSION, default 20; 0 means no limit).
+	MaxStreamsPerSession int
+	// RequestRate is how many requests per second one session may make, in
+	// bursts of ten seconds' worth; requests without a session count against
+	// their address (-rate, HXCHAT_RATE, default 10; 0 means no limit).
+	RequestRate float64
 	// TrustProxy trusts X-Forwarded-For and X-Forwarded-Proto, set by a
 	// reverse proxy in front (-trust-proxy, HXCHAT_TRUST_PROXY, default
 	// false: a client could set them itself).

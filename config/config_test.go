@@ -68,6 +68,8 @@ func TestDefaults(t *testing.T) {
 
 		MaxAnswersPerSession: 3,
 		MaxAnswers:           1000,
+		MaxStreamsPerSession: 20,
+		RequestRate:          10,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %#v\nwant %#v", cfg, want)
@@ -712,6 +714,17 @@ func TestLimits(t *testing.T) {
 		_, _, err := Load([]string{"-max-answers", bad}, nil, "", new(bytes.Buffer))
 		if err == nil || !strings.Contains(err.Error(), "HXCHAT_MAX_ANSWERS") {
 			t.Errorf("-max-answers %s: %v", bad, err)
+		}
+	}
+	env := map[string]string{"HXCHAT_RATE": "2.5", "HXCHAT_MAX_STREAMS_PER_SESSION": "0"}
+	cfg, _, err = Load(nil, func(k string) string { return env[k] }, "", new(bytes.Buffer))
+	if err != nil || cfg.RequestRate != 2.5 || cfg.MaxStreamsPerSession != 0 {
+		t.Errorf("env: rate %v, streams %d, %v", cfg.RequestRate, cfg.MaxStreamsPerSession, err)
+	}
+	for _, bad := range []string{"-1", "many", "NaN"} {
+		_, _, err := Load([]string{"-rate", bad}, nil, "", new(bytes.Buffer))
+		if err == nil || !strings.Contains(err.Error(), "HXCHAT_RATE (-rate, set by the flag)") || !strings.Contains(err.Error(), "requests per second") {
+			t.Errorf("-rate %s: %v", bad, err)
 		}
 	}
 }

@@ -189,7 +189,9 @@ func (l *loader) config() Config {
 		LogLevel:             l.logLevel(envLogLevel),
 		LogFormat:            l.oneOf(envLogFormat, "text", "json"),
 		SystemPrompt:         l.get(envSystemPrompt),
-		DemoRate:             l.demoRate(envDemoRate),
+		DemoRate:             l.perSecond(envDemoRate, "tokens", "as fast as possible"),
+		RequestRate:          l.perSecond(envRate, "requests", "no limit"),
+		MaxStreamsPerSession: l.count(envMaxStreams),
 		MaxAnswersPerSession: l.count(envMaxPerSession),
 		MaxAnswers:           l.count(envMaxAnswers),
 		TrustProxy:           l.oneOf(envTrustProxy, "true", "false") == "true",
@@ -470,11 +472,13 @@ func (l *loader) count(env string) int {
 	return n
 }
 
-func (l *loader) demoRate(env string) float64 {
+// perSecond parses a rate of what per second, 0 or more; zero says what 0
+// means.
+func (l *loader) perSecond(env, what, zero string) float64 {
 	v := l.get(env)
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-		l.errorf(env, "is %q: set it to a number of tokens per second of 0 or more, like 30 (0: as fast as possible)", v)
+		l.errorf(env, "is %q: set it to a number of %s per second of 0 or more, like %s (0: %s)", v, what, l.settings[env].def, zero)
 		return 0
 	}
 	return f

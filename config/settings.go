@@ -19,6 +19,8 @@ const (
 	envModels          = "HXCHAT_MODELS"
 	envMaxPerSession   = "HXCHAT_MAX_ANSWERS_PER_SESSION"
 	envMaxAnswers      = "HXCHAT_MAX_ANSWERS"
+	envMaxStreams      = "HXCHAT_MAX_STREAMS_PER_SESSION"
+	envRate            = "HXCHAT_RATE"
 	envTrustProxy      = "HXCHAT_TRUST_PROXY"
 	envAddr            = "HXCHAT_ADDR"
 	envData            = "HXCHAT_DATA"
@@ -95,6 +97,10 @@ func sections() []section {
 				"answers one browser session may have running at once (0: no limit)"},
 			{envMaxAnswers, "max-answers", "N", "1000", false,
 				"answers all users may have running at once (0: no limit)"},
+			{envMaxStreams, "max-streams-per-session", "N", "20", false,
+				"answer streams one browser session may have open at once, across its tabs (0: no limit)"},
+			{envRate, "rate", "N", "10", false,
+				"requests per second one browser session may make, in bursts of ten seconds' worth (0: no limit)"},
 			{envTrustProxy, "trust-proxy", "BOOL", "false", false,
 				"behind a reverse proxy: trust its X-Forwarded-For and X-Forwarded-Proto"},
 			{envLogLevel, "log-level", "LEVEL", "info", false,

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,9 +26,10 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 // localError is an error of the web layer whose message is a catalogue key
 // (with its arguments), shown in the reader's language.
 type localError struct {
-	code hxchat.ErrorCode
-	key  string
-	args []any
+	code       hxchat.ErrorCode
+	key        string
+	args       []any
+	retryAfter time.Duration // sent as Retry-After when set
 }
 
 func (e *localError) Error() string { return string(e.code) + ": " + e.key }
@@ -70,6 +72,17 @@ func localMessage(l *locale, err error) string {
 	return l.T("error.internal")
 }
 
+// retryAfterOf returns when err says to try again; 0 when it does not.
+func retryAfterOf(err error) time.Duration {
+	if e, ok := errors.AsType[*localError](err); ok {
+		return e.retryAfter
+	}
+	if e, ok := errors.AsType[*hxchat.Error](err); ok {
+		return e.RetryAfter
+	}
+	return 0
+}
+
 // statusOf maps an error code to its HTTP status.
 func statusOf(code hxchat.ErrorCode) int {
 	switch code {
@@ -102,9 +115,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		s.logger(r).Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var e *hxchat.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Round(time.Second)/time.Second)))
+	if wait := retryAfterOf(err); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	}
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Retarget", "#alert")

@@ -18,6 +18,11 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	release, ok := s.limits.openStream(sessionID(r))
+	if !ok {
+		return userError(hxchat.ETooMany, "error.too_many_streams")
+	}
+	defer release()
 	l := s.locales.pick(r)
 	rc := http.NewResponseController(w)
 	h := w.Header()

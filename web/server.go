@@ -35,6 +35,13 @@ type Options struct {
 	Keepalive       time.Duration // SSE comment interval; default 15s
 	StreamWrite     time.Duration // deadline of each SSE write; default 30s
 	BodyTimeout     time.Duration // time to send a request body; default 30s
+
+	// RequestRate is how many requests per second one session may make,
+	// with bursts of ten seconds' worth; 0 means no limit.
+	RequestRate float64
+	// MaxStreams is how many answer streams one session may have open at
+	// once; 0 means no limit.
+	MaxStreams int
 }
 
 // Server is hxchat's HTTP handler.
@@ -45,6 +52,7 @@ type Server struct {
 	static   *staticFiles
 	locales  *locales
 	render   *fragments
+	limits   *limits
 	handler  http.Handler
 	shutdown chan struct{}
 }
@@ -77,6 +85,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, locales: locales, shutdown: make(chan struct{})}
 	s.render = &fragments{tpl: tpl, md: markdown.New()}
+	s.limits = newLimits(o.RequestRate, o.MaxStreams)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -128,11 +137,11 @@ func (s *Server) routes() http.Handler {
 	app.Handle("POST /c/{id}/delete", s.handle(s.conversationDelete))
 	app.Handle("POST /lang", s.handle(s.langSet))
 
-	// Static files and the health check need no session.
+	// Static files and the health check need no session and cost nothing.
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/{hash}/{name}", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.Handle("/", s.sessions(app))
+	mux.Handle("/", s.sessions(s.limitRequests(app)))
 
 	var h http.Handler = mux
 	h = http.NewCrossOriginProtection().Handler(h)

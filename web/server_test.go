@@ -25,8 +25,8 @@ import (
 )
 
 // newServer runs the web layer over a real store and runner, with the demo
-// model writing rate tokens per second.
-func newServer(t testing.TB, rate float64, keepalive time.Duration) *httptest.Server {
+// model writing rate tokens per second, and options of the test's own.
+func newServer(t testing.TB, rate float64, keepalive time.Duration, opts ...func(*web.Options)) *httptest.Server {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -34,7 +34,11 @@ func newServer(t testing.TB, rate float64, keepalive time.Duration) *httptest.Se
 	}
 	hub := live.NewHub(time.Minute, 1<<20)
 	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: llm.NewDemo(llm.DemoOptions{TokensPerSecond: rate}), Hub: hub})
-	s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Demo", Demo: true, MaxMessageBytes: 1024, Keepalive: keepalive})
+	o := web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Demo", Demo: true, MaxMessageBytes: 1024, Keepalive: keepalive}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s, err := web.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

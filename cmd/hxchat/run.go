@@ -94,6 +94,8 @@ func (m *Main) Run(ctx context.Context) error {
 		SystemPrompt: cfg.SystemPrompt,
 		TrustProxy:   cfg.TrustProxy,
 		Demo:         cfg.Provider() == config.ProviderDemo,
+		RequestRate:  cfg.RequestRate,
+		MaxStreams:   cfg.MaxStreamsPerSession,
 	})
 	if err != nil {
 		return err
