@@ -3,6 +3,7 @@ package hxchat
 import (
 	"context"
 	"iter"
+	"time"
 )
 
 // Provider is a chat model that streams its answer. llm/ implements it for
@@ -16,7 +17,8 @@ type Provider interface {
 	// Stream sends the request and yields the answer as it arrives. The last
 	// delta of a complete answer has a FinishReason. An error is yielded at
 	// most once, as the last value, and is an *Error with an upstream code and
-	// a safe message. Cancelling ctx ends the stream and closes the upstream
+	// a safe message. Before the answer starts, a delta with Retry says that
+	// the provider waits to try again. Cancelling ctx ends the stream and closes the upstream
 	// connection; the iterator then yields ctx's error.
 	Stream(ctx context.Context, req ChatRequest) iter.Seq2[Delta, error]
 }
@@ -40,6 +42,18 @@ type Delta struct {
 	Text         string // the next piece of the answer; may be empty
 	FinishReason string // set on the step that ends the answer
 	Usage        *Usage // set when the provider reports usage (usually last)
+	// Retry, when set, says that the request failed before the answer
+	// started and that the provider tries again after a wait; such a delta
+	// carries nothing else.
+	Retry *Retry
+}
+
+// Retry is a wait of a provider before it sends its request again.
+type Retry struct {
+	Code    ErrorCode     // why: the error of the failed attempt, such as ERateLimited
+	After   time.Duration // how long it waits, as the service asked if it did
+	Attempt int           // the attempt that follows the wait: 2 is the first retry
+	Of      int           // the attempts it makes at most
 }
 
 // Provider finish reasons that hxchat acts on.

@@ -8,6 +8,8 @@ package live
 import (
 	"sync"
 	"time"
+
+	"github.com/hxchat/hxchat"
 )
 
 // FinalEvent is the name of the last event of every stream. The element that
@@ -75,12 +77,14 @@ type Stream struct {
 	hub *Hub
 
 	mu    sync.Mutex
-	seq   int64    // position of the newest event
-	first int64    // position of log[0]
-	log   [][]byte // SSE frames of events first..seq
-	size  int      // bytes in log
-	text  string   // the answer's text at position seq
-	mark  int      // where text's finished part ends (AnswerRenderer.Grow)
+	seq   int64         // position of the newest event
+	first int64         // position of log[0]
+	log   [][]byte      // SSE frames of events first..seq
+	size  int           // bytes in log
+	text  string        // the answer's text at position seq
+	mark  int           // where text's finished part ends (AnswerRenderer.Grow)
+	wait  *hxchat.Retry // the provider's wait to retry, until the next text
+	until time.Time     // when that wait ends
 	ended bool
 	wake  chan struct{} // closed and replaced at every change
 }
@@ -97,7 +101,20 @@ func (s *Stream) Publish(text string, mark int, frame func(id string) []byte) {
 	if s.ended {
 		return
 	}
-	s.text, s.mark = text, mark
+	s.text, s.mark, s.wait = text, mark, nil
+	s.append(frame)
+	s.notify()
+}
+
+// Wait appends the event that says the provider waits to retry; snapshots
+// show the wait until the next Publish.
+func (s *Stream) Wait(r hxchat.Retry, frame func(id string) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.wait, s.until = &r, time.Now().Add(r.After)
 	s.append(frame)
 	s.notify()
 }
@@ -160,13 +177,22 @@ type Snap struct {
 	Mark  int    // the end of Text's finished part, as the renderer split it
 	Seq   int64  // the position
 	Ended bool   // no event follows
+	// Wait, when set, is the provider's wait to retry before the first
+	// text, with After counting what is left of it.
+	Wait *hxchat.Retry
 }
 
 // Snapshot returns where the answer stands at the newest position.
 func (s *Stream) Snapshot() Snap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Snap{Text: s.text, Mark: s.mark, Seq: s.seq, Ended: s.ended}
+	snap := Snap{Text: s.text, Mark: s.mark, Seq: s.seq, Ended: s.ended}
+	if s.wait != nil && !s.ended {
+		w := *s.wait
+		w.After = max(time.Until(s.until), 0)
+		snap.Wait = &w
+	}
+	return snap
 }
 
 // Since returns the frames of the events after position seq and the position

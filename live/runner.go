@@ -21,9 +21,13 @@ type AnswerRenderer interface {
 	// finished part: the part the renderer will not render again, which a
 	// snapshot renders apart from the rest.
 	Grow(text string) (data []byte, mark int)
+	// Wait renders the event that says the provider waits to try again,
+	// before the answer's first text.
+	Wait(retry hxchat.Retry) []byte
 	// Final renders the event that shows the finished answer (its state,
-	// error, usage) and removes the element that opened the stream.
-	Final(answer *hxchat.Message) []byte
+	// error, usage) and removes the element that opened the stream. err is
+	// the provider's error, if the answer failed with one.
+	Final(answer *hxchat.Message, err error) []byte
 }
 
 // RunnerOptions configures a Runner.
@@ -196,6 +200,12 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 			err = e
 			break
 		}
+		if d.Retry != nil {
+			log.Info("answer waits to retry", "code", d.Retry.Code, "wait", d.Retry.After, "attempt", d.Retry.Attempt)
+			data := render.Wait(*d.Retry)
+			stream.Wait(*d.Retry, func(id string) []byte { return AppendEvent(nil, "", id, data) })
+			continue
+		}
 		if d.Text != "" {
 			text.WriteString(d.Text)
 			t := text.String()
@@ -228,7 +238,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	if err := r.o.Store.FinishAnswer(sctx, &answer); err != nil {
 		log.Error("store the end of an answer", "err", err)
 	}
-	final := render.Final(&answer)
+	final := render.Final(&answer, err)
 	stream.Close(
 		func(id string) []byte { return AppendEvent(nil, "", id, final) },
 		func(id string) []byte { return AppendEvent(nil, FinalEvent, id, []byte(answer.State)) },

@@ -52,7 +52,10 @@ func (s *script) Stream(ctx context.Context, _ hxchat.ChatRequest) iter.Seq2[hxc
 type plainAnswer struct{}
 
 func (plainAnswer) Grow(text string) ([]byte, int) { return []byte(text), 0 }
-func (plainAnswer) Final(m *hxchat.Message) []byte { return []byte("final:" + string(m.State)) }
+func (plainAnswer) Final(m *hxchat.Message, _ error) []byte {
+	return []byte("final:" + string(m.State))
+}
+func (plainAnswer) Wait(r hxchat.Retry) []byte { return []byte("wait:" + r.After.String()) }
 
 type fixture struct {
 	store  *sqlite.Store

@@ -81,12 +81,13 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 	}
 	opts = append(opts, o.logOption()...)
 	return &chatProvider{
-		name:   "Azure OpenAI · " + o.Deployment,
-		model:  o.Deployment,
-		svc:    openai.NewChatCompletionService(opts...),
-		idle:   o.idleTimeout(),
-		log:    o.Logger,
-		secret: o.APIKey,
+		name:    "Azure OpenAI · " + o.Deployment,
+		model:   o.Deployment,
+		svc:     openai.NewChatCompletionService(opts...),
+		idle:    o.idleTimeout(),
+		retries: max(o.MaxRetries, 0),
+		log:     o.Logger,
+		secret:  o.APIKey,
 	}, nil
 }
 

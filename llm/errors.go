@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -137,6 +138,50 @@ func (p *chatProvider) redact(s string) string {
 		s = string(r[:300]) + "…"
 	}
 	return s
+}
+
+// maxRetryWait is the longest a request waits to be sent again. A service
+// that asks for a longer wait gets no retry: the user sees its error, and
+// when to try again.
+const maxRetryWait = time.Minute
+
+// retryWait decides whether a request that failed with err (res: the
+// response, if one came) is sent again, as the SDK would: on a connection
+// failure, 408, 409, 429 (not a spent quota) and 5xx, or when the service
+// says x-should-retry. It waits as Retry-After or retry-after-ms say, or
+// else 0.5 s, 1 s, 2 s, ... with some jitter.
+func (p *chatProvider) retryWait(err error, res *http.Response, attempt int) (time.Duration, bool) {
+	e, ok := errors.AsType[*hxchat.Error](err)
+	if !ok || attempt >= p.retries {
+		return 0, false // cancelled, or no tries left
+	}
+	var wait time.Duration
+	if res != nil && res.StatusCode >= 400 {
+		s := res.StatusCode
+		if u, ok := errors.AsType[*upstreamError](err); ok && u.Code == "insufficient_quota" {
+			return 0, false
+		}
+		switch res.Header.Get("X-Should-Retry") {
+		case "false":
+			return 0, false
+		case "true":
+		default:
+			if s != http.StatusRequestTimeout && s != http.StatusConflict && s != http.StatusTooManyRequests && s < 500 {
+				return 0, false
+			}
+		}
+		wait = retryAfter(res.Header)
+	} else if e.Code != hxchat.EUpstream && e.Code != hxchat.ETimeout {
+		return 0, false // not a network failure: trying again would fail the same way
+	}
+	switch {
+	case wait > maxRetryWait:
+		return 0, false
+	case wait == 0:
+		wait = min(500*time.Millisecond<<attempt, 8*time.Second)
+		wait -= rand.N(wait / 4)
+	}
+	return wait, true
 }
 
 // retryAfter reads retry-after-ms or Retry-After (seconds or an HTTP date).

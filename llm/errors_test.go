@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,11 @@ func TestKeyNeverInErrors(t *testing.T) {
 	}
 }
 
+// TestRetries: a request that fails before the answer starts is sent again,
+// up to MaxRetries, after the wait the service asked for (or a backoff), and
+// each wait is announced before it; a failure the service says not to retry,
+// a spent quota, a wait over a minute and a failure once the answer has
+// started are not retried.
 func TestRetries(t *testing.T) {
 	limited := llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "30"}}
 	failed := llmtest.Reply{Status: 500, Headers: map[string]string{"retry-after-ms": "1"}}
@@ -115,12 +121,20 @@ func TestRetries(t *testing.T) {
 		replies  []llmtest.Reply
 		want     hxchat.ErrorCode // "" for an answer
 		requests int
+		wait     time.Duration // the first announced wait; 0: any
 	}{
-		{"429 no retries", 0, []llmtest.Reply{limited, ok}, hxchat.ERateLimited, 1},
-		{"429 then ok", 2, []llmtest.Reply{limited, ok}, "", 2},
-		{"429 until retries run out", 1, []llmtest.Reply{limited}, hxchat.ERateLimited, 2},
-		{"500 then ok", 1, []llmtest.Reply{failed, ok}, "", 2},
-		{"no retry once streaming", 2, []llmtest.Reply{{Tokens: []string{"a", "b"}, DropAfter: 1}, ok}, hxchat.EUpstream, 1},
+		{"429 no retries", 0, []llmtest.Reply{limited, ok}, hxchat.ERateLimited, 1, 0},
+		{"429 then ok", 2, []llmtest.Reply{limited, ok}, "", 2, 30 * time.Millisecond},
+		{"429 until retries run out", 1, []llmtest.Reply{limited}, hxchat.ERateLimited, 2, 30 * time.Millisecond},
+		{"500 then ok", 1, []llmtest.Reply{failed, ok}, "", 2, time.Millisecond},
+		{"503 backoff then ok", 1, []llmtest.Reply{{Status: 503}, ok}, "", 2, 0},
+		{"408 then ok", 1, []llmtest.Reply{{Status: 408, Headers: map[string]string{"retry-after-ms": "1"}}, ok}, "", 2, time.Millisecond},
+		{"429 Retry-After over a minute", 2, []llmtest.Reply{{Status: 429, Headers: map[string]string{"Retry-After": "120"}}, ok}, hxchat.ERateLimited, 1, 0},
+		{"429 quota spent", 2, []llmtest.Reply{{Status: 429, ErrorBody: `{"error":{"code":"insufficient_quota","message":"quota"}}`}, ok}, hxchat.ERateLimited, 1, 0},
+		{"500 x-should-retry false", 2, []llmtest.Reply{{Status: 500, Headers: map[string]string{"x-should-retry": "false"}}, ok}, hxchat.EUpstream, 1, 0},
+		{"400 x-should-retry true", 1, []llmtest.Reply{{Status: 400, Headers: map[string]string{"x-should-retry": "true", "retry-after-ms": "1"}}, ok}, "", 2, time.Millisecond},
+		{"401 not retried", 2, []llmtest.Reply{{Status: 401}, ok}, hxchat.EUpstreamAuth, 1, 0},
+		{"no retry once streaming", 2, []llmtest.Reply{{Tokens: []string{"a", "b"}, DropAfter: 1}, ok}, hxchat.EUpstream, 1, 0},
 	}
 	for _, sh := range shapes {
 		for _, tt := range tests {
@@ -139,16 +153,55 @@ func TestRetries(t *testing.T) {
 				if len(reqs) != tt.requests {
 					t.Fatalf("%d requests, want %d", len(reqs), tt.requests)
 				}
-				if tt.replies[0].Status == 429 && tt.requests > 1 {
-					if time.Since(start) < 30*time.Millisecond {
-						t.Error("the retry did not wait for retry-after-ms")
+				if len(r.waits) != tt.requests-1 {
+					t.Fatalf("%d retries announced for %d requests", len(r.waits), tt.requests)
+				}
+				for i, w := range r.waits {
+					if w.Attempt != i+2 || w.Of != tt.retries+1 || w.Code == "" || (tt.replies[0].Status == 429) != (w.Code == hxchat.ERateLimited) {
+						t.Errorf("retry %d announced as %+v", i, w)
 					}
-					if got := reqs[1].Header.Get("X-Stainless-Retry-Count"); got != "1" {
+					if got := reqs[i+1].Header.Get("X-Stainless-Retry-Count"); got != strconv.Itoa(i+1) {
 						t.Errorf("retry count header %q", got)
+					}
+				}
+				if len(r.waits) > 0 {
+					w := r.waits[0]
+					if tt.wait > 0 && w.After != tt.wait || w.After <= 0 || w.After > time.Second {
+						t.Errorf("announced wait %v, want %v", w.After, tt.wait)
+					}
+					if time.Since(start) < w.After {
+						t.Errorf("the retry came before its announced wait of %v", w.After)
 					}
 				}
 			})
 		}
+	}
+}
+
+// TestRetryCancelled: cancelling during a retry's wait ends the stream at
+// once with the context's error.
+func TestRetryCancelled(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.Reply(llmtest.Reply{Status: 429, Headers: map[string]string{"Retry-After": "30"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := newOpenAI(t, s, func(o *OpenAIOptions) { o.MaxRetries = 2 })
+	start := time.Now()
+	var err error
+	for d, e := range p.Stream(ctx, question) {
+		if d.Retry != nil {
+			if d.Retry.After != 30*time.Second || d.Retry.Code != hxchat.ERateLimited {
+				t.Errorf("retry %+v", d.Retry)
+			}
+			cancel()
+		}
+		err = e
+	}
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
+		t.Errorf("after %v: %v", time.Since(start), err)
+	}
+	if n := len(s.Requests()); n != 1 {
+		t.Errorf("%d requests", n)
 	}
 }
 

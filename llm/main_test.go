@@ -24,6 +24,7 @@ type result struct {
 	finish string
 	usage  *hxchat.Usage
 	err    error
+	waits  []hxchat.Retry // the retries announced
 }
 
 // collect runs a stream to its end and checks the Provider contract: an
@@ -37,6 +38,13 @@ func collect(t *testing.T, ctx context.Context, p hxchat.Provider, req hxchat.Ch
 		}
 		if err != nil {
 			r.err = err
+			continue
+		}
+		if d.Retry != nil {
+			if r.text != "" || d != (hxchat.Delta{Retry: d.Retry}) {
+				t.Fatalf("a retry after text, or with more in its delta: %+v", d)
+			}
+			r.waits = append(r.waits, *d.Retry)
 			continue
 		}
 		if r.finish != "" && d.Text != "" {

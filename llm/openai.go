@@ -60,11 +60,12 @@ func NewOpenAI(o OpenAIOptions) (hxchat.Provider, error) {
 		name = "OpenAI · " + o.Model
 	}
 	return &chatProvider{
-		name:   name,
-		model:  o.Model,
-		svc:    openai.NewChatCompletionService(opts...),
-		idle:   o.idleTimeout(),
-		log:    o.Logger,
-		secret: o.APIKey,
+		name:    name,
+		model:   o.Model,
+		svc:     openai.NewChatCompletionService(opts...),
+		idle:    o.idleTimeout(),
+		retries: max(o.MaxRetries, 0),
+		log:     o.Logger,
+		secret:  o.APIKey,
 	}, nil
 }

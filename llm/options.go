@@ -37,7 +37,8 @@ type Common struct {
 	// MaxRetries is how many times a request is retried on a connection
 	// error, 408, 409, 429 or 5xx, before the answer starts; never once it
 	// has started. 0 means no retries (pass DefaultMaxRetries for the
-	// usual 2). The SDK waits as Retry-After / retry-after-ms say.
+	// usual 2). Each wait is as Retry-After / retry-after-ms say, at most a
+	// minute, and is announced by a Delta with Retry.
 	MaxRetries int
 	// IdleTimeout ends a stream with an ETimeout error when no chunk
 	// arrives for that long once the answer has started. 0 means
@@ -58,7 +59,7 @@ func (c Common) requestOptions() []option.RequestOption {
 	}
 	return []option.RequestOption{
 		option.WithHTTPClient(client),
-		option.WithMaxRetries(max(c.MaxRetries, 0)), // the SDK panics on < 0
+		option.WithMaxRetries(0), // Stream retries, and says so
 	}
 }
 

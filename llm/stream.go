@@ -6,11 +6,13 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hxchat/hxchat"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // chatProvider streams chat completions from one model of one service.
@@ -18,6 +20,7 @@ type chatProvider struct {
 	name, model string
 	svc         openai.ChatCompletionService
 	idle        time.Duration
+	retries     int // times a request is sent again before the answer starts
 	log         *slog.Logger
 	secret      string // the API key, only to redact it from error texts
 }
@@ -35,13 +38,41 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 		sctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 
+		// The request is retried here rather than in the SDK, which cannot
+		// say that it waits: the user sees each wait in the answer.
 		var res *http.Response // kept even when the error body is not OpenAI's shape
-		st := p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res))
-		defer st.Close()
-		if err := st.Err(); err != nil {
-			yield(hxchat.Delta{}, p.mapError(ctx, sctx, err, res, false))
-			return
+		var st *ssestream.Stream[openai.ChatCompletionChunk]
+		for attempt := 0; ; attempt++ {
+			st = p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res),
+				option.WithHeader("X-Stainless-Retry-Count", strconv.Itoa(attempt)))
+			err := st.Err()
+			if err == nil {
+				break
+			}
+			st.Close()
+			mapped := p.mapError(ctx, sctx, err, res, false)
+			wait, again := p.retryWait(mapped, res, attempt)
+			if !again {
+				yield(hxchat.Delta{}, mapped)
+				return
+			}
+			if p.log != nil {
+				p.log.Info("llm: retrying", "provider", p.name, "wait", wait, "attempt", attempt+2, "error", mapped)
+			}
+			retry := &hxchat.Retry{Code: hxchat.Code(mapped), After: wait, Attempt: attempt + 2, Of: p.retries + 1}
+			if !yield(hxchat.Delta{Retry: retry}, nil) {
+				return
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				yield(hxchat.Delta{}, ctxError(ctx))
+				return
+			}
 		}
+		defer st.Close()
 
 		// The idle timer runs only while waiting for the next chunk, not
 		// while the caller handles one.

@@ -43,7 +43,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	finish := func(m hxchat.Message, seq int64) {
 		id := live.EventID(m.ID, seq)
-		write(live.AppendEvent(nil, "", id, s.render.final(m, l)),
+		write(live.AppendEvent(nil, "", id, s.render.final(m, l, 0)),
 			live.AppendEvent(nil, live.FinalEvent, id, []byte(m.State)))
 	}
 

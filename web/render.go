@@ -3,7 +3,9 @@ package web
 import (
 	"bytes"
 	"html/template"
+	"math"
 	"strconv"
+	"time"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/live"
@@ -37,7 +39,22 @@ func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageV
 	v := messageView{Message: m, L: l}
 	v.Done = template.HTML(f.md.Render(snap.Text[:snap.Mark]))
 	v.Tail = template.HTML(f.md.Render(snap.Text[snap.Mark:]))
+	if snap.Wait != nil {
+		v.Tail = waitStatus(l, *snap.Wait)
+	}
 	return v
+}
+
+// waitStatus says, in place of an answer's first text, that the model
+// service is asked again, and when.
+func waitStatus(l *locale, r hxchat.Retry) template.HTML {
+	key := "answer.wait.other"
+	if r.Code == hxchat.ERateLimited {
+		key = "answer.wait.rate_limited"
+	}
+	secs := max(int(math.Ceil(r.After.Seconds())), 1)
+	return template.HTML(`<p class="status waiting" role="status">` +
+		template.HTMLEscapeString(l.T(key, secs, r.Attempt, r.Of)) + `</p>`)
 }
 
 // open returns the renderer of one answer's events, in language l.
@@ -79,14 +96,25 @@ func (a *mdAnswer) partial(target, swap string, html []byte) {
 	b.WriteString("</hx-partial>")
 }
 
-// Final implements live.AnswerRenderer: the finished bubble replaces the
-// streaming one, and with it the element that opened the stream.
-func (a *mdAnswer) Final(m *hxchat.Message) []byte {
-	return a.f.final(*m, a.l)
+// Wait implements live.AnswerRenderer: until the first text, the answer says
+// that the model service is being asked again, and when.
+func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
+	a.buf.Reset()
+	a.partial("-tail", "innerHTML", []byte(waitStatus(a.l, r)))
+	return bytes.Clone(a.buf.Bytes())
 }
 
-func (f *fragments) final(m hxchat.Message, l *locale) []byte {
+// Final implements live.AnswerRenderer: the finished bubble replaces the
+// streaming one, and with it the element that opened the stream.
+func (a *mdAnswer) Final(m *hxchat.Message, err error) []byte {
+	return a.f.final(*m, a.l, retryAfterOf(err))
+}
+
+// final renders the finished bubble; retryAfter is the wait the model
+// service asked for, if it was busy.
+func (f *fragments) final(m hxchat.Message, l *locale, retryAfter time.Duration) []byte {
 	v := f.view(m, l)
+	v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
 	v.Last = true // no message can follow an answer while it is written
 	b, err := f.tpl.render("event-final", v)
 	if err != nil {

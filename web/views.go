@@ -68,6 +68,10 @@ type messageView struct {
 	// Last is set on the last message of the conversation: a finished last
 	// answer offers Regenerate.
 	Last bool
+	// RetryIn is, for an answer that just failed because the service was
+	// busy, how many seconds it asked to wait before a retry; 0 if it did
+	// not say.
+	RetryIn int
 }
 
 // DOMID is the id of the message's element.
@@ -119,6 +123,9 @@ func (v messageView) StatusText() string {
 		}
 		return ""
 	case hxchat.StateError:
+		if v.ErrorCode == hxchat.ERateLimited && v.RetryIn > 0 {
+			return v.L.T("answer.error.rate_limited_in", v.RetryIn)
+		}
 		if slices.Contains(answerErrors, v.ErrorCode) {
 			return v.L.T("answer.error." + string(v.ErrorCode))
 		}
