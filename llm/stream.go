@@ -41,9 +41,8 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 		// The request is retried here rather than in the SDK, which cannot
 		// say that it waits: the user sees each wait in the answer.
 		var res *http.Response // kept even when the error body is not OpenAI's shape
-		var st *ssestream.Stream[openai.ChatCompletionChunk]
 		for attempt := 0; ; attempt++ {
-			st = p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res),
+			st := p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res),
 				option.WithHeader("X-Stainless-Retry-Count", strconv.Itoa(attempt)))
 			err := st.Err()
 			if err == nil {
@@ -72,7 +71,12 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 				return
 			}
 		}
-		defer st.Close()
+		// The SDK's stream decodes each chunk into openai.ChatCompletionChunk,
+		// whose decoder keeps every field's raw JSON: several times the work
+		// of the fields an answer needs, on every token. The same response is
+		// read with the SDK's own SSE decoder into a chunk of just those.
+		st := ssestream.NewStream[chunk](ssestream.NewDecoder(res), nil)
+		defer st.Close() // closes the response body
 
 		// The idle timer runs only while waiting for the next chunk, not
 		// while the caller handles one.
@@ -144,16 +148,32 @@ func (p *chatProvider) params(req hxchat.ChatRequest) openai.ChatCompletionNewPa
 	}
 }
 
+// chunk is what hxchat reads of a chat.completion.chunk (the SDK's
+// openai.ChatCompletionChunk has the whole shape).
+type chunk struct {
+	Choices []struct {
+		Delta struct {
+			Content string `json:"content"`
+			Refusal string `json:"refusal"`
+		} `json:"delta"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
 // delta turns a chunk into a Delta, and reports whether it carries a finish
 // reason. Azure's annotation chunks have no choices, or a choice without a
 // delta; a usage chunk has no choices.
-func delta(c openai.ChatCompletionChunk) (d hxchat.Delta, finished bool) {
+func delta(c chunk) (d hxchat.Delta, finished bool) {
 	if len(c.Choices) > 0 {
 		ch := c.Choices[0]
 		d.Text = ch.Delta.Content + ch.Delta.Refusal
 		d.FinishReason = ch.FinishReason
 	}
-	if c.JSON.Usage.Valid() {
+	if c.Usage != nil {
 		d.Usage = &hxchat.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
 	}
 	return d, d.FinishReason != ""
