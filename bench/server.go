@@ -84,7 +84,7 @@ func childEnv(upstreamURL string) []string {
 		"OPENAI_MODEL=bench",
 		"OPENAI_API_KEY=bench",
 	}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "HXCHAT_CPUPROFILE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

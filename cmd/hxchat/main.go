@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/hxchat/hxchat/config"
@@ -34,6 +35,18 @@ func main() {
 	m := NewMain(cfg, os.Stderr)
 	for _, w := range warnings {
 		m.Logger.Warn(w)
+	}
+	// For developers: HXCHAT_CPUPROFILE=FILE profiles the process until it
+	// shuts down (go tool pprof FILE); the load benchmark passes it on.
+	if path := os.Getenv("HXCHAT_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err != nil {
+			m.Logger.Warn("HXCHAT_CPUPROFILE", "err", err)
+		} else if err := pprof.StartCPUProfile(f); err != nil {
+			m.Logger.Warn("HXCHAT_CPUPROFILE", "err", err)
+		} else {
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 	}
 	if err := m.Run(ctx); err != nil {
 		m.Logger.Error("start", "err", err)
