@@ -88,6 +88,11 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 		retries: max(o.MaxRetries, 0),
 		log:     o.Logger,
 		secret:  o.APIKey,
+		check: settingsToCheck{
+			auth: "check AZURE_OPENAI_API_KEY: a key of the resource at " + endpoint + " (Azure portal: the resource, Keys and Endpoint)",
+			notFound: fmt.Sprintf("check AZURE_OPENAI_ENDPOINT (%s), AZURE_OPENAI_DEPLOYMENT (%q, a deployment's name, not the model's) and AZURE_OPENAI_API_VERSION (%q)",
+				endpoint, o.Deployment, o.APIVersion),
+		},
 	}, nil
 }
 

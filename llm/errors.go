@@ -39,7 +39,7 @@ func (p *chatProvider) mapError(ctx, sctx context.Context, err error, res *http.
 			u.Code, u.Message = sniffBody(apiErr.Response) // no "error" object, e.g. vLLM's body
 		}
 		u.Message = p.redact(u.Message)
-		return statusError(u, apiErr.Response)
+		return p.statusError(u, apiErr.Response)
 	}
 	if res != nil && res.StatusCode >= 400 {
 		// The body is not OpenAI's {"error": {...}}: Ollama's {"error": "…"},
@@ -47,7 +47,7 @@ func (p *chatProvider) mapError(ctx, sctx context.Context, err error, res *http.
 		u := &upstreamError{Status: res.StatusCode, err: err}
 		u.Code, u.Message = sniffBody(res)
 		u.Message = p.redact(u.Message)
-		return statusError(u, res)
+		return p.statusError(u, res)
 	}
 
 	var ne net.Error
@@ -70,7 +70,7 @@ func (p *chatProvider) mapError(ctx, sctx context.Context, err error, res *http.
 }
 
 // statusError maps an HTTP error status of the model service.
-func statusError(u *upstreamError, res *http.Response) *hxchat.Error {
+func (p *chatProvider) statusError(u *upstreamError, res *http.Response) *hxchat.Error {
 	var hdr http.Header
 	if res != nil {
 		hdr = res.Header
@@ -84,8 +84,10 @@ func statusError(u *upstreamError, res *http.Response) *hxchat.Error {
 		e.Code, e.Message = hxchat.EInvalid, "The conversation is too long for the model. Start a new conversation or shorten the message."
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		e.Code, e.Message = hxchat.EUpstreamAuth, "The model service refused our credentials. Ask the administrator to check the API key and access settings."
+		u.Check = p.check.auth
 	case s == http.StatusNotFound:
 		e.Code, e.Message = hxchat.EUpstreamSetup, "The model service could not find the model. Ask the administrator to check the endpoint, the deployment or model name, and the API version."
+		u.Check = p.check.notFound
 	case s == http.StatusRequestTimeout || s == http.StatusGatewayTimeout:
 		e.Code, e.Message = hxchat.ETimeout, "The model service did not answer in time."
 	case s == http.StatusTooManyRequests && u.Code == "insufficient_quota":
@@ -110,6 +112,7 @@ type upstreamError struct {
 	Status                     int
 	Code, Type, Param, Message string
 	RequestID                  string
+	Check                      string // the settings to check, if they are the likely cause
 	err                        error
 }
 
@@ -123,6 +126,9 @@ func (u *upstreamError) Error() string {
 	}
 	if u.Message != "" {
 		sb.WriteString(": " + u.Message)
+	}
+	if u.Check != "" {
+		sb.WriteString("; " + u.Check)
 	}
 	return sb.String()
 }

@@ -89,6 +89,41 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
+// TestSettingsToCheck: when the service refuses the key or cannot find the
+// model, the error's text for the log names the settings to check, for
+// Azure and for OpenAI.
+func TestSettingsToCheck(t *testing.T) {
+	tests := []struct {
+		shape  string
+		status int
+		want   []string
+	}{
+		{"azure", 401, []string{"check AZURE_OPENAI_API_KEY"}},
+		{"azure", 403, []string{"check AZURE_OPENAI_API_KEY"}},
+		{"azure", 404, []string{"AZURE_OPENAI_ENDPOINT", `AZURE_OPENAI_DEPLOYMENT ("gpt-4o"`, `AZURE_OPENAI_API_VERSION ("2024-10-21")`}},
+		{"openai", 401, []string{"check OPENAI_API_KEY"}},
+		{"openai", 404, []string{"OPENAI_BASE_URL (http://", `OPENAI_MODEL ("gpt-4o-mini")`}},
+	}
+	for _, tt := range tests {
+		for _, sh := range shapes {
+			if sh.name != tt.shape {
+				continue
+			}
+			s := llmtest.NewServer(t)
+			s.Reply(llmtest.Reply{Status: tt.status})
+			r := collect(t, context.Background(), sh.new(t, s, Common{}), question)
+			for _, w := range tt.want {
+				if r.err == nil || !strings.Contains(r.err.Error(), w) {
+					t.Errorf("%s %d: the log text %v does not say %q", tt.shape, tt.status, r.err, w)
+				}
+			}
+			if strings.Contains(hxchat.SafeMessage(r.err), "AZURE_") || strings.Contains(hxchat.SafeMessage(r.err), "OPENAI_") {
+				t.Errorf("the user's message names settings: %q", hxchat.SafeMessage(r.err))
+			}
+		}
+	}
+}
+
 // TestKeyNeverInErrors: OpenAI's 401 echoes the key presented; the error
 // texts must not.
 func TestKeyNeverInErrors(t *testing.T) {

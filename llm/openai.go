@@ -67,5 +67,9 @@ func NewOpenAI(o OpenAIOptions) (hxchat.Provider, error) {
 		retries: max(o.MaxRetries, 0),
 		log:     o.Logger,
 		secret:  o.APIKey,
+		check: settingsToCheck{
+			auth:     "check OPENAI_API_KEY: a key that " + host + " accepts",
+			notFound: fmt.Sprintf("check OPENAI_BASE_URL (%s, the API root, usually ending in /v1) and OPENAI_MODEL (%q)", u, o.Model),
+		},
 	}, nil
 }

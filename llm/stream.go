@@ -23,6 +23,14 @@ type chatProvider struct {
 	retries     int // times a request is sent again before the answer starts
 	log         *slog.Logger
 	secret      string // the API key, only to redact it from error texts
+	check       settingsToCheck
+}
+
+// settingsToCheck names, for the log, the settings an administrator should
+// check when the service refuses the key or cannot find the model.
+type settingsToCheck struct {
+	auth     string // on 401 and 403
+	notFound string // on 404
 }
 
 func (p *chatProvider) Name() string  { return p.name }
