@@ -1,0 +1,78 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/sqlite"
+)
+
+// BenchmarkCheckpoints saves a batch of 1, 100 and 1,000 growing answers with
+// Store.Checkpoints, as the runner's saver does once a second: an op is one
+// batch, in one transaction; ns/answer is the cost per answer saved. The
+// database is a real file in a temporary directory. Between two batches each
+// answer grows by 200 bytes (about a second of tokens); answers run from 200
+// bytes to 8,000 and start again (a new answer), 4 KiB on average.
+//
+//	go test -run '^$' -bench Checkpoints -benchmem ./sqlite
+func BenchmarkCheckpoints(b *testing.B) {
+	const most, step, lengths = 1000, 200, 40
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		b.Fatal(err)
+	}
+	// Every answer in a conversation of its own, streaming.
+	type answer struct {
+		conv string
+		id   int64
+	}
+	answers := make([]answer, most)
+	for i := range answers {
+		conv := &hxchat.Conversation{SessionID: sid}
+		user := &hxchat.Message{Content: fmt.Sprintf("Question %d?", i)}
+		a := &hxchat.Message{Model: "m"}
+		if err := s.StartTurn(ctx, conv, user, a); err != nil {
+			b.Fatal(err)
+		}
+		answers[i] = answer{conv.ID, a.ID}
+	}
+	text := strings.Repeat("Checkpoints save the text of every growing answer once a second.", step*lengths/64)
+
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("answers=%d", n), func(b *testing.B) {
+			batch := make([]hxchat.Partial, n)
+			b.ReportAllocs()
+			start := time.Now()
+			op := 0
+			for b.Loop() {
+				for j := range batch {
+					batch[j] = hxchat.Partial{ID: answers[j].id, Content: text[:step*(1+(op+j)%lengths)]}
+				}
+				if err := s.Checkpoints(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				op++
+			}
+			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(op*n), "ns/answer")
+			last := batch[n-1]
+			m, err := s.Message(ctx, answers[n-1].conv, last.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m.Content != last.Content {
+				b.Fatalf("answer %d after the last batch: %d bytes, want %d", last.ID, len(m.Content), len(last.Content))
+			}
+		})
+	}
+}
