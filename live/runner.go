@@ -19,10 +19,11 @@ type AnswerRenderer interface {
 	// Grow renders the event for an answer whose text is now text (the whole
 	// text so far; it only ever grows), and returns the end of the text's
 	// finished part: the part the renderer will not render again, which a
-	// snapshot renders apart from the rest.
+	// snapshot renders apart from the rest. data needs to stay valid only
+	// until the next call: the runner copies it into the event at once.
 	Grow(text string) (data []byte, mark int)
 	// Wait renders the event that says the provider waits to try again,
-	// before the answer's first text.
+	// before the answer's first text; its data is valid as Grow's is.
 	Wait(retry hxchat.Retry) []byte
 	// Final renders the event that shows the finished answer (its state,
 	// error, usage) and removes the element that opened the stream. err is

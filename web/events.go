@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -57,6 +58,11 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	if mid, seq, ok := live.ParseEventID(r.Header.Get("Last-Event-ID")); ok && mid == m.ID {
 		pos = seq
 	}
+	// The stream ends when the client goes or the server shuts down; one
+	// context for both keeps the wait at each token to three cases.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.shutdown, cancel)()
 	keepalive := time.NewTicker(s.o.Keepalive)
 	defer keepalive.Stop()
 	var buf [][]byte
@@ -93,9 +99,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 			if !write([]byte(": keepalive\n\n")) {
 				return nil
 			}
-		case <-r.Context().Done():
-			return nil
-		case <-s.shutdown:
+		case <-ctx.Done():
 			return nil
 		}
 	}

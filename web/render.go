@@ -79,7 +79,7 @@ func (a *mdAnswer) Grow(text string) ([]byte, int) {
 		a.partial("-done", "beforeend", done)
 	}
 	a.partial("-tail", "innerHTML", tail)
-	return bytes.Clone(a.buf.Bytes()), a.s.Mark()
+	return a.buf.Bytes(), a.s.Mark() // copied into the event before the next call
 }
 
 // partial writes an htmx partial that swaps html (safe: from the Markdown
@@ -101,7 +101,7 @@ func (a *mdAnswer) partial(target, swap string, html []byte) {
 func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
 	a.buf.Reset()
 	a.partial("-tail", "innerHTML", []byte(waitStatus(a.l, r)))
-	return bytes.Clone(a.buf.Bytes())
+	return a.buf.Bytes()
 }
 
 // Final implements live.AnswerRenderer: the finished bubble replaces the

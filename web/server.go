@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -46,15 +47,17 @@ type Options struct {
 
 // Server is hxchat's HTTP handler.
 type Server struct {
-	o        Options
-	log      *slog.Logger
-	tpl      *templates
-	static   *staticFiles
-	locales  *locales
-	render   *fragments
-	limits   *limits
-	handler  http.Handler
-	shutdown chan struct{}
+	o       Options
+	log     *slog.Logger
+	tpl     *templates
+	static  *staticFiles
+	locales *locales
+	render  *fragments
+	limits  *limits
+	handler http.Handler
+	// shutdown is done when CloseStreams is called.
+	shutdown     context.Context
+	closeStreams context.CancelFunc
 }
 
 // New returns a server. Templates and static files are parsed and hashed here,
@@ -83,7 +86,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, locales: locales, shutdown: make(chan struct{})}
+	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, locales: locales}
+	s.shutdown, s.closeStreams = context.WithCancel(context.Background())
 	s.render = &fragments{tpl: tpl, md: markdown.New()}
 	s.limits = newLimits(o.RequestRate, o.MaxStreams)
 	s.handler = s.routes()
@@ -106,13 +110,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // CloseStreams ends every open event stream, after the runner has finished or
 // interrupted every answer. Called on shutdown, so that http.Server.Shutdown
 // does not wait for streams that would otherwise stay open.
-func (s *Server) CloseStreams() {
-	select {
-	case <-s.shutdown:
-	default:
-		close(s.shutdown)
-	}
-}
+func (s *Server) CloseStreams() { s.closeStreams() }
 
 // routes is the whole surface of the app.
 func (s *Server) routes() http.Handler {
