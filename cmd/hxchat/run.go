@@ -72,8 +72,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	// A reader more than 64 KiB of events behind gets a snapshot instead.
-	m.hub = live.NewHub(time.Minute, 64<<10)
+	// Each answer keeps its last 16 KiB of events (some seconds of it) for
+	// readers that fall behind or reconnect after a blip; a reader further
+	// behind gets a snapshot instead. The log is most of an answer's memory.
+	m.hub = live.NewHub(time.Minute, 16<<10)
 	m.runner = live.NewRunner(live.RunnerOptions{
 		Store:    store,
 		Provider: provider,
