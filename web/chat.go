@@ -2,6 +2,8 @@ package web
 
 import (
 	"errors"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,7 +26,9 @@ func (s *Server) conversationSettings(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 256<<10)
+	if err := readForm(w, r); err != nil {
+		return err // an unread form must not clear the prompt
+	}
 	prompt := strings.ReplaceAll(r.PostFormValue("system_prompt"), "\r\n", "\n")
 	if !utf8.ValidString(prompt) || strings.ContainsRune(prompt, 0) {
 		return userError(hxchat.EInvalid, "error.binary")
@@ -83,8 +87,13 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r, err = s.ensureSession(w, r); err != nil {
-		return err
+	isNew := r.PathValue("id") == ""
+	if isNew {
+		// Only a new conversation makes a session: a message to a
+		// conversation needs the session that owns it (else 404 below).
+		if r, err = s.ensureSession(w, r); err != nil {
+			return err
+		}
 	}
 	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err // before anything is stored: the text stays in the box
@@ -92,7 +101,6 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text),
 		SystemPrompt: s.o.SystemPrompt, Model: s.model(r.PostFormValue("model"))}
 	var history []hxchat.Message
-	isNew := r.PathValue("id") == ""
 	if !isNew {
 		if conv, err = s.ownedConversation(r); err != nil {
 			return err
@@ -169,6 +177,9 @@ func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := readForm(w, r); err != nil {
+		return err
+	}
 	s.o.Runner.Stop(m.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -180,6 +191,9 @@ func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	conv, old, err := s.ownedMessage(r)
 	if err != nil {
+		return err
+	}
+	if err := readForm(w, r); err != nil {
 		return err
 	}
 	history, err := s.messagesBefore(r, conv, old.ID)
@@ -268,6 +282,34 @@ func (s *Server) messageText(w http.ResponseWriter, r *http.Request) (string, er
 
 func tooLong(max int) error {
 	return userError(hxchat.ETooLarge, "error.too_long", max>>10)
+}
+
+// maxFormBytes is the largest body of a form other than a message: a title,
+// a system prompt, or none (stop, retry, delete).
+const maxFormBytes = 256 << 10
+
+// readForm reads the posted form, of at most maxFormBytes: a larger body is
+// refused as too large, one that cannot be read (malformed, or cut off by
+// the body timeout) as invalid, so that a handler never acts on a form it
+// did not get. A body that is not a form is read too, for its size.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	err := r.ParseForm()
+	if err == nil {
+		if err = r.ParseMultipartForm(maxFormBytes); errors.Is(err, http.ErrNotMultipart) {
+			err = nil
+		}
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, r.Body)
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok || errors.Is(err, multipart.ErrMessageTooLarge) {
+		return userError(hxchat.ETooLarge, "error.too_large")
+	}
+	if err != nil {
+		return userError(hxchat.EInvalid, "error.invalid")
+	}
+	return nil
 }
 
 // ownedConversation loads the conversation in the path if the request's

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
 )
@@ -69,7 +70,13 @@ func (s *Server) conversationRename(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if err := readForm(w, r); err != nil {
+		return err
+	}
 	title := strings.TrimSpace(r.PostFormValue("title"))
+	if !utf8.ValidString(title) || strings.ContainsRune(title, 0) {
+		return userError(hxchat.EInvalid, "error.binary")
+	}
 	if title == "" {
 		return userError(hxchat.EInvalid, "error.title_empty")
 	}
@@ -91,6 +98,9 @@ func (s *Server) conversationDelete(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if err := readForm(w, r); err != nil {
+		return err
+	}
 	for _, m := range msgs {
 		if m.State == hxchat.StateStreaming {
 			s.o.Runner.Stop(m.ID)
@@ -110,6 +120,9 @@ func (s *Server) conversationDelete(w http.ResponseWriter, r *http.Request) erro
 // langSet remembers the language picked with the switch and goes back to
 // the page it was picked on.
 func (s *Server) langSet(w http.ResponseWriter, r *http.Request) error {
+	if err := readForm(w, r); err != nil {
+		return err
+	}
 	l := s.locales.get(r.PostFormValue("lang"))
 	http.SetCookie(w, &http.Cookie{
 		Name: langCookie, Value: l.Lang, Path: "/", MaxAge: 400 * 24 * 60 * 60,

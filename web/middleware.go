@@ -27,13 +27,14 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// bodyDeadline gives a request that sends a body (a form) a limited time to
+// bodyDeadline gives a request that sends a body (a form, or anything with a
+// body, even a GET: the server reads it before it answers) a limited time to
 // send it, so a client cannot hold a connection by trickling bytes. Event
 // streams send none and are not limited; http.Server's own ReadTimeout would
 // cut them, so it stays unset.
 func (s *Server) bodyDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead || r.ContentLength != 0 {
 			http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
 		}
 		next.ServeHTTP(w, r)

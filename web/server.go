@@ -112,6 +112,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // does not wait for streams that would otherwise stay open.
 func (s *Server) CloseStreams() { s.closeStreams() }
 
+// getOnly refuses a method other than GET and HEAD on a path that has only
+// those.
+func getOnly(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+}
+
 // routes is the whole surface of the app.
 func (s *Server) routes() http.Handler {
 	app := http.NewServeMux()
@@ -139,6 +146,9 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/{hash}/{name}", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	// Other methods on those paths: 405, not the session routes' 404.
+	mux.HandleFunc("/static/{hash}/{name}", getOnly)
+	mux.HandleFunc("/healthz", getOnly)
 	mux.Handle("/", s.sessions(s.limitRequests(app)))
 
 	var h http.Handler = mux

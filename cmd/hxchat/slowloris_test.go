@@ -1,0 +1,219 @@
+package main
+
+// The HTTP server's own limits, on the server Run builds: oversized headers
+// are refused, and slow clients are cut. web/badinput_test.go tests the
+// same limits, shortened, on every route; here they are checked as Run sets
+// them. Run's timeouts are not settings (neither flags nor Main fields), so
+// the tests that wait for them (10 s for headers, 30 s for a body) run only
+// with HXCHAT_SLOWLORIS=1.
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat/config"
+)
+
+// webBodyTimeout is web.Options.BodyTimeout's default, which Run keeps.
+const webBodyTimeout = 30 * time.Second
+
+// startDemoApp runs the program on the offline demo model.
+func startDemoApp(t *testing.T) (*Main, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(nil, dir)
+	cfg.OpenAI = config.OpenAI{}
+	cfg.Drain = 0
+	return startApp(t, cfg), dir
+}
+
+// TestHTTPServerLimits: the server has a header timeout, an idle timeout and
+// a header size limit, and no read or write timeout (they would cut event
+// streams, which last as long as an answer; the web layer limits bodies
+// itself).
+func TestHTTPServerLimits(t *testing.T) {
+	m, _ := startDemoApp(t)
+	s := m.srv
+	if s.ReadHeaderTimeout <= 0 || s.ReadHeaderTimeout > 30*time.Second {
+		t.Errorf("ReadHeaderTimeout %v: slow headers would hold connections", s.ReadHeaderTimeout)
+	}
+	if s.IdleTimeout <= 0 || s.IdleTimeout > 10*time.Minute {
+		t.Errorf("IdleTimeout %v", s.IdleTimeout)
+	}
+	if s.ReadTimeout != 0 || s.WriteTimeout != 0 {
+		t.Errorf("ReadTimeout %v, WriteTimeout %v: they would cut event streams", s.ReadTimeout, s.WriteTimeout)
+	}
+	if s.MaxHeaderBytes != 64<<10 {
+		t.Errorf("MaxHeaderBytes %d, want 64 KiB", s.MaxHeaderBytes)
+	}
+}
+
+// TestOversizedHeaders: headers over 64 KiB (MaxHeaderBytes) are refused
+// with 431 before any handler runs: a message sent with them is not stored.
+// Headers within the limit pass.
+func TestOversizedHeaders(t *testing.T) {
+	m, dir := startDemoApp(t)
+	base := "http://" + m.Addr()
+	pad := strings.Repeat("a", 100<<10)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/healthz"}, {"POST", "/c"}, {"GET", "/conversations"}, {"POST", "/lang"},
+	} {
+		for _, h := range []string{"X-Pad", "Cookie"} {
+			var body io.Reader
+			if c.method == "POST" {
+				body = strings.NewReader(url.Values{"message": {"a question"}, "lang": {"ja"}}.Encode())
+			}
+			req, _ := http.NewRequest(c.method, base+c.path, body)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set(h, "p="+pad)
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("%s %s with a big %s: %v", c.method, c.path, h, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !strings.Contains(string(b), "Too Large") {
+				t.Errorf("%s %s with a big %s: %d %q", c.method, c.path, h, resp.StatusCode, b)
+			}
+			if resp.Header.Get("Set-Cookie") != "" {
+				t.Errorf("%s %s with a big %s set a cookie", c.method, c.path, h)
+			}
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "hxchat.db")+"?_pragma=query_only(ON)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var sessions, convs int
+	if err := db.QueryRow("SELECT (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM conversations)").Scan(&sessions, &convs); err != nil {
+		t.Fatal(err)
+	}
+	if sessions != 0 || convs != 0 {
+		t.Errorf("refused requests stored %d sessions, %d conversations", sessions, convs)
+	}
+
+	req, _ := http.NewRequest("GET", base+"/", nil)
+	req.Header.Set("X-Pad", strings.Repeat("a", 48<<10))
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("48 KiB of headers: %d", resp.StatusCode)
+	}
+}
+
+// TestSlowloris: on the server as Run builds it, a client that trickles its
+// headers is cut after ReadHeaderTimeout, one that sends nothing too, and
+// one that trickles a form after the web layer's body timeout; the
+// trickled message is not stored. It waits for the real timeouts (30 s),
+// so it runs only with HXCHAT_SLOWLORIS=1.
+func TestSlowloris(t *testing.T) {
+	if os.Getenv("HXCHAT_SLOWLORIS") == "" {
+		t.Skip("waits for the real timeouts (30 s): set HXCHAT_SLOWLORIS=1")
+	}
+	m, dir := startDemoApp(t)
+	hdr := m.srv.ReadHeaderTimeout
+	msg := url.Values{"message": {"a trickled question"}}.Encode()
+	probes := []*probe{
+		{name: "slow headers", limit: hdr, start: "GET / HTTP/1.1\r\nHost: x\r\n", slow: "X-Slow: " + strings.Repeat("a", 10000)},
+		{name: "silent", limit: hdr},
+		{name: "slow form", limit: webBodyTimeout, slow: msg + strings.Repeat("a", 10000),
+			start: fmt.Sprintf("POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", len(msg)+20000)},
+	}
+	var wg sync.WaitGroup
+	for _, p := range probes {
+		wg.Go(func() { p.run(m.Addr()) })
+	}
+	wg.Wait()
+	for _, p := range probes {
+		if p.err != nil {
+			t.Errorf("%s: %v", p.name, p.err)
+			continue
+		}
+		if p.took >= p.limit+3*time.Second || p.took < p.limit*3/4 {
+			t.Errorf("%s: cut after %v, want about %v", p.name, p.took.Round(time.Millisecond), p.limit)
+		}
+		if p.status != 0 && (p.status < 400 || p.status >= 500) {
+			t.Errorf("%s: answered %d", p.name, p.status)
+		}
+		t.Logf("%s: cut after %v (status %d)", p.name, p.took.Round(time.Millisecond), p.status)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "hxchat.db")+"?_pragma=query_only(ON)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM messages").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d messages stored (%v)", n, err)
+	}
+}
+
+// probe is a client that writes start, then trickles slow one byte every
+// 100 ms, and measures how long the server keeps the connection open.
+type probe struct {
+	name, start, slow string
+	limit             time.Duration
+
+	took   time.Duration
+	status int
+	err    error
+}
+
+func (p *probe) run(addr string) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		p.err = err
+		return
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(done); conn.Close(); wg.Wait() }()
+	began := time.Now()
+	if _, err := io.WriteString(conn, p.start); err != nil {
+		p.err = err
+		return
+	}
+	wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < len(p.slow); i++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if _, err := conn.Write([]byte{p.slow[i]}); err != nil {
+				return
+			}
+		}
+	})
+	wait := p.limit + 3*time.Second
+	conn.SetReadDeadline(time.Now().Add(wait))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err == nil {
+		p.status = resp.StatusCode
+		io.Copy(io.Discard, resp.Body)
+		_, err = br.ReadByte() // the connection must close after the answer
+	}
+	p.took = min(time.Since(began), wait)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		p.took = wait
+	}
+}
