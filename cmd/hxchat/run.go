@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,9 @@ type Main struct {
 	// HTTPClient, when set, is used for the model's API (tests use it to
 	// reach their fake upstream).
 	HTTPClient *http.Client
+	// Timeouts of the HTTP server against slow or silent clients; zero
+	// fields take the defaults (tests shorten them).
+	Timeouts Timeouts
 
 	store  *sqlite.Store
 	hub    *live.Hub
@@ -39,6 +43,14 @@ type Main struct {
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// Timeouts bound how long a client may take. No timeout covers a whole
+// request, which would cut answer streams.
+type Timeouts struct {
+	Header time.Duration // to send the request line and headers; default 10 s
+	Body   time.Duration // to send a form; default 30 s
+	Idle   time.Duration // between requests on a kept-alive connection; default 2 min
 }
 
 // NewMain returns a Main for cfg that logs to w.
@@ -98,6 +110,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Demo:         cfg.Provider() == config.ProviderDemo,
 		RequestRate:  cfg.RequestRate,
 		MaxStreams:   cfg.MaxStreamsPerSession,
+		BodyTimeout:  m.Timeouts.Body,
 	})
 	if err != nil {
 		return err
@@ -109,8 +122,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.srv = &http.Server{
 		Handler:           m.web,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cmp.Or(m.Timeouts.Header, 10*time.Second),
+		IdleTimeout:       cmp.Or(m.Timeouts.Idle, 2*time.Minute),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}

@@ -2,21 +2,19 @@ package main
 
 // The HTTP server's own limits, on the server Run builds: oversized headers
 // are refused, and slow clients are cut. web/badinput_test.go tests the
-// same limits, shortened, on every route; here they are checked as Run sets
-// them. Run's timeouts are not settings (neither flags nor Main fields), so
-// the tests that wait for them (10 s for headers, 30 s for a body) run only
-// with HXCHAT_SLOWLORIS=1.
+// body timeout on every route; here the server's timeouts are checked as Run
+// sets them, and, shortened through Main.Timeouts, against real clients.
 
 import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,9 +23,6 @@ import (
 
 	"github.com/hxchat/hxchat/config"
 )
-
-// webBodyTimeout is web.Options.BodyTimeout's default, which Run keeps.
-const webBodyTimeout = 30 * time.Second
 
 // startDemoApp runs the program on the offline demo model.
 func startDemoApp(t *testing.T) (*Main, string) {
@@ -117,23 +112,28 @@ func TestOversizedHeaders(t *testing.T) {
 	}
 }
 
-// TestSlowloris: on the server as Run builds it, a client that trickles its
-// headers is cut after ReadHeaderTimeout, one that sends nothing too, and
-// one that trickles a form after the web layer's body timeout; the
-// trickled message is not stored. It waits for the real timeouts (30 s),
-// so it runs only with HXCHAT_SLOWLORIS=1.
+// TestSlowloris: on the server as Run builds it, with its timeouts
+// shortened, a client that trickles its headers is cut after the header
+// timeout, one that sends nothing too, one that trickles a form after the
+// body timeout, and a kept-alive connection that goes quiet after the idle
+// timeout; the trickled message is not stored.
 func TestSlowloris(t *testing.T) {
-	if os.Getenv("HXCHAT_SLOWLORIS") == "" {
-		t.Skip("waits for the real timeouts (30 s): set HXCHAT_SLOWLORIS=1")
+	dir := t.TempDir()
+	cfg := testConfig(nil, dir)
+	cfg.OpenAI = config.OpenAI{}
+	m := NewMain(cfg, io.Discard)
+	m.Timeouts = Timeouts{Header: 600 * time.Millisecond, Body: 900 * time.Millisecond, Idle: 700 * time.Millisecond}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	m, dir := startDemoApp(t)
-	hdr := m.srv.ReadHeaderTimeout
+	t.Cleanup(func() { m.Close() })
 	msg := url.Values{"message": {"a trickled question"}}.Encode()
 	probes := []*probe{
-		{name: "slow headers", limit: hdr, start: "GET / HTTP/1.1\r\nHost: x\r\n", slow: "X-Slow: " + strings.Repeat("a", 10000)},
-		{name: "silent", limit: hdr},
-		{name: "slow form", limit: webBodyTimeout, slow: msg + strings.Repeat("a", 10000),
+		{name: "slow headers", limit: m.Timeouts.Header, start: "GET / HTTP/1.1\r\nHost: x\r\n", slow: "X-Slow: " + strings.Repeat("a", 10000)},
+		{name: "silent", limit: m.Timeouts.Header},
+		{name: "slow form", limit: m.Timeouts.Body, slow: msg + strings.Repeat("a", 10000),
 			start: fmt.Sprintf("POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", len(msg)+20000)},
+		{name: "idle", limit: m.Timeouts.Idle, idle: true, start: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"},
 	}
 	var wg sync.WaitGroup
 	for _, p := range probes {
@@ -169,6 +169,7 @@ func TestSlowloris(t *testing.T) {
 type probe struct {
 	name, start, slow string
 	limit             time.Duration
+	idle              bool // start is a whole request: read its answer, then wait
 
 	took   time.Duration
 	status int
@@ -206,6 +207,22 @@ func (p *probe) run(addr string) {
 	wait := p.limit + 3*time.Second
 	conn.SetReadDeadline(time.Now().Add(wait))
 	br := bufio.NewReader(conn)
+	if p.idle {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			p.err = err
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		began = time.Now() // the connection is idle from here
+		conn.SetReadDeadline(time.Now().Add(wait))
+		_, err = br.ReadByte() // the server must close it
+		p.took = min(time.Since(began), wait)
+		if err == nil {
+			p.err = errors.New("the server wrote on an idle connection")
+		}
+		return
+	}
 	resp, err := http.ReadResponse(br, nil)
 	if err == nil {
 		p.status = resp.StatusCode
