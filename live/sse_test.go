@@ -15,6 +15,7 @@ func parseEvents(t *testing.T, b []byte) []struct{ event, id, data string } {
 	var ev struct{ event, id, data string }
 	has := false
 	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, len(b)+1) // a line as long as the whole event
 	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
 		if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
 			if data[i] == '\r' {
