@@ -100,7 +100,14 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 		case <-ctx.Done():
-			return nil
+			select {
+			case <-changed:
+				// The stream moved on as it was cut (on shutdown: it
+				// ended): send its last events before hanging up.
+				continue
+			default:
+				return nil
+			}
 		}
 	}
 }
