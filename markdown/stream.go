@@ -2,6 +2,8 @@ package markdown
 
 import (
 	"bytes"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/yuin/goldmark/ast"
 )
@@ -68,6 +70,11 @@ func (s *Stream) Grow(text string) (done, tail []byte) {
 		return nil, nil
 	}
 	all := source(text[s.mark:])
+	if plainLine(all) {
+		// The common step of prose: one line of plain words, which no
+		// later text can split, renders as itself in a paragraph.
+		return nil, append(append(append(make([]byte, 0, len(all)+9), "<p>"...), all...), "</p>\n"...)
+	}
 	defer func() {
 		if recover() != nil { // a bug in goldmark or chroma: see fallback
 			done, tail = nil, fallback(all)
@@ -116,4 +123,45 @@ func finalPrefix(doc ast.Node, src []byte) int {
 		}
 	}
 	return cut
+}
+
+// plainLine reports whether src is one line that Markdown renders as a
+// paragraph of exactly its bytes: it starts with a letter (no block marker,
+// no indent), does not end in a space (which would be trimmed), and holds
+// only letters, digits, inner spaces, punctuation that starts no inline
+// (no emphasis, code, link, autolink, strikethrough, table, entity, escape,
+// and nothing HTML escapes) and no "www." (an autolink). FuzzRender and the
+// stream tests check it against the full renderer.
+func plainLine(src []byte) bool {
+	if len(src) == 0 || src[len(src)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(src); {
+		c := src[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(src[i:])
+			if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) ||
+				(i == 0 && !unicode.IsLetter(r)) {
+				return false
+			}
+			i += size
+			continue
+		}
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i == 0:
+			return false
+		case '0' <= c && c <= '9', c == ' ':
+		case c == '.':
+			if i >= 3 && (src[i-1]|0x20) == 'w' && (src[i-2]|0x20) == 'w' && (src[i-3]|0x20) == 'w' {
+				return false // www.
+			}
+		case c == ',' || c == ';' || c == '?' || c == '(' || c == ')' || c == '/' || c == '%' ||
+			c == '-' || c == '+' || c == '=' || c == '$' || c == '\'' || c == '^' || c == '{' || c == '}':
+		default:
+			return false
+		}
+		i++
+	}
+	return true
 }

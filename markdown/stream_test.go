@@ -290,3 +290,37 @@ func benchAnswer(t testing.TB) (text string, ends []int) {
 	}
 	return b.String(), ends
 }
+
+// TestPlainLine: whatever plainLine accepts renders, in full, as itself in a
+// paragraph; random lines over an alphabet of what it accepts and what it
+// must not.
+func TestPlainLine(t *testing.T) {
+	r := New()
+	alphabet := []string{"a", "Z", "w", "W", "7", " ", "  ", ".", ",", ";", "?", "(", ")", "/", "%", "-", "+", "=", "$", "'", "^", "{", "}",
+		"日", "本", "語", "。", "、", "「", "」", "é", "Ω", "😀", "\u200b", "１", "＊",
+		"*", "_", "`", "[", "]", "!", "<", ">", "&", "\\", "#", "~", "|", ":", "@", "\"", "\t", "\n", "\u00a0", "\u3000", "\u2028", "www.", "http://", "1.", "- "}
+	rng := rand.New(rand.NewPCG(1, 2))
+	accepted := 0
+	for range 200000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(12) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		src := b.String()
+		if !plainLine([]byte(src)) {
+			continue
+		}
+		accepted++
+		if got, want := "<p>"+src+"</p>\n", string(r.Render(src)); got != want {
+			t.Fatalf("%q: plain %q, rendered %q", src, got, want)
+		}
+	}
+	if accepted < 1000 {
+		t.Errorf("only %d plain lines drawn", accepted)
+	}
+	for _, src := range []string{"www.example.com", "a www.example.com", "a WWW.x", "1. a", " a", "a ", "a\tb", "a*b", "a<b", "a&amp;", "a@b.co", "a\u00a0"} {
+		if plainLine([]byte(src)) {
+			t.Errorf("%q taken as plain", src)
+		}
+	}
+}
