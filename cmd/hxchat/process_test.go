@@ -25,14 +25,21 @@ import (
 type child struct {
 	cmd  *exec.Cmd
 	base string
-	done chan error
+	done chan struct{} // closed when the process has exited
+	err  error         // how it exited; set before done is closed
+
+	mu  sync.Mutex
+	log []string // its output so far, line by line
 }
 
 var reReady = regexp.MustCompile(`hxchat is ready"? url=(http://\S+)`)
 
-func startChild(t *testing.T, up *llmtest.Server, dir string) *child {
+// startChild starts hxchat on port 0 with its data in dir, talking to the
+// fake upstream up, with a drain of 300ms; args are more flags (a flag given
+// again wins). It kills the process, if it still runs, when the test ends.
+func startChild(t *testing.T, up *llmtest.Server, dir string, args ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0", "-data", dir, "-drain", "300ms")
+	cmd := exec.Command(os.Args[0], append([]string{"-addr", "127.0.0.1:0", "-data", dir, "-drain", "300ms"}, args...)...)
 	cmd.Dir = t.TempDir() // no .env there
 	var env []string
 	for _, kv := range os.Environ() {
@@ -40,13 +47,17 @@ func startChild(t *testing.T, up *llmtest.Server, dir string) *child {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "HXCHAT_TEST_MAIN=1", "OPENAI_BASE_URL="+up.OpenAIBaseURL(), "OPENAI_API_KEY=sk-child", "OPENAI_MODEL=gpt-test")
+	// Under -race the runtime sleeps a second before it exits (to report
+	// late races); the shutdown times measured here are hxchat's.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(env, "HXCHAT_TEST_MAIN=1", "GORACE="+gorace,
+		"OPENAI_BASE_URL="+up.OpenAIBaseURL(), "OPENAI_API_KEY=sk-child", "OPENAI_MODEL=gpt-test")
 	stderr, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, done: make(chan error, 1)}
+	c := &child{cmd: cmd, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -54,17 +65,40 @@ func startChild(t *testing.T, up *llmtest.Server, dir string) *child {
 			if m := reReady.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- m[1]
 			}
+			c.mu.Lock()
+			c.log = append(c.log, sc.Text())
+			c.mu.Unlock()
 			t.Log("child: " + sc.Text())
 		}
-		c.done <- cmd.Wait()
+		c.err = cmd.Wait()
+		close(c.done)
 	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	// The reader above logs to t: it must end before the test does.
+	t.Cleanup(func() { cmd.Process.Kill(); <-c.done })
 	select {
 	case c.base = <-ready:
 	case <-time.After(20 * time.Second):
 		t.Fatal("hxchat did not start")
 	}
 	return c
+}
+
+// wait waits for the process to exit and returns how it exited.
+func (c *child) wait() error {
+	<-c.done
+	return c.err
+}
+
+// logged reports whether the process has written a line containing s.
+func (c *child) logged(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.log {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func browserAt(t *testing.T, base string, jar http.CookieJar) *browser {
@@ -90,7 +124,7 @@ func TestKillAndRestart(t *testing.T) {
 	})
 	time.Sleep(1500 * time.Millisecond) // one checkpoint interval and more
 	c.cmd.Process.Signal(syscall.SIGKILL)
-	<-c.done
+	c.wait()
 
 	m := startApp(t, testConfig(up, dir))
 	after := browserAt(t, "http://"+m.Addr(), jar)
@@ -136,7 +170,7 @@ func TestSIGTERM(t *testing.T) {
 	start := time.Now()
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	wg.Wait()
-	if err := <-c.done; err != nil {
+	if err := c.wait(); err != nil {
 		t.Errorf("exit: %v, want status 0", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {

@@ -1,0 +1,11 @@
+package sqlite
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them: a pool
+// or a statement of a Store that was not closed.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
