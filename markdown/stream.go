@@ -70,10 +70,10 @@ func (s *Stream) Grow(text string) (done, tail []byte) {
 		return nil, nil
 	}
 	all := source(text[s.mark:])
-	if plainLine(all) {
+	if line, ok := plainLine(all); ok {
 		// The common step of prose: one line of plain words, which no
 		// later text can split, renders as itself in a paragraph.
-		return nil, append(append(append(make([]byte, 0, len(all)+9), "<p>"...), all...), "</p>\n"...)
+		return nil, append(append(append(make([]byte, 0, len(line)+9), "<p>"...), line...), "</p>\n"...)
 	}
 	defer func() {
 		if recover() != nil { // a bug in goldmark or chroma: see fallback
@@ -126,15 +126,20 @@ func finalPrefix(doc ast.Node, src []byte) int {
 }
 
 // plainLine reports whether src is one line that Markdown renders as a
-// paragraph of exactly its bytes: it starts with a letter (no block marker,
-// no indent), does not end in a space (which would be trimmed), and holds
-// only letters, digits, inner spaces, punctuation that starts no inline
-// (no emphasis, code, link, autolink, strikethrough, table, entity, escape,
-// and nothing HTML escapes) and no "www." (an autolink). FuzzRender and the
-// stream tests check it against the full renderer.
-func plainLine(src []byte) bool {
+// paragraph of exactly its bytes after up to three leading spaces (which a
+// paragraph drops; four would make code), and returns those bytes. The line
+// starts with a letter (no block marker), does not end in a space (which
+// would be trimmed), and holds only letters, digits, inner spaces,
+// punctuation that starts no inline (no emphasis, code, link, autolink,
+// strikethrough, table, entity, escape, and nothing HTML escapes) and no
+// "www." (an autolink). TestPlainLine, FuzzRender and the stream tests check
+// it against the full renderer.
+func plainLine(src []byte) ([]byte, bool) {
+	for n := 0; n < 3 && len(src) > 0 && src[0] == ' '; n++ {
+		src = src[1:]
+	}
 	if len(src) == 0 || src[len(src)-1] == ' ' {
-		return false
+		return nil, false
 	}
 	for i := 0; i < len(src); {
 		c := src[i]
@@ -142,7 +147,7 @@ func plainLine(src []byte) bool {
 			r, size := utf8.DecodeRune(src[i:])
 			if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) ||
 				(i == 0 && !unicode.IsLetter(r)) {
-				return false
+				return nil, false
 			}
 			i += size
 			continue
@@ -150,18 +155,18 @@ func plainLine(src []byte) bool {
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
 		case i == 0:
-			return false
+			return nil, false
 		case '0' <= c && c <= '9', c == ' ':
 		case c == '.':
 			if i >= 3 && (src[i-1]|0x20) == 'w' && (src[i-2]|0x20) == 'w' && (src[i-3]|0x20) == 'w' {
-				return false // www.
+				return nil, false // www.
 			}
 		case c == ',' || c == ';' || c == '?' || c == '(' || c == ')' || c == '/' || c == '%' ||
 			c == '-' || c == '+' || c == '=' || c == '$' || c == '\'' || c == '^' || c == '{' || c == '}':
 		default:
-			return false
+			return nil, false
 		}
 		i++
 	}
-	return true
+	return src, true
 }

@@ -306,20 +306,21 @@ func TestPlainLine(t *testing.T) {
 		for range 1 + rng.IntN(12) {
 			b.WriteString(alphabet[rng.IntN(len(alphabet))])
 		}
-		src := b.String()
-		if !plainLine([]byte(src)) {
+		src := strings.Repeat(" ", rng.IntN(5)) + b.String()
+		line, ok := plainLine([]byte(src))
+		if !ok {
 			continue
 		}
 		accepted++
-		if got, want := "<p>"+src+"</p>\n", string(r.Render(src)); got != want {
+		if got, want := "<p>"+string(line)+"</p>\n", string(r.Render(src)); got != want {
 			t.Fatalf("%q: plain %q, rendered %q", src, got, want)
 		}
 	}
 	if accepted < 1000 {
 		t.Errorf("only %d plain lines drawn", accepted)
 	}
-	for _, src := range []string{"www.example.com", "a www.example.com", "a WWW.x", "1. a", " a", "a ", "a\tb", "a*b", "a<b", "a&amp;", "a@b.co", "a\u00a0"} {
-		if plainLine([]byte(src)) {
+	for _, src := range []string{"www.example.com", "a www.example.com", "a WWW.x", "1. a", "    a", "   1", "a ", "a\tb", "a*b", "a<b", "a&amp;", "a@b.co", "a\u00a0"} {
+		if _, ok := plainLine([]byte(src)); ok {
 			t.Errorf("%q taken as plain", src)
 		}
 	}
