@@ -98,7 +98,11 @@ func (s *Stream) Grow(text string) (done, tail []byte) {
 // finalPrefix returns the length of the longest prefix of src made of final
 // blocks (see Stream): the start of the line on which the last top-level
 // block whose first line is complete begins; 0 when there is none but the
-// first block.
+// first block. A paragraph followed by a blank line is final too, whatever
+// follows: a blank line closes it, and only lines right after a paragraph
+// (a setext underline, a table's delimiter row, a lazy continuation) could
+// change it; the prefix then ends where the next block begins, or after the
+// blank line. That is how prose streams: paragraph by paragraph.
 func finalPrefix(doc ast.Node, src []byte) int {
 	cut := 0
 	first := doc.FirstChild()
@@ -106,6 +110,7 @@ func finalPrefix(doc ast.Node, src []byte) int {
 		return 0
 	}
 	prev := first.Pos()
+	last := first
 	for c := first.NextSibling(); c != nil; c = c.NextSibling() {
 		pos := c.Pos()
 		if pos < 0 || pos > len(src) || pos <= prev {
@@ -115,14 +120,56 @@ func finalPrefix(doc ast.Node, src []byte) int {
 			continue
 		}
 		prev = pos
+		start := bytes.LastIndexByte(src[:pos], '\n') + 1
 		if bytes.IndexByte(src[pos:], '\n') < 0 {
-			break // the block's first line is still open, and any later one too
+			// The block's first line is still open, and any later one
+			// too; the block before is final if a blank line ended it.
+			if closedParagraph(last, src[:start]) && start > cut {
+				cut = start
+			}
+			return cut
 		}
-		if start := bytes.LastIndexByte(src[:pos], '\n') + 1; start > cut {
+		if start > cut {
 			cut = start
+		}
+		last = c
+	}
+	if last.NextSibling() == nil && closedParagraph(last, src) {
+		// The last block is a paragraph and a blank line followed it:
+		// the prefix ends at the start of the last line.
+		if end := bytes.LastIndexByte(src, '\n') + 1; end > cut {
+			cut = end
 		}
 	}
 	return cut
+}
+
+// closedParagraph reports whether n is a paragraph that a blank line ends
+// within src: after its last line, src holds only spaces and tabs, over at
+// least two line breaks.
+func closedParagraph(n ast.Node, src []byte) bool {
+	p, ok := n.(*ast.Paragraph)
+	if !ok || p.Lines().Len() == 0 {
+		return false
+	}
+	end := p.Lines().At(p.Lines().Len() - 1).Stop
+	if end > len(src) {
+		return false
+	}
+	if end > 0 && src[end-1] == '\n' {
+		end-- // the line's own break
+	}
+	breaks := 0
+	for _, c := range src[end:] {
+		switch c {
+		case '\n':
+			breaks++
+		case ' ', '\t', '\r':
+		default:
+			return false
+		}
+	}
+	return breaks >= 2
 }
 
 // plainLine reports whether src is one line that Markdown renders as a

@@ -325,3 +325,28 @@ func TestPlainLine(t *testing.T) {
 		}
 	}
 }
+
+// TestParagraphFinalAtBlankLine: a paragraph is final as soon as a blank
+// line follows it, so prose streams paragraph by paragraph and the open
+// tail stays one paragraph long.
+func TestParagraphFinalAtBlankLine(t *testing.T) {
+	s := New().Stream()
+	text := ""
+	for _, tok := range []string{"One", " two", ".\n", "\n", " Three", " four", ".\n\n", "- a list\n", "\n", "- goes on"} {
+		text += tok
+		done, tail := s.Grow(text)
+		switch tok {
+		case "\n":
+			if text == "One two.\n\n" && (string(done) != "<p>One two.</p>\n" || len(tail) != 0 || s.Mark() != len(text)) {
+				t.Errorf("after the blank line: done %q tail %q mark %d", done, tail, s.Mark())
+			}
+			if text == "One two.\n\n Three four.\n\n- a list\n\n" && s.Mark() != len("One two.\n\n Three four.\n\n") {
+				t.Errorf("a list is not final at a blank line: mark %d", s.Mark())
+			}
+		case " Three":
+			if string(tail) != "<p>Three</p>\n" {
+				t.Errorf("tail %q", tail)
+			}
+		}
+	}
+}
