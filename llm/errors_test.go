@@ -56,6 +56,8 @@ func TestErrorMapping(t *testing.T) {
 		{name: "500", reply: llmtest.Reply{Status: 500}, want: hxchat.EUpstream},
 		{name: "502 HTML", reply: llmtest.Reply{Status: 502, ErrorBody: "<html><body>Bad Gateway</body></html>"}, want: hxchat.EUpstream},
 		{name: "drop mid-stream", reply: llmtest.Reply{Tokens: three, DropAfter: 2}, want: hxchat.EUpstream, text: "one two"},
+		{name: "reset before the first byte", reply: llmtest.Reply{Tokens: three, Reset: true}, want: hxchat.EUpstream},
+		{name: "reset mid-stream", reply: llmtest.Reply{Tokens: three, DropAfter: 2, Reset: true}, want: hxchat.EUpstream, text: "one two"},
 		{name: "EOF without finish or DONE", reply: llmtest.Reply{Tokens: three, NoFinish: true, NoDone: true}, want: hxchat.EUpstream, text: "one two three"},
 		{name: "DONE without finish", reply: llmtest.Reply{Tokens: three, NoFinish: true}, want: hxchat.EUpstream, text: "one two three"},
 		{name: "malformed chunk", reply: llmtest.Reply{Tokens: three, Malformed: true}, want: hxchat.EUpstream, text: "one two three"},
@@ -168,6 +170,8 @@ func TestRetries(t *testing.T) {
 		{"429 quota spent", 2, []llmtest.Reply{{Status: 429, ErrorBody: `{"error":{"code":"insufficient_quota","message":"quota"}}`}, ok}, hxchat.ERateLimited, 1, 0},
 		{"500 x-should-retry false", 2, []llmtest.Reply{{Status: 500, Headers: map[string]string{"x-should-retry": "false"}}, ok}, hxchat.EUpstream, 1, 0},
 		{"400 x-should-retry true", 1, []llmtest.Reply{{Status: 400, Headers: map[string]string{"x-should-retry": "true", "retry-after-ms": "1"}}, ok}, "", 2, time.Millisecond},
+		{"reset before the first byte, then ok", 1, []llmtest.Reply{{Reset: true}, ok}, "", 2, 0},
+		{"reset mid-stream not retried", 2, []llmtest.Reply{{Tokens: []string{"a", "b"}, DropAfter: 1, Reset: true}, ok}, hxchat.EUpstream, 1, 0},
 		{"401 not retried", 2, []llmtest.Reply{{Status: 401}, ok}, hxchat.EUpstreamAuth, 1, 0},
 		{"no retry once streaming", 2, []llmtest.Reply{{Tokens: []string{"a", "b"}, DropAfter: 1}, ok}, hxchat.EUpstream, 1, 0},
 	}

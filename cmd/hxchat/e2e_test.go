@@ -231,6 +231,13 @@ func TestUpstreamErrors(t *testing.T) {
 		{"not found", llmtest.Reply{Status: 404}, "", "settings"},
 		{"rate limited", llmtest.Reply{Status: 429, Headers: map[string]string{"Retry-After": "0"}}, "", "rate limit"},
 		{"server error", llmtest.Reply{Status: 500}, "", "Retry"},
+		{"bad gateway", llmtest.Reply{Status: 502, ErrorBody: "<html>Bad Gateway</html>"}, "", "Retry"},
+		{"unavailable", llmtest.Reply{Status: 503}, "", "Retry"},
+		{"reset before the first byte", llmtest.Reply{Reset: true}, "", "could not be completed"},
+		{"reset mid-stream", llmtest.Reply{Tokens: answerTokens, DropAfter: 2, Reset: true}, "Hello, ", "could not be completed"},
+		{"stall", llmtest.Reply{Tokens: answerTokens[:2], Stall: true}, "Hello, ", "stopped responding"},
+		{"malformed chunk", llmtest.Reply{Tokens: answerTokens[:2], Malformed: true}, "Hello, ", "could not be completed"},
+		{"prompt filtered (Azure 400)", llmtest.Reply{Status: 400, ErrorBody: llmtest.AzurePromptFilteredBody}, "", "content filter refused this message"},
 		{"dropped", llmtest.Reply{Tokens: answerTokens, DropAfter: 2}, "Hello, ", "could not be completed"},
 		{"no finish", llmtest.Reply{Tokens: []string{"cut"}, NoFinish: true, NoDone: true}, "cut", "could not be completed"},
 		{"filtered reply", llmtest.Reply{Tokens: []string{"partial"}, FinishReason: "content_filter"}, "partial", "content filter"},
@@ -239,7 +246,9 @@ func TestUpstreamErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := llmtest.NewServer(t)
 			up.Reply(tt.reply)
-			b := newBrowser(t, startApp(t, testConfig(up, t.TempDir())))
+			cfg := testConfig(up, t.TempDir())
+			cfg.IdleTimeout = time.Second // for the stall
+			b := newBrowser(t, startApp(t, cfg))
 			_, events := b.send("", "fail please")
 			evs := b.stream(events, "", 0)
 			var d answerDOM

@@ -36,6 +36,10 @@ type Reply struct {
 	// DropAfter > 0 aborts the connection (no clean end of the chunked body)
 	// after that many tokens.
 	DropAfter int
+	// Reset resets the TCP connection (RST, as a crashed proxy or a
+	// firewall does) instead of answering: before the first byte, or with
+	// DropAfter after that many tokens.
+	Reset bool
 	// Stall stops sending after the tokens, without finishing, until the
 	// client goes away or the server closes.
 	Stall bool

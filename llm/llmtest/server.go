@@ -23,6 +23,7 @@ package llmtest
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -205,6 +206,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !scripted {
 		reply = echo(rec.Body.Messages)
 	}
+	if reply.Reset && reply.DropAfter == 0 {
+		resetConn(w)
+		return
+	}
 	if reply.Status >= 400 {
 		body := reply.ErrorBody
 		if body == "" {
@@ -282,4 +287,18 @@ func shapeOf(path string) shape {
 		return shapeAzureV1
 	}
 	return shapeOpenAI
+}
+
+// resetConn takes the connection from the HTTP server and resets it: with
+// SO_LINGER 0, closing sends RST, and the client's read fails with
+// "connection reset by peer".
+func resetConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
 }

@@ -63,6 +63,10 @@ func (st *stream) run(reply Reply) bool {
 			return false
 		}
 		if i+1 == reply.DropAfter {
+			if reply.Reset {
+				resetConn(st.w)
+				return false
+			}
 			panic(http.ErrAbortHandler) // closes the connection mid-body
 		}
 	}
