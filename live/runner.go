@@ -322,6 +322,18 @@ func (c *checkpoints) remove(id int64) {
 	}
 }
 
+// retry marks the answers of a batch that could not be saved as unsaved,
+// so that the next tick saves them even if their text has not grown since.
+func (c *checkpoints) retry(batch []hxchat.Partial) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range batch {
+		if p := c.answers[b.ID]; p != nil && p.saved == len(b.Content) {
+			p.saved = -1
+		}
+	}
+}
+
 func (c *checkpoints) saver(done <-chan struct{}) {
 	t := time.NewTicker(c.every)
 	defer t.Stop()
@@ -348,6 +360,7 @@ func (c *checkpoints) saver(done <-chan struct{}) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := c.store.Checkpoints(ctx, batch); err != nil {
 			c.log.Error("checkpoint answers", "answers", len(batch), "err", err)
+			c.retry(batch)
 		}
 		cancel()
 		c.saving.Unlock()

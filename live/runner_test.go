@@ -334,3 +334,40 @@ func TestRunnerCheckpointsBatch(t *testing.T) {
 		t.Errorf("at most %d answers in one save and %d saves at once; want several in one, one at a time", slow.widest, slow.most)
 	}
 }
+
+// failingStore fails its first Checkpoints call.
+type failingStore struct {
+	hxchat.Store
+	mu     sync.Mutex
+	failed bool
+}
+
+func (s *failingStore) Checkpoints(ctx context.Context, parts []hxchat.Partial) error {
+	s.mu.Lock()
+	first := !s.failed
+	s.failed = true
+	s.mu.Unlock()
+	if first {
+		return errors.New("database is locked")
+	}
+	return s.Store.Checkpoints(ctx, parts)
+}
+
+// TestRunnerCheckpointRetried: when a checkpoint fails, the next tick saves
+// the text again, even though the answer stalls and its text did not grow.
+func TestRunnerCheckpointRetried(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFixture(t, &script{pieces: []string{"first ", "second"}, gate: gate, after: 1})
+	failing := &failingStore{Store: f.store}
+	f.runner = live.NewRunner(live.RunnerOptions{Store: failing, Provider: &script{pieces: []string{"first ", "second"}, gate: gate, after: 1},
+		Hub: f.hub, Checkpoint: 10 * time.Millisecond})
+	a := f.start(t)
+	f.wait(t, a.ID, "the stalled text saved after a failed checkpoint", func(m *hxchat.Message) bool {
+		return m.State == hxchat.StateStreaming && m.Content == "first "
+	})
+	if !failing.failed {
+		t.Error("no checkpoint failed")
+	}
+	close(gate)
+	f.wait(t, a.ID, "the end", func(m *hxchat.Message) bool { return m.State == hxchat.StateDone })
+}
