@@ -265,11 +265,12 @@ func outcome(ctx context.Context, finish string, err error) (hxchat.State, hxcha
 	return hxchat.StateDone, ""
 }
 
-// checkpoints saves the growing answers of a runner: once per interval, in
-// one transaction for all of them, whatever changed since the last save. One
-// goroutine does it, while any answer is running, so a crash loses about an
-// interval of text, a stalled answer still gets its text saved, and a slow
-// store gets one batch at a time however many answers there are.
+// checkpoints saves the growing answers of a runner: once per interval (or
+// less often when a batch is slow), in one transaction for all of them,
+// whatever changed since the last save. One goroutine does it, while any
+// answer is running, so a crash loses about an interval of text, a stalled
+// answer still gets its text saved, and a slow store gets one batch at a
+// time however many answers there are.
 type checkpoints struct {
 	store hxchat.Store
 	every time.Duration
@@ -335,7 +336,7 @@ func (c *checkpoints) retry(batch []hxchat.Partial) {
 }
 
 func (c *checkpoints) saver(done <-chan struct{}) {
-	t := time.NewTicker(c.every)
+	t := time.NewTimer(c.every)
 	defer t.Stop()
 	var batch []hxchat.Partial
 	for {
@@ -354,9 +355,11 @@ func (c *checkpoints) saver(done <-chan struct{}) {
 		}
 		c.mu.Unlock()
 		if len(batch) == 0 {
+			t.Reset(c.every)
 			continue
 		}
 		c.saving.Lock()
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := c.store.Checkpoints(ctx, batch); err != nil {
 			c.log.Error("checkpoint answers", "answers", len(batch), "err", err)
@@ -364,5 +367,10 @@ func (c *checkpoints) saver(done <-chan struct{}) {
 		}
 		cancel()
 		c.saving.Unlock()
+		// Under load a batch takes long, and holds the store's writer while
+		// it does: wait at least ten times as long before the next, so that
+		// checkpoints never take more than a tenth of the writer from the
+		// users' own writes (a crash then loses a little more text).
+		t.Reset(max(c.every, 10*time.Since(start)))
 	}
 }
