@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/hxchat/hxchat"
-	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
 )
@@ -79,21 +78,11 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 			opts = append(opts, azure.WithUnsafeAllowHTTP())
 		}
 	}
-	opts = append(opts, o.logOption()...)
-	return &chatProvider{
-		name:    "Azure OpenAI · " + o.Deployment,
-		model:   o.Deployment,
-		svc:     openai.NewChatCompletionService(opts...),
-		idle:    o.idleTimeout(),
-		retries: max(o.MaxRetries, 0),
-		log:     o.Logger,
-		secret:  o.APIKey,
-		check: settingsToCheck{
-			auth: "check AZURE_OPENAI_API_KEY: a key of the resource at " + endpoint + " (Azure portal: the resource, Keys and Endpoint)",
-			notFound: fmt.Sprintf("check AZURE_OPENAI_ENDPOINT (%s), AZURE_OPENAI_DEPLOYMENT (%q, a deployment's name, not the model's) and AZURE_OPENAI_API_VERSION (%q)",
-				endpoint, o.Deployment, o.APIVersion),
-		},
-	}, nil
+	return o.provider("Azure OpenAI · "+o.Deployment, o.Deployment, o.APIKey, opts, settingsToCheck{
+		auth: "check AZURE_OPENAI_API_KEY: a key of the resource at " + endpoint + " (Azure portal: the resource, Keys and Endpoint)",
+		notFound: fmt.Sprintf("check AZURE_OPENAI_ENDPOINT (%s), AZURE_OPENAI_DEPLOYMENT (%q, a deployment's name, not the model's) and AZURE_OPENAI_API_VERSION (%q)",
+			endpoint, o.Deployment, o.APIVersion),
+	}), nil
 }
 
 // parseEndpoint checks that s is an absolute http(s) URL without query or

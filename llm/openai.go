@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hxchat/hxchat"
-	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 )
 
@@ -53,23 +52,13 @@ func NewOpenAI(o OpenAIOptions) (hxchat.Provider, error) {
 	opts := append(o.requestOptions(),
 		option.WithBaseURL(strings.TrimSuffix(u.String(), "/")+"/"),
 		option.WithAPIKey(o.APIKey))
-	opts = append(opts, o.logOption()...)
 
 	name := host + " · " + o.Model
 	if official {
 		name = "OpenAI · " + o.Model
 	}
-	return &chatProvider{
-		name:    name,
-		model:   o.Model,
-		svc:     openai.NewChatCompletionService(opts...),
-		idle:    o.idleTimeout(),
-		retries: max(o.MaxRetries, 0),
-		log:     o.Logger,
-		secret:  o.APIKey,
-		check: settingsToCheck{
-			auth:     "check OPENAI_API_KEY: a key that " + host + " accepts",
-			notFound: fmt.Sprintf("check OPENAI_BASE_URL (%s, the API root, usually ending in /v1) and OPENAI_MODEL (%q)", u, o.Model),
-		},
-	}, nil
+	return o.provider(name, o.Model, o.APIKey, opts, settingsToCheck{
+		auth:     "check OPENAI_API_KEY: a key that " + host + " accepts",
+		notFound: fmt.Sprintf("check OPENAI_BASE_URL (%s, the API root, usually ending in /v1) and OPENAI_MODEL (%q)", u, o.Model),
+	}), nil
 }

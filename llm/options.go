@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 )
 
@@ -72,6 +73,22 @@ func (c Common) idleTimeout() time.Duration {
 		return 0
 	}
 	return DefaultIdleTimeout
+}
+
+// provider returns the provider of one model of a service, reached with
+// opts (which set its address and key), with the options of c.
+func (c Common) provider(name, model, key string, opts []option.RequestOption, check settingsToCheck) *chatProvider {
+	opts = append(opts, c.logOption()...) // last: it logs the URL the others made
+	return &chatProvider{
+		name:    name,
+		model:   model,
+		svc:     openai.NewChatCompletionService(opts...),
+		idle:    c.idleTimeout(),
+		retries: max(c.MaxRetries, 0),
+		log:     c.Logger,
+		secret:  key,
+		check:   check,
+	}
 }
 
 // logOption logs each HTTP attempt. It must come after the options that

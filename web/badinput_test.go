@@ -16,7 +16,6 @@ import (
 	"io"
 	"iter"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/slowclient"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/sqlite"
 	"github.com/hxchat/hxchat/web"
@@ -1196,143 +1196,71 @@ func TestBadInputSlow(t *testing.T) {
 	cookie := "hxchat_session=" + f.a.sid
 	var probes []*slowProbe
 	for _, r := range routeTable {
-		probes = append(probes, &slowProbe{name: r.String() + "/slow headers", kind: "headers", limit: timeout,
-			start: fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n", r.method, f.own(r), cookie),
-			slow:  "X-Slow: " + strings.Repeat("a", 1000)})
+		probes = append(probes, &slowProbe{name: r.String() + "/slow headers", kind: "headers", Probe: slowclient.Probe{Limit: timeout,
+			Start: fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n", r.method, f.own(r), cookie),
+			Slow:  "X-Slow: " + strings.Repeat("a", 1000)}})
 		form := validForm(r)
 		if form == nil {
 			form = url.Values{"q": {"x"}}
 		}
 		for _, chunked := range []bool{false, true} {
-			p := &slowProbe{name: r.String() + "/slow body", kind: "body", limit: timeout, getBody: r.method == "GET",
-				start: fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nHX-Request: true\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+			p := &slowProbe{name: r.String() + "/slow body", kind: "body", getBody: r.method == "GET", Probe: slowclient.Probe{Limit: timeout,
+				Start: fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nCookie: %s\r\nHX-Request: true\r\nContent-Type: application/x-www-form-urlencoded\r\n",
 					r.method, f.own(r), cookie),
-				slow: form.Encode() + "&pad=" + strings.Repeat("a", 1000)}
+				Slow: form.Encode() + "&pad=" + strings.Repeat("a", 1000)}}
 			if chunked {
 				p.name, p.kind = r.String()+"/slow chunked body", "chunked body"
-				p.start += "Transfer-Encoding: chunked\r\n\r\n"
-				p.slow = fmt.Sprintf("%x\r\n%s", len(p.slow), p.slow)
+				p.Start += "Transfer-Encoding: chunked\r\n\r\n"
+				p.Slow = fmt.Sprintf("%x\r\n%s", len(p.Slow), p.Slow)
 			} else {
-				p.start += fmt.Sprintf("Content-Length: %d\r\n\r\n", len(p.slow)+1000)
+				p.Start += fmt.Sprintf("Content-Length: %d\r\n\r\n", len(p.Slow)+1000)
 			}
 			probes = append(probes, p)
 		}
 	}
 	probes = append(probes,
-		&slowProbe{name: "silent connection", kind: "silent", limit: timeout},
-		&slowProbe{name: "idle after a request", kind: "idle", limit: 2 * timeout, start: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", idle: true})
+		&slowProbe{name: "silent connection", kind: "silent", Probe: slowclient.Probe{Limit: timeout}},
+		&slowProbe{name: "idle after a request", kind: "idle", Probe: slowclient.Probe{Limit: 2 * timeout, Start: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", Idle: true}})
 
 	before := f.dump(t)
 	var wg sync.WaitGroup
 	for _, p := range probes {
-		wg.Go(func() { p.run(f.ts.Listener.Addr().String()) })
+		wg.Go(func() { p.Run(f.ts.Listener.Addr().String()) })
 	}
 	wg.Wait()
 	for _, p := range probes {
 		t.Run(p.name, func(t *testing.T) {
 			n.add(p.kind)
-			if p.err != nil {
-				t.Fatal(p.err)
+			if p.Err != nil {
+				t.Fatal(p.Err)
 			}
-			if p.took >= p.limit+2*time.Second {
-				t.Errorf("no answer and the connection still open after %v (limit %v)", p.took.Round(time.Millisecond), p.limit)
+			if p.Took >= p.Limit+2*time.Second {
+				t.Errorf("no answer and the connection still open after %v (limit %v)", p.Took.Round(time.Millisecond), p.Limit)
 			}
-			if p.took < p.limit*3/4 && p.status == 0 {
-				t.Errorf("the connection was closed after %v, before the limit %v", p.took.Round(time.Millisecond), p.limit)
+			if p.Took < p.Limit*3/4 && p.Status == 0 {
+				t.Errorf("the connection was closed after %v, before the limit %v", p.Took.Round(time.Millisecond), p.Limit)
 			}
 			switch {
-			case p.status >= 500:
-				t.Errorf("a trickled request got %d", p.status)
+			case p.Status >= 500:
+				t.Errorf("a trickled request got %d", p.Status)
 			case p.getBody:
 				// A GET does not read its body: it may answer (an event
 				// stream even goes on), once the body is cut.
-			case p.status != 0 && p.status < 400:
-				t.Errorf("a trickled request got %d", p.status)
-			case !p.closed:
-				t.Errorf("the connection stayed open after the answer %d", p.status)
+			case p.Status != 0 && p.Status < 400:
+				t.Errorf("a trickled request got %d", p.Status)
+			case !p.Closed:
+				t.Errorf("the connection stayed open after the answer %d", p.Status)
 			}
 		})
 	}
 	t.Run("nothing stored", func(t *testing.T) { f.unchanged(t, before) })
 }
 
-// slowProbe is a client that writes start, then trickles the bytes of slow,
-// one every 20 ms (far slower than any limit), and sees how long the server
-// takes to answer or close the connection, and whether it closes it.
+// slowProbe is a slow client (see slowclient.Probe) with the case it tests.
 type slowProbe struct {
-	name, kind  string
-	start, slow string
-	limit       time.Duration
-	getBody     bool // a GET with a body
-	idle        bool // start is a whole request: wait idle after its answer
-
-	took   time.Duration // until an answer or the end of the connection; limit+2s: neither came
-	status int           // the status of the answer, if any
-	closed bool          // the server closed the connection (after its answer, if any)
-	err    error
-}
-
-func (p *slowProbe) run(addr string) {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		p.err = err
-		return
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(done); conn.Close(); wg.Wait() }()
-	began := time.Now()
-	if _, err := io.WriteString(conn, p.start); err != nil {
-		p.err = err
-		return
-	}
-	wg.Go(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < len(p.slow); i++ {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			if _, err := conn.Write([]byte{p.slow[i]}); err != nil {
-				return
-			}
-		}
-	})
-	wait := p.limit + 2*time.Second
-	conn.SetReadDeadline(time.Now().Add(wait + time.Second))
-	br := bufio.NewReader(conn)
-	if p.idle {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			p.err = err
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		began = time.Now()
-		conn.SetReadDeadline(time.Now().Add(wait))
-	}
-	timeout := func(err error) bool {
-		ne, ok := err.(net.Error)
-		return ok && ne.Timeout()
-	}
-	resp, err := http.ReadResponse(br, nil)
-	p.took = min(time.Since(began), wait)
-	switch {
-	case timeout(err):
-		p.took = wait
-		return
-	case err != nil:
-		p.closed = true // closed without an answer
-		return
-	}
-	p.status = resp.StatusCode
-	conn.SetReadDeadline(time.Now().Add(time.Second))
-	if _, err = io.Copy(io.Discard, resp.Body); err == nil {
-		_, err = br.ReadByte()
-	}
-	p.closed = err != nil && !timeout(err)
+	name, kind string
+	getBody    bool // a GET with a body
+	slowclient.Probe
 }
 
 // TestBadInputControl: the requests the other tests spoil, sent well-formed,

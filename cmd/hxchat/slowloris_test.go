@@ -6,13 +6,10 @@ package main
 // sets them, and, shortened through Main.Timeouts, against real clients.
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -22,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat/config"
+	"github.com/hxchat/hxchat/internal/slowclient"
 )
 
 // startDemoApp runs the program on the offline demo model.
@@ -128,30 +126,34 @@ func TestSlowloris(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Close() })
 	msg := url.Values{"message": {"a trickled question"}}.Encode()
-	probes := []*probe{
-		{name: "slow headers", limit: m.Timeouts.Header, start: "GET / HTTP/1.1\r\nHost: x\r\n", slow: "X-Slow: " + strings.Repeat("a", 10000)},
-		{name: "silent", limit: m.Timeouts.Header},
-		{name: "slow form", limit: m.Timeouts.Body, slow: msg + strings.Repeat("a", 10000),
-			start: fmt.Sprintf("POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", len(msg)+20000)},
-		{name: "idle", limit: m.Timeouts.Idle, idle: true, start: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"},
+	probes := []struct {
+		name string
+		slowclient.Probe
+	}{
+		{"slow headers", slowclient.Probe{Limit: m.Timeouts.Header, Every: 100 * time.Millisecond,
+			Start: "GET / HTTP/1.1\r\nHost: x\r\n", Slow: "X-Slow: " + strings.Repeat("a", 10000)}},
+		{"silent", slowclient.Probe{Limit: m.Timeouts.Header}},
+		{"slow form", slowclient.Probe{Limit: m.Timeouts.Body, Every: 100 * time.Millisecond, Slow: msg + strings.Repeat("a", 10000),
+			Start: fmt.Sprintf("POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", len(msg)+20000)}},
+		{"idle", slowclient.Probe{Limit: m.Timeouts.Idle, Idle: true, Start: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"}},
 	}
 	var wg sync.WaitGroup
-	for _, p := range probes {
-		wg.Go(func() { p.run(m.Addr()) })
+	for i := range probes {
+		wg.Go(func() { probes[i].Run(m.Addr()) })
 	}
 	wg.Wait()
 	for _, p := range probes {
-		if p.err != nil {
-			t.Errorf("%s: %v", p.name, p.err)
+		if p.Err != nil {
+			t.Errorf("%s: %v", p.name, p.Err)
 			continue
 		}
-		if p.took >= p.limit+3*time.Second || p.took < p.limit*3/4 {
-			t.Errorf("%s: cut after %v, want about %v", p.name, p.took.Round(time.Millisecond), p.limit)
+		if p.Took >= p.Limit+2*time.Second || p.Took < p.Limit*3/4 {
+			t.Errorf("%s: cut after %v, want about %v", p.name, p.Took.Round(time.Millisecond), p.Limit)
 		}
-		if p.status != 0 && (p.status < 400 || p.status >= 500) {
-			t.Errorf("%s: answered %d", p.name, p.status)
+		if p.Status != 0 && (p.Status < 400 || p.Status >= 500) || !p.Closed {
+			t.Errorf("%s: answered %d, closed %v", p.name, p.Status, p.Closed)
 		}
-		t.Logf("%s: cut after %v (status %d)", p.name, p.took.Round(time.Millisecond), p.status)
+		t.Logf("%s: cut after %v (status %d)", p.name, p.Took.Round(time.Millisecond), p.Status)
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "hxchat.db")+"?_pragma=query_only(ON)")
 	if err != nil {
@@ -161,76 +163,5 @@ func TestSlowloris(t *testing.T) {
 	var n int
 	if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM messages").Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d messages stored (%v)", n, err)
-	}
-}
-
-// probe is a client that writes start, then trickles slow one byte every
-// 100 ms, and measures how long the server keeps the connection open.
-type probe struct {
-	name, start, slow string
-	limit             time.Duration
-	idle              bool // start is a whole request: read its answer, then wait
-
-	took   time.Duration
-	status int
-	err    error
-}
-
-func (p *probe) run(addr string) {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		p.err = err
-		return
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(done); conn.Close(); wg.Wait() }()
-	began := time.Now()
-	if _, err := io.WriteString(conn, p.start); err != nil {
-		p.err = err
-		return
-	}
-	wg.Go(func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < len(p.slow); i++ {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			if _, err := conn.Write([]byte{p.slow[i]}); err != nil {
-				return
-			}
-		}
-	})
-	wait := p.limit + 3*time.Second
-	conn.SetReadDeadline(time.Now().Add(wait))
-	br := bufio.NewReader(conn)
-	if p.idle {
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			p.err = err
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		began = time.Now() // the connection is idle from here
-		conn.SetReadDeadline(time.Now().Add(wait))
-		_, err = br.ReadByte() // the server must close it
-		p.took = min(time.Since(began), wait)
-		if err == nil {
-			p.err = errors.New("the server wrote on an idle connection")
-		}
-		return
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err == nil {
-		p.status = resp.StatusCode
-		io.Copy(io.Discard, resp.Body)
-		_, err = br.ReadByte() // the connection must close after the answer
-	}
-	p.took = min(time.Since(began), wait)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		p.took = wait
 	}
 }
