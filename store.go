@@ -37,8 +37,10 @@ type Store interface {
 
 	// StartTurn stores a user message and the assistant message that will
 	// answer it (State streaming), in one transaction. When conv.CreatedAt is
-	// zero the conversation is created first. It sets the ids and times of
-	// user and answer, and bumps the conversation's UpdatedAt.
+	// zero the conversation is created first, and its session is recorded
+	// if it is not yet (a browser's first message: one write, not two). It
+	// sets the ids and times of user and answer, and bumps the
+	// conversation's UpdatedAt.
 	StartTurn(ctx context.Context, conv *Conversation, user, answer *Message) error
 	// RestartAnswer replaces the answer old, which must be the last message
 	// of its conversation and final (done, failed, stopped or interrupted:

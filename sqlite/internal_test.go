@@ -343,15 +343,6 @@ func TestForeignKeysCascade(t *testing.T) {
 	}
 }
 
-// TestStartTurnUnknownSession: a conversation needs a recorded session.
-func TestStartTurnUnknownSession(t *testing.T) {
-	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
-	err := s.StartTurn(t.Context(), &hxchat.Conversation{SessionID: hxchat.NewID()}, &hxchat.Message{Content: "q"}, &hxchat.Message{})
-	if hxchat.Code(err) != hxchat.ENotFound {
-		t.Errorf("StartTurn for an unknown session: %v, want not found", err)
-	}
-}
-
 // TestTwoStoresOneFile: two Stores on one file (as two processes would be)
 // write at once; busy_timeout and BEGIN IMMEDIATE make them wait, not fail.
 func TestTwoStoresOneFile(t *testing.T) {

@@ -358,12 +358,9 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 		if c.Title == "" {
 			c.Title = hxchat.TitleFrom(user.Content)
 		}
-		var ok bool
-		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)", c.SessionID).Scan(&ok); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sessions (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+			c.SessionID, t.UnixMilli()); err != nil {
 			return wrap("start turn", err)
-		}
-		if !ok {
-			return hxchat.ErrNotFound
 		}
 		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
 			c.ID, c.SessionID, c.Title, c.SystemPrompt, c.Model, t.UnixMilli(), t.UnixMilli())

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 	}{
 		{"Sessions", testSessions},
 		{"StartTurnCreatesConversation", testStartTurnCreates},
+		{"StartTurnRecordsSession", testStartTurnRecordsSession},
 		{"SecondTurnBumpsConversation", testSecondTurn},
 		{"Ownership", testOwnership},
 		{"MessagesInOrder", testMessagesOrder},
@@ -323,6 +324,30 @@ func testStartTurnCreates(t *testing.T, s hxchat.Store) {
 	wantMessage(t, "Messages[1]", ms[1], *answer)
 	wantMessage(t, "Message(user)", *getMessage(t, s, id, user.ID), *user)
 	wantMessage(t, "Message(answer)", *getMessage(t, s, id, answer.ID), *answer)
+}
+
+// testStartTurnRecordsSession: a browser's first message records its session
+// with its first conversation; the session then exists, owns the
+// conversation, and cannot be created again.
+func testStartTurnRecordsSession(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := hxchat.NewID()
+	if ok, err := s.SessionExists(ctx, sid); err != nil || ok {
+		t.Fatalf("SessionExists before its first message: %v, %v", ok, err)
+	}
+	conv := &hxchat.Conversation{SessionID: sid, Title: "first"}
+	if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: "first"}, &hxchat.Message{}); err != nil {
+		t.Fatalf("StartTurn of a new session: %v", err)
+	}
+	if ok, err := s.SessionExists(ctx, sid); err != nil || !ok {
+		t.Errorf("SessionExists after its first message: %v, %v", ok, err)
+	}
+	second := &hxchat.Conversation{SessionID: sid, Title: "second"}
+	if err := s.StartTurn(ctx, second, &hxchat.Message{Content: "second"}, &hxchat.Message{}); err != nil {
+		t.Fatalf("StartTurn of a second conversation: %v", err)
+	}
+	wantIDs(t, "Conversations of the new session", getConversations(t, s, sid), second.ID, conv.ID)
+	wantCode(t, "CreateSession of a recorded session", s.CreateSession(ctx, sid), hxchat.EConflict)
 }
 
 func testSecondTurn(t *testing.T, s hxchat.Store) {

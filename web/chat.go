@@ -91,9 +91,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if isNew {
 		// Only a new conversation makes a session: a message to a
 		// conversation needs the session that owns it (else 404 below).
-		if r, err = s.ensureSession(w, r); err != nil {
-			return err
-		}
+		r = s.ensureSession(w, r)
 	}
 	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err // before anything is stored: the text stays in the box

@@ -44,15 +44,15 @@ func sessionID(r *http.Request) string {
 }
 
 // ensureSession returns the request with a session: its own, or a new one
-// (whose cookie it sets) when it has none.
-func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (*http.Request, error) {
+// whose cookie it sets. A new session is recorded with its first
+// conversation (Store.StartTurn), in the same transaction; until then the
+// id is only in the cookie, and a request that brings it back before that
+// gets another.
+func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) *http.Request {
 	if sessionID(r) != "" {
-		return r, nil
+		return r
 	}
 	id := hxchat.NewID()
-	if err := s.o.Store.CreateSession(r.Context(), id); err != nil {
-		return nil, err
-	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     cookieName,
 		Value:    id,
@@ -62,5 +62,5 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (*http.Re
 		Secure:   s.https(r),
 		SameSite: http.SameSiteLaxMode,
 	})
-	return withSession(r, id), nil
+	return withSession(r, id)
 }
