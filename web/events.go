@@ -33,8 +33,16 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	rc.Flush() // the browser sees the stream open before the first token
 
+	// Every write must end within StreamWrite, so that a reader that stops
+	// reading cannot hold the stream. Moving the deadline is not free (a
+	// timer in the poller), so it moves only when half of it has passed:
+	// each write then has at least half of StreamWrite.
+	var deadline time.Time
 	write := func(frames ...[]byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(s.o.StreamWrite))
+		if now := time.Now(); deadline.Sub(now) < s.o.StreamWrite/2 {
+			deadline = now.Add(s.o.StreamWrite)
+			rc.SetWriteDeadline(deadline)
+		}
 		for _, f := range frames {
 			if _, err := w.Write(f); err != nil {
 				return false
