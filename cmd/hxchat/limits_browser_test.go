@@ -42,3 +42,26 @@ func TestBrowserStreamLimit(t *testing.T) {
 	do(t, tab, chromedp.Reload())
 	waitText(t, tab, ".msg.assistant.state-done .text", "the answer in the second tab", func(s string) bool { return s == "one two three" })
 }
+
+// TestBrowserRetryWait: while the model service is busy, the answer says so
+// and when it tries again; then the answer streams in its place.
+func TestBrowserRetryWait(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "1500"}}, llmtest.Reply{Tokens: []string{"fine ", "now"}})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	ctx, log := chrome(t)
+	do(t, ctx,
+		chromedp.Navigate("http://"+m.Addr()+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), "busy?"),
+		pressEnter(),
+	)
+	waitText(t, ctx, ".msg.assistant .waiting", "the wait", func(s string) bool {
+		return strings.Contains(s, "busy (rate limit). Trying again in 2 s (attempt 2 of 3)")
+	})
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return s == "fine now" })
+	if n := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant .waiting').length`); n != 0 {
+		t.Errorf("the wait is still shown after the answer")
+	}
+	log.check(t)
+}
