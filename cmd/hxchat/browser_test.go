@@ -164,6 +164,18 @@ func waitText(t *testing.T, ctx context.Context, sel, what string, ok func(strin
 	return ""
 }
 
+// sendFromNewChat opens a new chat of m and sends text with Enter, without
+// waiting for the answer.
+func sendFromNewChat(t *testing.T, ctx context.Context, m *Main, text string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate("http://"+m.Addr()+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), text),
+		pressEnter(),
+	)
+}
+
 func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
 
 // TestBrowserChat: type a message, press Enter, watch the answer stream in;
@@ -331,12 +343,7 @@ func TestBrowserReload(t *testing.T) {
 	m := startApp(t, testConfig(up, t.TempDir()))
 	ctx, log := chrome(t)
 
-	do(t, ctx,
-		chromedp.Navigate("http://"+m.Addr()+"/"),
-		chromedp.WaitVisible(chromedp.ID("message")),
-		chromedp.SendKeys(chromedp.ID("message"), "reload test"),
-		pressEnter(),
-	)
+	sendFromNewChat(t, ctx, m, "reload test")
 	partial := strings.TrimSpace(strings.Join(tokens[:4], ""))
 	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
 	waitFor(t, "the address bar", func() bool {
@@ -400,12 +407,7 @@ func TestBrowserHiddenTab(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx,
-		chromedp.Navigate("http://"+m.Addr()+"/"),
-		chromedp.WaitVisible(chromedp.ID("message")),
-		chromedp.SendKeys(chromedp.ID("message"), "hide and seek"),
-		pressEnter(),
-	)
+	sendFromNewChat(t, ctx, m, "hide and seek")
 	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == "one two" })
 	setHidden := func(hidden bool) {
 		eval[bool](t, ctx, `Object.defineProperty(document, 'hidden', {value: `+map[bool]string{true: "true", false: "false"}[hidden]+`, configurable: true}),

@@ -21,12 +21,7 @@ func TestBrowserStreamLimit(t *testing.T) {
 	m := startApp(t, cfg)
 	ctx, _ := chrome(t)
 
-	do(t, ctx,
-		chromedp.Navigate("http://"+m.Addr()+"/"),
-		chromedp.WaitVisible(chromedp.ID("message")),
-		chromedp.SendKeys(chromedp.ID("message"), "limits"),
-		pressEnter(),
-	)
+	sendFromNewChat(t, ctx, m, "limits")
 	waitText(t, ctx, ".msg.assistant .text", "the first token", func(s string) bool { return s == "one" })
 	path := eval[string](t, ctx, `location.pathname`)
 
@@ -50,12 +45,7 @@ func TestBrowserRetryWait(t *testing.T) {
 	up.Reply(llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "1500"}}, llmtest.Reply{Tokens: []string{"fine ", "now"}})
 	m := startApp(t, testConfig(up, t.TempDir()))
 	ctx, log := chrome(t)
-	do(t, ctx,
-		chromedp.Navigate("http://"+m.Addr()+"/"),
-		chromedp.WaitVisible(chromedp.ID("message")),
-		chromedp.SendKeys(chromedp.ID("message"), "busy?"),
-		pressEnter(),
-	)
+	sendFromNewChat(t, ctx, m, "busy?")
 	waitText(t, ctx, ".msg.assistant .waiting", "the wait", func(s string) bool {
 		return strings.Contains(s, "busy (rate limit). Trying again in 2 s (attempt 2 of 3)")
 	})
