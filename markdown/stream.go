@@ -69,12 +69,12 @@ func (s *Stream) Grow(text string) (done, tail []byte) {
 		// cannot be taken back, so render nothing more.
 		return nil, nil
 	}
-	all := source(text[s.mark:])
-	if line, ok := plainLine(all); ok {
+	if line, ok := plainLine(text[s.mark:]); ok {
 		// The common step of prose: one line of plain words, which no
 		// later text can split, renders as itself in a paragraph.
 		return nil, append(append(append(make([]byte, 0, len(line)+9), "<p>"...), line...), "</p>\n"...)
 	}
+	all := source(text[s.mark:])
 	defer func() {
 		if recover() != nil { // a bug in goldmark or chroma: see fallback
 			done, tail = nil, fallback(all)
@@ -181,20 +181,20 @@ func closedParagraph(n ast.Node, src []byte) bool {
 // strikethrough, table, entity, escape, and nothing HTML escapes) and no
 // "www." (an autolink). TestPlainLine, FuzzRender and the stream tests check
 // it against the full renderer.
-func plainLine(src []byte) ([]byte, bool) {
+func plainLine(src string) (string, bool) {
 	for n := 0; n < 3 && len(src) > 0 && src[0] == ' '; n++ {
 		src = src[1:]
 	}
 	if len(src) == 0 || src[len(src)-1] == ' ' {
-		return nil, false
+		return "", false
 	}
 	for i := 0; i < len(src); {
 		c := src[i]
 		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(src[i:])
+			r, size := utf8.DecodeRuneInString(src[i:])
 			if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) ||
 				(i == 0 && !unicode.IsLetter(r)) {
-				return nil, false
+				return "", false
 			}
 			i += size
 			continue
@@ -202,16 +202,16 @@ func plainLine(src []byte) ([]byte, bool) {
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
 		case i == 0:
-			return nil, false
+			return "", false
 		case '0' <= c && c <= '9', c == ' ':
 		case c == '.':
 			if i >= 3 && (src[i-1]|0x20) == 'w' && (src[i-2]|0x20) == 'w' && (src[i-3]|0x20) == 'w' {
-				return nil, false // www.
+				return "", false // www.
 			}
 		case c == ',' || c == ';' || c == '?' || c == '(' || c == ')' || c == '/' || c == '%' ||
 			c == '-' || c == '+' || c == '=' || c == '$' || c == '\'' || c == '^' || c == '{' || c == '}':
 		default:
-			return nil, false
+			return "", false
 		}
 		i++
 	}
