@@ -68,6 +68,10 @@ type Config struct {
 	// HXCHAT_MAX_ANSWERS_PER_SESSION, default 3; -max-answers,
 	// HXCHAT_MAX_ANSWERS, default 1000; 0 means no limit).
 	MaxAnswersPerSession, MaxAnswers int
+	// MaxMessageBytes is the longest message a user may send
+	// (-max-message-kib, HXCHAT_MAX_MESSAGE_KIB, in KiB: 1 to 1024, default
+	// 32).
+	MaxMessageBytes int
 	// MaxStreamsPerSession limits the answer streams one session may have
 	// open at once, across its tabs (-max-streams-per-session,
 	// HXCHAT_MAX_STREAMS_PER_SESSION, default 20; 0 means no limit).

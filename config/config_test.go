@@ -70,6 +70,7 @@ func TestDefaults(t *testing.T) {
 		MaxAnswers:           1000,
 		MaxStreamsPerSession: 20,
 		RequestRate:          10,
+		MaxMessageBytes:      32 << 10,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %#v\nwant %#v", cfg, want)
@@ -720,6 +721,16 @@ func TestLimits(t *testing.T) {
 	cfg, _, err = Load(nil, func(k string) string { return env[k] }, "", new(bytes.Buffer))
 	if err != nil || cfg.RequestRate != 2.5 || cfg.MaxStreamsPerSession != 0 {
 		t.Errorf("env: rate %v, streams %d, %v", cfg.RequestRate, cfg.MaxStreamsPerSession, err)
+	}
+	cfg, _, err = Load([]string{"-max-message-kib", "64"}, nil, "", new(bytes.Buffer))
+	if err != nil || cfg.MaxMessageBytes != 64<<10 {
+		t.Errorf("-max-message-kib 64: %d, %v", cfg.MaxMessageBytes, err)
+	}
+	for _, bad := range []string{"0", "1025", "32KiB", "-1"} {
+		_, _, err := Load([]string{"-max-message-kib", bad}, nil, "", new(bytes.Buffer))
+		if err == nil || !strings.Contains(err.Error(), "HXCHAT_MAX_MESSAGE_KIB (-max-message-kib, set by the flag)") || !strings.Contains(err.Error(), "from 1 to 1024") {
+			t.Errorf("-max-message-kib %s: %v", bad, err)
+		}
 	}
 	for _, bad := range []string{"-1", "many", "NaN"} {
 		_, _, err := Load([]string{"-rate", bad}, nil, "", new(bytes.Buffer))

@@ -192,6 +192,7 @@ func (l *loader) config() Config {
 		DemoRate:             l.perSecond(envDemoRate, "tokens", "as fast as possible"),
 		RequestRate:          l.perSecond(envRate, "requests", "no limit"),
 		MaxStreamsPerSession: l.count(envMaxStreams),
+		MaxMessageBytes:      l.kib(envMaxMessage, 1, 1024),
 		MaxAnswersPerSession: l.count(envMaxPerSession),
 		MaxAnswers:           l.count(envMaxAnswers),
 		TrustProxy:           l.oneOf(envTrustProxy, "true", "false") == "true",
@@ -470,6 +471,17 @@ func (l *loader) count(env string) int {
 		return 0
 	}
 	return n
+}
+
+// kib parses a size in KiB within lo..hi and returns it in bytes.
+func (l *loader) kib(env string, lo, hi int) int {
+	v := l.get(env)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		l.errorf(env, "is %q: set it to a number of KiB from %d to %d, like %s", v, lo, hi, l.settings[env].def)
+		return 0
+	}
+	return n << 10
 }
 
 // perSecond parses a rate of what per second, 0 or more; zero says what 0

@@ -20,6 +20,7 @@ const (
 	envMaxPerSession   = "HXCHAT_MAX_ANSWERS_PER_SESSION"
 	envMaxAnswers      = "HXCHAT_MAX_ANSWERS"
 	envMaxStreams      = "HXCHAT_MAX_STREAMS_PER_SESSION"
+	envMaxMessage      = "HXCHAT_MAX_MESSAGE_KIB"
 	envRate            = "HXCHAT_RATE"
 	envTrustProxy      = "HXCHAT_TRUST_PROXY"
 	envAddr            = "HXCHAT_ADDR"
@@ -71,6 +72,8 @@ func sections() []section {
 				"default system prompt of new conversations, sent first with every request (empty: none)"},
 			{envModels, "models", "NAMES", "", false,
 				"more models (or Azure deployments) users may pick per conversation, comma-separated"},
+			{envMaxMessage, "max-message-kib", "N", "32", false,
+				"longest message a user may send, in KiB (1 to 1024); a longer one is refused and stays in the box"},
 			{envIdleTimeout, "idle-timeout", "DURATION", "60s", false,
 				"end an answer when the model sends nothing for this long (0: no limit)"},
 		}},

@@ -454,3 +454,23 @@ func TestAnswerLimits(t *testing.T) {
 		t.Errorf("another session: %d", resp.StatusCode)
 	}
 }
+
+// TestMessageSizeSetting: -max-message-kib sets the longest message; a longer
+// one is refused with 413 and a message that gives the limit, and nothing is
+// stored.
+func TestMessageSizeSetting(t *testing.T) {
+	up := llmtest.NewServer(t)
+	cfg := testConfig(up, t.TempDir())
+	cfg.MaxMessageBytes = 4 << 10
+	b := newBrowser(t, startApp(t, cfg))
+	resp, body := b.post("/c", url.Values{"message": {strings.Repeat("x", 4<<10+1)}})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "at most 4 KiB") {
+		t.Errorf("4 KiB + 1: %d %s", resp.StatusCode, body)
+	}
+	if n := len(up.Requests()); n != 0 {
+		t.Errorf("%d requests to the model service", n)
+	}
+	if resp, body := b.post("/c", url.Values{"message": {strings.Repeat("x", 4<<10)}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("4 KiB: %d %s", resp.StatusCode, body)
+	}
+}

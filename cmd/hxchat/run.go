@@ -111,6 +111,8 @@ func (m *Main) Run(ctx context.Context) error {
 		RequestRate:  cfg.RequestRate,
 		MaxStreams:   cfg.MaxStreamsPerSession,
 		BodyTimeout:  m.Timeouts.Body,
+
+		MaxMessageBytes: cfg.MaxMessageBytes,
 	})
 	if err != nil {
 		return err
