@@ -54,6 +54,7 @@ type Retry struct {
 	After   time.Duration // how long it waits, as the service asked if it did
 	Attempt int           // the attempt that follows the wait: 2 is the first retry
 	Of      int           // the attempts it makes at most
+	Err     error         // the failed attempt's error, for the log
 }
 
 // Provider finish reasons that hxchat acts on.

@@ -202,7 +202,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 			break
 		}
 		if d.Retry != nil {
-			log.Info("answer waits to retry", "code", d.Retry.Code, "wait", d.Retry.After, "attempt", d.Retry.Attempt)
+			log.Info("answer waits to retry", "wait", d.Retry.After, "attempt", d.Retry.Attempt, "err", d.Retry.Err)
 			data := render.Wait(*d.Retry)
 			stream.Wait(*d.Retry, func(id string) []byte { return AppendEvent(nil, "", id, data) })
 			continue

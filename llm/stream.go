@@ -63,10 +63,7 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 				yield(hxchat.Delta{}, mapped)
 				return
 			}
-			if p.log != nil {
-				p.log.Info("llm: retrying", "provider", p.name, "wait", wait, "attempt", attempt+2, "error", mapped)
-			}
-			retry := &hxchat.Retry{Code: hxchat.Code(mapped), After: wait, Attempt: attempt + 2, Of: p.retries + 1}
+			retry := &hxchat.Retry{Code: hxchat.Code(mapped), After: wait, Attempt: attempt + 2, Of: p.retries + 1, Err: mapped}
 			if !yield(hxchat.Delta{Retry: retry}, nil) {
 				return
 			}

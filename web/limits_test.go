@@ -14,23 +14,6 @@ import (
 	"github.com/hxchat/hxchat/web"
 )
 
-// get sends an htmx GET and returns the response with its body read.
-func get(t *testing.T, c *http.Client, url string, header ...string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("HX-Request", "true")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
 // TestRequestRate: a session that floods the server is refused with 429, a
 // Retry-After and a message saying when to try again; other sessions and the
 // static files are not affected; a page without a session counts against its

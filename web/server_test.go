@@ -63,10 +63,26 @@ func postForm(t *testing.T, c *http.Client, ts *httptest.Server, path string, fo
 	t.Helper()
 	req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("HX-Request", "true")
 	if origin != "" {
 		req.Header.Set("Origin", origin)
 	}
+	return do(t, c, req)
+}
+
+// get sends an htmx GET with the given header pairs.
+func get(t *testing.T, c *http.Client, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(t, c, req)
+}
+
+// do sends req as htmx does and returns the response with its body read.
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	req.Header.Set("HX-Request", "true")
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -105,46 +105,6 @@ func browserAt(t *testing.T, base string, jar http.CookieJar) *browser {
 	return &browser{t: t, base: base, c: &http.Client{Jar: jar}}
 }
 
-// TestKillAndRestart: kill -9 in the middle of an answer; after a restart the
-// user's message is there and the answer shows its text up to the last
-// checkpoint, marked interrupted, with Retry; the database is sound.
-func TestKillAndRestart(t *testing.T) {
-	up := llmtest.NewServer(t)
-	gate := make(chan struct{})
-	defer close(gate)
-	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 3})
-	dir := t.TempDir()
-	c := startChild(t, up, dir)
-	jar, _ := cookiejar.New(nil)
-	b := browserAt(t, c.base, jar)
-	conv, _ := b.send("", "will you survive kill -9?")
-	waitFor(t, "three tokens on the page", func() bool {
-		_, page := b.get("/c/" + conv)
-		return strings.Contains(page, "Hello, &lt;b&gt;world&lt;/b&gt;")
-	})
-	time.Sleep(1500 * time.Millisecond) // one checkpoint interval and more
-	c.cmd.Process.Signal(syscall.SIGKILL)
-	c.wait()
-
-	m := startApp(t, testConfig(up, dir))
-	after := browserAt(t, "http://"+m.Addr(), jar)
-	code, page := after.get("/c/" + conv)
-	if code != 200 {
-		t.Fatalf("after restart: %d", code)
-	}
-	for _, want := range []string{"will you survive kill -9?", "Hello, &lt;b&gt;world&lt;/b&gt;", "state-interrupted", "Interrupted", "/retry"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("after restart the page lacks %q", want)
-		}
-	}
-	if strings.Contains(page, "hx-sse:connect") {
-		t.Error("an interrupted answer still opens a stream")
-	}
-	if err := m.store.Integrity(context.Background()); err != nil {
-		t.Errorf("integrity: %v", err)
-	}
-}
-
 // TestSIGTERM: SIGTERM in the middle of an answer stops accepting, stores the
 // answer as interrupted after the drain time, closes its stream with the
 // final event, and exits 0.
