@@ -103,6 +103,7 @@ func (s *Stream) Publish(text string, mark int, frame func(id string) []byte) {
 	}
 	s.text, s.mark, s.wait = text, mark, nil
 	s.append(frame)
+	s.trim(1)
 	s.notify()
 }
 
@@ -116,6 +117,7 @@ func (s *Stream) Wait(r hxchat.Retry, frame func(id string) []byte) {
 	}
 	s.wait, s.until = &r, time.Now().Add(r.After)
 	s.append(frame)
+	s.trim(1)
 	s.notify()
 }
 
@@ -130,6 +132,7 @@ func (s *Stream) Close(frames ...func(id string) []byte) {
 	for _, f := range frames {
 		s.append(f)
 	}
+	s.trim(len(frames))
 	s.ended = true
 	s.notify()
 	s.mu.Unlock()
@@ -158,7 +161,14 @@ func (s *Stream) append(frame func(id string) []byte) {
 	}
 	s.log = append(s.log, b)
 	s.size += len(b)
-	for s.size > s.hub.maxLog && len(s.log) > 1 {
+}
+
+// trim drops the oldest frames while the log is over its size, but keeps the
+// newest keep frames, appended together: a reader that waits at the position
+// before them gets them all (the final bubble and the final event, say), not a
+// snapshot.
+func (s *Stream) trim(keep int) {
+	for s.size > s.hub.maxLog && len(s.log) > keep {
 		s.size -= len(s.log[0])
 		s.log[0] = nil
 		s.log = s.log[1:]

@@ -195,3 +195,24 @@ func TestHubReopenEndsOld(t *testing.T) {
 		t.Error("replaced stream not ended")
 	}
 }
+
+// TestStreamCloseKeepsItsFrames: the last events of an answer are held
+// together even when they are larger than the log (a long answer's final
+// bubble), so that a reader waiting for them gets them, not a snapshot.
+func TestStreamCloseKeepsItsFrames(t *testing.T) {
+	const maxLog = 1 << 10
+	s := NewHub(0, maxLog).Open(4)
+	s.Publish("a", 0, frameOf("a"))
+	bubble := strings.Repeat("x", 3*maxLog)
+	s.Close(frameOf(bubble), frameOf("end"))
+	frames, last, _, ended, ok := s.Since(1, nil)
+	if !ok || !ended || last != 3 || len(frames) != 2 {
+		t.Fatalf("Since(1) after Close: %d frames, last %d, ended %v, ok %v; want both final frames", len(frames), last, ended, ok)
+	}
+	if !strings.Contains(string(frames[0]), bubble) || !strings.Contains(string(frames[1]), "end") {
+		t.Errorf("final frames %.40q, %q", frames[0], frames[1])
+	}
+	if _, _, _, _, ok := s.Since(0, nil); ok {
+		t.Error("Since(0) ok; the first event should have made room")
+	}
+}

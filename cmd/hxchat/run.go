@@ -84,10 +84,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	// Each answer keeps its last 16 KiB of events (some seconds of it) for
-	// readers that fall behind or reconnect after a blip; a reader further
-	// behind gets a snapshot instead. The log is most of an answer's memory.
-	m.hub = live.NewHub(time.Minute, 16<<10)
+	// Each answer keeps its last 8 KiB of events (a second or more of it)
+	// for readers that fall behind or reconnect after a blip; a reader
+	// further behind gets a snapshot instead, which costs one rendering of
+	// the answer so far. The log is the largest part of an answer's heap.
+	m.hub = live.NewHub(time.Minute, 8<<10)
 	m.runner = live.NewRunner(live.RunnerOptions{
 		Store:    store,
 		Provider: provider,
