@@ -251,5 +251,5 @@ func isNetwork(err error) bool {
 func isMalformed(err error) bool {
 	_, syntax := errors.AsType[*json.SyntaxError](err)
 	_, typ := errors.AsType[*json.UnmarshalTypeError](err)
-	return syntax || typ
+	return syntax || typ || errors.Is(err, errMalformed)
 }

@@ -1,18 +1,22 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"iter"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/tidwall/gjson"
 )
 
 // chatProvider streams chat completions from one model of one service.
@@ -76,12 +80,12 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 				return
 			}
 		}
-		// The SDK's stream decodes each chunk into openai.ChatCompletionChunk,
-		// whose decoder keeps every field's raw JSON: several times the work
-		// of the fields an answer needs, on every token. The same response is
-		// read with the SDK's own SSE decoder into a chunk of just those.
-		st := ssestream.NewStream[chunk](ssestream.NewDecoder(res), nil)
-		defer st.Close() // closes the response body
+		// The SDK's stream decodes each chunk into openai.ChatCompletionChunk
+		// with encoding/json: several times the work of the few fields an
+		// answer needs, on every token. The response is read with the SDK's
+		// own SSE decoder, and each chunk with gjson (see decodeChunk).
+		dec := ssestream.NewDecoder(res)
+		defer dec.Close() // closes the response body
 
 		// The idle timer runs only while waiting for the next chunk, not
 		// while the caller handles one.
@@ -91,18 +95,28 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 			defer idle.Stop()
 		}
 		finished := false
+		var err error
 		for {
 			if idle != nil {
 				idle.Reset(p.idle)
 			}
-			ok := st.Next()
+			ok := dec.Next()
 			if idle != nil {
 				idle.Stop()
 			}
 			if !ok {
+				err = dec.Err()
 				break
 			}
-			d, done := delta(st.Current())
+			ev := dec.Event()
+			if bytes.HasPrefix(ev.Data, []byte("[DONE]")) {
+				break
+			}
+			d, done, derr := decodeChunk(ev)
+			if derr != nil {
+				err = derr
+				break
+			}
 			finished = finished || done
 			if d == (hxchat.Delta{}) {
 				continue // Azure annotations, role-only chunks, keep-alives
@@ -112,7 +126,6 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 			}
 		}
 
-		err := st.Err()
 		switch {
 		case err == nil && finished:
 			return
@@ -153,33 +166,73 @@ func (p *chatProvider) params(req hxchat.ChatRequest) openai.ChatCompletionNewPa
 	}
 }
 
-// chunk is what hxchat reads of a chat.completion.chunk (the SDK's
-// openai.ChatCompletionChunk has the whole shape).
-type chunk struct {
-	Choices []struct {
-		Delta struct {
-			Content string `json:"content"`
-			Refusal string `json:"refusal"`
-		} `json:"delta"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int64 `json:"prompt_tokens"`
-		CompletionTokens int64 `json:"completion_tokens"`
-	} `json:"usage"`
+// errMalformed is the cause of a chunk that is not JSON, or whose fields
+// an answer reads have the wrong types.
+var errMalformed = errors.New("llm: the model service sent a chunk that is not a chat.completion.chunk")
+
+// decodeChunk reads what an answer needs of a chat.completion.chunk: the
+// first choice's text (content, or refusal) and finish reason, and the usage.
+// Azure's annotation chunks have no choices, or a choice without a delta; a
+// usage chunk has no choices. A chunk with an "error" field is the service's
+// error during the stream, as the SDK's stream reports it.
+//
+// gjson finds these fields in one pass over the chunk without building it
+// (an Azure chunk is about 400 bytes, mostly content-filter results); the
+// chunk is still checked to be JSON, and each field to have its type.
+func decodeChunk(ev ssestream.Event) (d hxchat.Delta, finished bool, err error) {
+	data := ev.Data
+	if !gjson.ValidBytes(data) {
+		return d, false, errMalformed
+	}
+	c := gjson.ParseBytes(data)
+	if !c.IsObject() {
+		return d, false, errMalformed
+	}
+	var choices, usage, serr gjson.Result
+	c.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "choices":
+			choices = v
+		case "usage":
+			usage = v
+		case "error":
+			serr = v
+		}
+		return true
+	})
+	if serr.Exists() {
+		return d, false, &ssestream.StreamError{Message: "received error while streaming: " + serr.String(), Event: ev}
+	}
+	if choices.Exists() && !choices.IsArray() && choices.Type != gjson.Null {
+		return d, false, errMalformed
+	}
+	if ch := choices.Get("0"); ch.Exists() {
+		content, refusal, reason := ch.Get("delta.content"), ch.Get("delta.refusal"), ch.Get("finish_reason")
+		if !stringOrNull(content) || !stringOrNull(refusal) || !stringOrNull(reason) {
+			return d, false, errMalformed
+		}
+		d.Text = content.Str + refusal.Str
+		if !utf8.ValidString(d.Text) {
+			d.Text = strings.ToValidUTF8(d.Text, "\uFFFD") // as encoding/json reads it
+		}
+		d.FinishReason = reason.Str
+	}
+	if usage.IsObject() {
+		prompt, completion := usage.Get("prompt_tokens"), usage.Get("completion_tokens")
+		if !numberOrNull(prompt) || !numberOrNull(completion) {
+			return d, false, errMalformed
+		}
+		d.Usage = &hxchat.Usage{PromptTokens: prompt.Int(), CompletionTokens: completion.Int()}
+	} else if usage.Exists() && usage.Type != gjson.Null {
+		return d, false, errMalformed
+	}
+	return d, d.FinishReason != "", nil
 }
 
-// delta turns a chunk into a Delta, and reports whether it carries a finish
-// reason. Azure's annotation chunks have no choices, or a choice without a
-// delta; a usage chunk has no choices.
-func delta(c chunk) (d hxchat.Delta, finished bool) {
-	if len(c.Choices) > 0 {
-		ch := c.Choices[0]
-		d.Text = ch.Delta.Content + ch.Delta.Refusal
-		d.FinishReason = ch.FinishReason
-	}
-	if c.Usage != nil {
-		d.Usage = &hxchat.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}
-	}
-	return d, d.FinishReason != ""
+func stringOrNull(r gjson.Result) bool {
+	return r.Type == gjson.String || r.Type == gjson.Null // Null: also missing
+}
+
+func numberOrNull(r gjson.Result) bool {
+	return r.Type == gjson.Number || r.Type == gjson.Null
 }
