@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -335,6 +336,9 @@ func (c *checkpoints) retry(batch []hxchat.Partial) {
 	}
 }
 
+// checkpointSlice is how many answers one checkpoint transaction writes.
+const checkpointSlice = 128
+
 func (c *checkpoints) saver(done <-chan struct{}) {
 	t := time.NewTimer(c.every)
 	defer t.Stop()
@@ -360,12 +364,19 @@ func (c *checkpoints) saver(done <-chan struct{}) {
 		}
 		c.saving.Lock()
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := c.store.Checkpoints(ctx, batch); err != nil {
-			c.log.Error("checkpoint answers", "answers", len(batch), "err", err)
-			c.retry(batch)
+		// A batch is written in slices of a transaction each: a transaction
+		// of thousands of answers costs more per answer than one of a hundred
+		// (it outgrows SQLite's page cache; BenchmarkCheckpoints), and holds
+		// the writer, and a core, for long enough that users' turns and
+		// tokens queue behind it.
+		for part := range slices.Chunk(batch, checkpointSlice) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := c.store.Checkpoints(ctx, part); err != nil {
+				c.log.Error("checkpoint answers", "answers", len(part), "err", err)
+				c.retry(part)
+			}
+			cancel()
 		}
-		cancel()
 		c.saving.Unlock()
 		// Under load a batch takes long, and holds the store's writer while
 		// it does: wait at least ten times as long before the next, so that

@@ -309,8 +309,8 @@ func TestRunnerLimits(t *testing.T) {
 	}
 }
 
-// TestRunnerCheckpointsBatch: the texts of all running answers are saved in
-// one call, while they stall.
+// TestRunnerCheckpointsBatch: the texts of all running answers are saved
+// together while they stall, in slices of at most CheckpointSlice answers.
 func TestRunnerCheckpointsBatch(t *testing.T) {
 	gate := make(chan struct{})
 	f := newFixture(t, &script{})
@@ -318,7 +318,7 @@ func TestRunnerCheckpointsBatch(t *testing.T) {
 	f.runner = live.NewRunner(live.RunnerOptions{Store: slow, Provider: &script{pieces: []string{"so far", "rest"}, gate: gate, after: 1},
 		Hub: f.hub, Checkpoint: 5 * time.Millisecond})
 	var ids []int64
-	for range 5 {
+	for range 2*live.CheckpointSlice + 3 {
 		ids = append(ids, f.start(t).ID)
 	}
 	for _, id := range ids {
@@ -330,8 +330,9 @@ func TestRunnerCheckpointsBatch(t *testing.T) {
 	}
 	slow.mu.Lock()
 	defer slow.mu.Unlock()
-	if slow.widest < 2 || slow.most != 1 {
-		t.Errorf("at most %d answers in one save and %d saves at once; want several in one, one at a time", slow.widest, slow.most)
+	if slow.widest < 2 || slow.widest > live.CheckpointSlice || slow.most != 1 {
+		t.Errorf("at most %d answers in one save and %d saves at once; want several in one (at most %d), one at a time",
+			slow.widest, slow.most, live.CheckpointSlice)
 	}
 }
 

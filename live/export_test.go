@@ -1,0 +1,4 @@
+package live
+
+// CheckpointSlice is how many answers one checkpoint transaction writes.
+const CheckpointSlice = checkpointSlice
