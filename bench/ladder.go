@@ -137,6 +137,7 @@ type harness struct {
 // rungResult is the outcome of one rung.
 type rungResult struct {
 	Spec    rungSpec
+	Floor   bool          // run against the floor relay (bench/floor), not hxchat
 	Delay   time.Duration // the fake model's delay before the first token
 	Skipped string        // why the rung did not run; "" when it ran
 

@@ -45,6 +45,7 @@ func run(args []string) int {
 		keep  = fs.Bool("keep", false, "keep the temporary directory (binary, databases)")
 		quiet = fs.Duration("quiet", time.Minute, "before each rung, wait up to this long for other processes to leave the host idle")
 		prof  = fs.String("cpuprofile", "", "write the harness's own CPU profile to this file (to keep the harness cheap)")
+		floor = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nhxchat's load benchmark: a fake model, hxchat, and N browsers on this host.\n\n")
@@ -118,6 +119,16 @@ func run(args []string) int {
 		}
 	}
 
+	floorBin := ""
+	if *floor {
+		floorBin = filepath.Join(work, "floor")
+		fmt.Fprintf(os.Stderr, "bench: building the floor relay of %s\n", dir)
+		if err := goBuild(ctx, dir, "./bench/floor", floorBin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+
 	if *prof != "" {
 		f, err := os.Create(*prof)
 		if err != nil {
@@ -143,15 +154,27 @@ func run(args []string) int {
 		if ctx.Err() != nil {
 			break
 		}
-		r := h.run(ctx, i, s)
-		results = append(results, r)
-		if r.Skipped != "" {
-			fmt.Fprintf(os.Stderr, "rung %d: %s not run: %s\n", i+1, s, r.Skipped)
-		} else {
-			fmt.Fprintf(os.Stderr, "rung %d: %s: %d tokens, failures %s, added p50 %s p99 %s ms, server %s µs/token\n",
-				i+1, s, r.Tokens, r.failures(), ms(pct(r.Lat, .5)), ms(pct(r.Lat, .99)), perToken(r.ServerCPU, r.Tokens))
+		runs := []*harness{h}
+		if floorBin != "" {
+			f := *h
+			f.bin = floorBin
+			runs = append(runs, &f)
 		}
-		runtime.GC() // the next rung starts with this process's memory back
+		for _, hh := range runs {
+			if ctx.Err() != nil {
+				break
+			}
+			r := hh.run(ctx, i, s)
+			r.Floor = hh.bin == floorBin
+			results = append(results, r)
+			if r.Skipped != "" {
+				fmt.Fprintf(os.Stderr, "rung %d: %s not run: %s\n", i+1, r.name(), r.Skipped)
+			} else {
+				fmt.Fprintf(os.Stderr, "rung %d: %s: %d tokens, failures %s, added p50 %s p99 %s ms, server %s µs/token\n",
+					i+1, r.name(), r.Tokens, r.failures(), ms(pct(r.Lat, .5)), ms(pct(r.Lat, .99)), perToken(r.ServerCPU, r.Tokens))
+			}
+			runtime.GC() // the next rung starts with this process's memory back
+		}
 	}
 	if len(results) == 0 {
 		return 1

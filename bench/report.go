@@ -71,7 +71,7 @@ func noisy(results []*rungResult) []string {
 	var out []string
 	for _, r := range results {
 		if r.Skipped == "" && r.othersCores() > 0.1 {
-			out = append(out, fmt.Sprintf("%s: other processes used %.2f cores on average during the rung; its figures are distorted, run it again on a quiet host", r.Spec, r.othersCores()))
+			out = append(out, fmt.Sprintf("%s: other processes used %.2f cores on average during the rung; its figures are distorted, run it again on a quiet host", r.name(), r.othersCores()))
 		}
 	}
 	return out
@@ -91,12 +91,20 @@ var tableHeader = []string{
 	"server CPU µs/token", "server peak RSS (MiB)", "RSS/stream (KiB)", "harness CPU µs/token",
 }
 
+// name is the rung's label: its spec, and "floor" for the floor relay's run.
+func (r *rungResult) name() string {
+	if r.Floor {
+		return r.Spec.String() + " floor"
+	}
+	return r.Spec.String()
+}
+
 func (r *rungResult) row() []string {
 	if r.Skipped != "" {
-		return []string{r.Spec.String(), fmt.Sprint(r.Spec.Streams), "not run: " + r.Skipped, "", "", "", "", "", "", ""}
+		return []string{r.name(), fmt.Sprint(r.Spec.Streams), "not run: " + r.Skipped, "", "", "", "", "", "", ""}
 	}
 	return []string{
-		r.Spec.String(),
+		r.name(),
 		fmt.Sprint(r.Spec.Streams),
 		r.offered() + " / " + fmt.Sprint(r.PeakTPS),
 		r.failures(),
@@ -153,7 +161,7 @@ type target struct {
 func targets(results []*rungResult) []target {
 	var t []target
 	for _, r := range results {
-		if r.Skipped != "" {
+		if r.Skipped != "" || r.Floor {
 			continue
 		}
 		s := r.Spec
@@ -190,7 +198,7 @@ func targets(results []*rungResult) []target {
 // details renders what the table leaves out, per rung.
 func details(r *rungResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s\n\n", r.Spec)
+	fmt.Fprintf(&b, "### %s\n\n", r.name())
 	if r.Skipped != "" {
 		fmt.Fprintf(&b, "Not run: %s\n\n", r.Skipped)
 		return b.String()
@@ -316,6 +324,9 @@ func markdown(m machine, s settings, results []*rungResult) string {
 	b.WriteString("## Results\n\n")
 	b.WriteString(table(results))
 	b.WriteString("\n")
+	if slices.ContainsFunc(results, func(r *rungResult) bool { return r.Floor }) {
+		b.WriteString("A rung marked floor ran right after hxchat's against the floor relay (bench/floor): the same browsers and fake model, with a server that only relays the tokens (no store, templates, Markdown or sessions). It is what this host and harness cost before hxchat does any work.\n\n")
+	}
 	for _, n := range noisy(results) {
 		fmt.Fprintf(&b, "**Warning**: %s.\n\n", n)
 	}

@@ -56,10 +56,15 @@ func buildHxchat(ctx context.Context, src, rev, out string) error {
 		}
 		src = tree
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/hxchat")
+	return goBuild(ctx, src, "./cmd/hxchat", out)
+}
+
+// goBuild builds the package pkg of the module in src into the binary out.
+func goBuild(ctx context.Context, src, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = src
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/hxchat: %v\n%s", err, b)
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
 }
