@@ -119,6 +119,12 @@ func (c Common) logOption() []option.RequestOption {
 	})}
 }
 
+// idlePerHost is how many idle connections to one model service are kept.
+// A service over HTTP/1.1 (most local servers) takes a connection per
+// answer; Go keeps only 2 idle per host by default, so after a busy moment
+// nearly every answer would dial (and, over TLS, shake hands) again.
+const idlePerHost = 64
+
 // defaultClient is shared by providers without an HTTPClient, so that they
 // share connections. Like the SDK's own default it bounds the wait for
 // response headers, not the body.
@@ -128,6 +134,8 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 		return &http.Client{}
 	}
 	t = t.Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, idlePerHost)
+	t.MaxIdleConnsPerHost = idlePerHost
 	t.ResponseHeaderTimeout = 10 * time.Minute
 	return &http.Client{Transport: t}
 })

@@ -45,6 +45,7 @@ type Server struct {
 	mu      sync.Mutex
 	replies []Reply
 	reqs    []Request
+	conns   int // connections accepted
 }
 
 // NewServer starts a plain-HTTP server on a loopback address. It is closed
@@ -63,6 +64,13 @@ func start(t testing.TB, hs *httptest.Server, tls bool) *Server {
 	t.Helper()
 	s := &Server{srv: hs, done: make(chan struct{})}
 	hs.Config.Handler = s
+	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
 	if tls {
 		hs.StartTLS()
 	} else {
@@ -98,6 +106,13 @@ func (s *Server) Reply(r ...Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replies = append(s.replies, r...)
+}
+
+// Conns returns how many connections the server has accepted.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // Requests returns the requests received so far, oldest first.
