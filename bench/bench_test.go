@@ -20,12 +20,15 @@ func TestTinyRung(t *testing.T) {
 	}
 	// The floor relay is run by the same harness, so it must keep speaking
 	// what the harness expects of hxchat.
-	for _, c := range []struct{ name, pkg string }{{"hxchat", "./cmd/hxchat"}, {"floor", "./bench/floor"}} {
-		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg) })
+	for _, c := range []struct {
+		name, pkg string
+		floor     bool
+	}{{"hxchat", "./cmd/hxchat", false}, {"floor", "./bench/floor", true}} {
+		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor) })
 	}
 }
 
-func tinyRung(t *testing.T, pkg string) {
+func tinyRung(t *testing.T, pkg string, floor bool) {
 	spec := rungSpec{Streams: 3, Tokens: 20, Every: 5 * time.Millisecond, Ramp: 20 * time.Millisecond, Answers: 2}
 	if _, err := raiseNofile(fdsNeeded(spec.Streams)); err != nil {
 		t.Log("open files:", err)
@@ -43,7 +46,7 @@ func tinyRung(t *testing.T, pkg string) {
 		t.Fatal(err)
 	}
 	defer up.close()
-	h := &harness{clk: clk, up: up, bin: bin, work: work, delay: 20 * time.Millisecond, line: 7, progress: t.Output(), trace: true}
+	h := &harness{clk: clk, up: up, bin: bin, floor: floor, work: work, delay: 20 * time.Millisecond, line: 7, progress: t.Output(), trace: true}
 
 	r := h.run(ctx, 0, spec)
 	if r.Skipped != "" {

@@ -126,12 +126,21 @@ type harness struct {
 	clk      clock
 	up       *upstream
 	bin      string // the hxchat binary
+	floor    bool   // bin is the floor relay
 	work     string // a temporary directory for the rungs' data
 	delay    time.Duration
 	line     int
 	progress io.Writer
 	trace    bool          // keep each answer's token order (tests)
 	quiet    time.Duration // before a rung, wait up to this long for the host to be idle
+}
+
+// server names the server a rung runs against.
+func (h *harness) server() string {
+	if h.floor {
+		return "the floor relay"
+	}
+	return "hxchat"
 }
 
 // rungResult is the outcome of one rung.
@@ -192,7 +201,7 @@ func (h *harness) logf(format string, a ...any) {
 // run runs one rung: it starts a fresh hxchat, lets the browsers loose over
 // the ramp, waits for every answer (bounded), and measures.
 func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
-	res := &rungResult{Spec: spec, Delay: h.delay, Failures: map[string]int{}, Notes: map[string]int{}}
+	res := &rungResult{Spec: spec, Floor: h.floor, Delay: h.delay, Failures: map[string]int{}, Notes: map[string]int{}}
 	answers := max(spec.Answers, 1)
 	res.Answers = spec.Streams * answers
 	res.Expected = int64(res.Answers) * int64(spec.Tokens)
@@ -254,8 +263,8 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	defer cancel()
 	g.perSecond = make([]atomic.Int64, int(deadline/time.Second)+2)
 
-	h.logf("rung %d: %s (ramp %s, delay %s): hxchat pid %s idle RSS %.1f MiB; running (at most %s)",
-		idx+1, spec, spec.Ramp, h.delay, p.pid, mib(res.IdleRSS), deadline.Round(time.Second))
+	h.logf("rung %d: %s (ramp %s, delay %s): %s pid %s idle RSS %.1f MiB; running (at most %s)",
+		idx+1, spec, spec.Ramp, h.delay, h.server(), p.pid, mib(res.IdleRSS), deadline.Round(time.Second))
 
 	cpu0, _ := procCPU(p.pid)
 	self0, _ := procCPU("self")

@@ -157,7 +157,7 @@ func run(args []string) int {
 		runs := []*harness{h}
 		if floorBin != "" {
 			f := *h
-			f.bin = floorBin
+			f.bin, f.floor = floorBin, true
 			runs = append(runs, &f)
 		}
 		for _, hh := range runs {
@@ -165,7 +165,6 @@ func run(args []string) int {
 				break
 			}
 			r := hh.run(ctx, i, s)
-			r.Floor = hh.bin == floorBin
 			results = append(results, r)
 			if r.Skipped != "" {
 				fmt.Fprintf(os.Stderr, "rung %d: %s not run: %s\n", i+1, r.name(), r.Skipped)
