@@ -121,7 +121,9 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	v := turnView{User: s.render.view(*user, l), Answer: s.render.view(*answer, l)}
 	v.Answer.Live = answer.State == hxchat.StateStreaming
 	if isNew {
-		p := chatPage{Page: s.basePage(r), Conv: conv, Models: s.o.Models}
+		// The new conversation goes to the top of the list: the rest of
+		// the list is as it was, and is not rendered again.
+		p := chatPage{Page: s.page(r), Conv: conv, Models: s.o.Models}
 		p.Title = conv.Title + " · hxchat"
 		p.CurrentID = conv.ID
 		v.NewConv = &p

@@ -384,3 +384,32 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestNewConversationListEntry: the answer to a first message puts the new
+// conversation at the top of the list as the current one, and does not
+// render the rest of the list again (a long list made every new
+// conversation slower).
+func TestNewConversationListEntry(t *testing.T) {
+	ts := newServer(t, 0, 0)
+	c := client()
+	for _, m := range []string{"older one", "old two"} {
+		if resp, body := postForm(t, c, ts, "/c", url.Values{"message": {m}}, ts.URL); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", m, resp.StatusCode, body)
+		}
+	}
+	resp, body := postForm(t, c, ts, "/c", url.Values{"message": {"newest"}}, ts.URL)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	id := strings.TrimPrefix(resp.Header.Get("HX-Push-Url"), "/c/")
+	want := `<hx-partial hx-target="#conversations" hx-swap="afterbegin"><li id="conv-` + id + `" class="conv">`
+	if !strings.Contains(body, want) || !strings.Contains(body, `aria-current="page">newest</a>`) {
+		t.Errorf("no current list entry for the new conversation %s:\n%s", id, body)
+	}
+	if strings.Contains(body, "older one") || strings.Contains(body, "old two") {
+		t.Errorf("the answer renders the other conversations again:\n%s", body)
+	}
+	if _, page := get(t, c, ts.URL+"/c/"+id); !strings.Contains(page, "older one") || !strings.Contains(page, "old two") {
+		t.Error("the page of the new conversation lacks the others in its list")
+	}
+}

@@ -31,6 +31,10 @@ type chatPage struct {
 	Saved    bool     // the settings were just saved
 }
 
+// NewItem is the conversation's entry in the list, for a conversation
+// that its first message just created.
+func (p chatPage) NewItem() convItemView { return convItem(*p.Conv, p.Conv.ID, p.L) }
+
 // PostURL is where the message box sends to.
 func (p chatPage) PostURL() string {
 	if p.Conv == nil {
@@ -88,12 +92,18 @@ func (v messageView) Streaming() bool { return v.State == hxchat.StateStreaming 
 // themeCookie remembers the theme picked with the switch (set by app.js).
 const themeCookie = "hxchat_theme"
 
-// basePage fills what every page shows.
-func (s *Server) basePage(r *http.Request) Page {
+// page returns what every page has, without the conversation list.
+func (s *Server) page(r *http.Request) Page {
 	p := Page{L: s.locales.pick(r), Path: r.URL.Path, Title: "hxchat", Provider: s.o.Provider, Demo: s.o.Demo}
 	if c, err := r.Cookie(themeCookie); err == nil && (c.Value == "light" || c.Value == "dark") {
 		p.Theme = c.Value
 	}
+	return p
+}
+
+// basePage is page with the session's conversations, for the list.
+func (s *Server) basePage(r *http.Request) Page {
+	p := s.page(r)
 	if sid := sessionID(r); sid != "" {
 		if list, err := s.o.Store.Conversations(r.Context(), sid); err == nil {
 			p.Conversations = list

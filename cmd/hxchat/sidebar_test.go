@@ -46,6 +46,11 @@ func TestBrowserConversations(t *testing.T) {
 
 	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")))
 	ask(t, ctx, "apples in autumn")
+	// The first conversation takes the place of the empty list's note, as
+	// the current one.
+	if got := eval[string](t, ctx, `[...document.querySelectorAll('#conversations > li')].map(li => li.className + ':' + (li.querySelector('a[aria-current=page]')?.textContent ?? '')).join('|')`); got != "conv:apples in autumn" {
+		t.Fatalf("list after the first message: %q", got)
+	}
 	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")))
 	ask(t, ctx, "bananas in 東京")
 	if got := titles(t, ctx); got != "bananas in 東京|apples in autumn" {
