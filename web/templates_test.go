@@ -112,3 +112,40 @@ func TestMarkdownAnswer(t *testing.T) {
 		t.Errorf("not rendered as Markdown: %s", done+tail)
 	}
 }
+
+// BenchmarkTemplates: the fragments of a first message's answer (the user's
+// message, the live answer, the composer, the header and the list entry of
+// the new conversation), and the whole of it ("turn").
+func BenchmarkTemplates(b *testing.B) {
+	_, tpl, err := loadAssets()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ls, err := loadLocales()
+	if err != nil {
+		b.Fatal(err)
+	}
+	en := ls.get("en")
+	now := time.Now()
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), Title: "title", CreatedAt: now}
+	user := messageView{Message: hxchat.Message{ID: 1, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "hello", State: hxchat.StateDone, CreatedAt: now}, L: en}
+	ans := messageView{Message: hxchat.Message{ID: 2, ConversationID: conv.ID, Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, CreatedAt: now}, L: en, Live: true}
+	p := chatPage{Page: Page{L: en, Path: "/c", Title: "t", Provider: "Demo"}, Conv: conv}
+	for _, c := range []struct {
+		label, name string
+		data        any
+	}{
+		{"user", "message", user}, {"answer", "message", ans}, {"composer", "composer", p},
+		{"header", "chat-header", p}, {"entry", "conv-item", p.NewItem()},
+		{"turn", "turn", turnView{User: user, Answer: ans, NewConv: &p}},
+	} {
+		b.Run(c.label, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tpl.render(c.name, c.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
