@@ -21,14 +21,18 @@ func TestTinyRung(t *testing.T) {
 	// The floor relay is run by the same harness, so it must keep speaking
 	// what the harness expects of hxchat.
 	for _, c := range []struct {
-		name, pkg string
-		floor     bool
-	}{{"hxchat", "./cmd/hxchat", false}, {"floor", "./bench/floor", true}} {
-		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor) })
+		name, pkg  string
+		floor, tls bool
+	}{
+		{"hxchat", "./cmd/hxchat", false, false},
+		{"hxchat over TLS", "./cmd/hxchat", false, true},
+		{"floor", "./bench/floor", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor, c.tls) })
 	}
 }
 
-func tinyRung(t *testing.T, pkg string, floor bool) {
+func tinyRung(t *testing.T, pkg string, floor, useTLS bool) {
 	spec := rungSpec{Streams: 3, Tokens: 20, Every: 5 * time.Millisecond, Ramp: 20 * time.Millisecond, Answers: 2}
 	if _, err := raiseNofile(fdsNeeded(spec.Streams)); err != nil {
 		t.Log("open files:", err)
@@ -41,7 +45,11 @@ func tinyRung(t *testing.T, pkg string, floor bool) {
 		t.Fatal(err)
 	}
 	clk := newClock()
-	up, err := startUpstream(clk)
+	tlsDir := ""
+	if useTLS {
+		tlsDir = work
+	}
+	up, err := startUpstream(clk, tlsDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 		res.Skipped = err.Error()
 		return res
 	}
-	p, err := startHxchat(h.bin, dataDir, h.up.URL)
+	p, err := startHxchat(h.bin, dataDir, h.up)
 	if err != nil {
 		res.Skipped = err.Error()
 		return res

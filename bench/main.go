@@ -34,18 +34,19 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var (
-		rungs = fs.String("rungs", "", "rungs to run: stream counts of the ladder (1,60,1000,5000) or custom NxT@D[/RAMP][xANSWERS] (default: the whole ladder)")
-		quick = fs.Bool("quick", false, "a smoke run of a few seconds (small rungs; writes no results unless -out is given)")
-		delay = fs.Duration("delay", 200*time.Millisecond, "the fake model's delay before the first token")
-		line  = fs.Int("line", 20, "a paragraph break after every this many tokens (0: one long line)")
-		bin   = fs.String("hxchat", "", "a prebuilt hxchat binary (default: go build ./cmd/hxchat)")
-		rev   = fs.String("rev", "", "build this git revision instead of the working tree (e.g. HEAD)")
-		src   = fs.String("src", "", "the hxchat module's directory (default: found by go env GOMOD)")
-		out   = fs.String("out", "", `the Markdown results file (default: bench/results/DATE.md; "-" for none)`)
-		keep  = fs.Bool("keep", false, "keep the temporary directory (binary, databases)")
-		quiet = fs.Duration("quiet", time.Minute, "before each rung, wait up to this long for other processes to leave the host idle")
-		prof  = fs.String("cpuprofile", "", "write the harness's own CPU profile to this file (to keep the harness cheap)")
-		floor = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
+		rungs  = fs.String("rungs", "", "rungs to run: stream counts of the ladder (1,60,1000,5000) or custom NxT@D[/RAMP][xANSWERS] (default: the whole ladder)")
+		quick  = fs.Bool("quick", false, "a smoke run of a few seconds (small rungs; writes no results unless -out is given)")
+		delay  = fs.Duration("delay", 200*time.Millisecond, "the fake model's delay before the first token")
+		line   = fs.Int("line", 20, "a paragraph break after every this many tokens (0: one long line)")
+		bin    = fs.String("hxchat", "", "a prebuilt hxchat binary (default: go build ./cmd/hxchat)")
+		rev    = fs.String("rev", "", "build this git revision instead of the working tree (e.g. HEAD)")
+		src    = fs.String("src", "", "the hxchat module's directory (default: found by go env GOMOD)")
+		out    = fs.String("out", "", `the Markdown results file (default: bench/results/DATE.md; "-" for none)`)
+		keep   = fs.Bool("keep", false, "keep the temporary directory (binary, databases)")
+		quiet  = fs.Duration("quiet", time.Minute, "before each rung, wait up to this long for other processes to leave the host idle")
+		prof   = fs.String("cpuprofile", "", "write the harness's own CPU profile to this file (to keep the harness cheap)")
+		useTLS = fs.Bool("tls", false, "the fake model service speaks HTTPS with HTTP/2, as Azure OpenAI and OpenAI do (default: plain HTTP/1.1, as local model servers)")
+		floor  = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nhxchat's load benchmark: a fake model, hxchat, and N browsers on this host.\n\n")
@@ -141,7 +142,11 @@ func run(args []string) int {
 	}
 
 	clk := newClock()
-	up, err := startUpstream(clk)
+	tlsDir := ""
+	if *useTLS {
+		tlsDir = work
+	}
+	up, err := startUpstream(clk, tlsDir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: fake upstream:", err)
 		return 1
@@ -201,7 +206,7 @@ func run(args []string) int {
 		if len(args) > 0 {
 			cmd += " " + strings.Join(args, " ")
 		}
-		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, Start: started}, results)
+		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, TLS: *useTLS, Start: started}, results)
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
 			err = os.WriteFile(path, []byte(md), 0o644)

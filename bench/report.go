@@ -305,6 +305,7 @@ type settings struct {
 	Command string
 	Delay   time.Duration
 	Line    int
+	TLS     bool // the fake model service spoke HTTPS with HTTP/2
 	Start   time.Time
 }
 
@@ -320,7 +321,11 @@ func markdown(m machine, s settings, results []*rungResult) string {
 	}
 	fmt.Fprintf(&b, "| | |\n|---|---|\n| CPU | %s, %d logical cores (nproc) |\n| memory | %.1f GiB |\n| kernel | Linux %s |\n| Go | %s |\n| hxchat | %s |\n| open files limit | %d |\n\n",
 		m.CPU, m.Cores, float64(m.Memory)/(1<<30), m.Kernel, m.Go, commit, m.Nofile)
-	fmt.Fprintf(&b, "hxchat, the fake upstream and the browsers share the host. The upstream sends its first token %s after the request, then the rest at the rung's interval; tokens are about 17 bytes, with a paragraph break every %d tokens.\n\n", s.Delay, s.Line)
+	proto := "plain HTTP/1.1 (a connection per answer, as with local model servers)"
+	if s.TLS {
+		proto = "HTTPS with HTTP/2 (answers share a few connections, as with Azure OpenAI and OpenAI)"
+	}
+	fmt.Fprintf(&b, "hxchat, the fake upstream and the browsers share the host. The upstream speaks %s; it sends its first token %s after the request, then the rest at the rung's interval; tokens are about 17 bytes, with a paragraph break every %d tokens.\n\n", proto, s.Delay, s.Line)
 	b.WriteString("## Results\n\n")
 	b.WriteString(table(results))
 	b.WriteString("\n")

@@ -83,11 +83,14 @@ type hxchatProc struct {
 // AZURE_*/OPENAI_*/HXCHAT_* settings) except the basics and the Go runtime's
 // knobs, which a user may set on purpose (GOGC, GOMAXPROCS, GOMEMLIMIT,
 // GODEBUG).
-func childEnv(upstreamURL string) []string {
+func childEnv(up *upstream) []string {
 	env := []string{
-		"OPENAI_BASE_URL=" + upstreamURL,
+		"OPENAI_BASE_URL=" + up.URL,
 		"OPENAI_MODEL=bench",
 		"OPENAI_API_KEY=bench",
+	}
+	if up.CAFile != "" {
+		env = append(env, "SSL_CERT_FILE="+up.CAFile) // Go's TLS trusts the fake's certificate
 	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "HXCHAT_CPUPROFILE"} {
 		if v, ok := os.LookupEnv(k); ok {
@@ -103,13 +106,13 @@ var reReady = regexp.MustCompile(`hxchat is ready.*\burl=(http://\S+)`)
 // directory, so that no .env of the developer's is read) and waits until it
 // says it is ready. Logs at info level: one line per request (the POST, the
 // stream), none per token.
-func startHxchat(bin, dataDir, upstreamURL string) (*hxchatProc, error) {
+func startHxchat(bin, dataDir string, up *upstream) (*hxchatProc, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s",
 		// The ladder runs more answers at once than the default limit allows,
 		// and its thousands of browsers come from one address.
 		"-max-answers", "0", "-rate", "0")
 	cmd.Dir = dataDir
-	cmd.Env = childEnv(upstreamURL)
+	cmd.Env = childEnv(up)
 	logs := &logSink{ready: make(chan string, 1)}
 	cmd.Stdout = logs
 	cmd.Stderr = logs

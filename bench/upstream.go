@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,10 +150,11 @@ func putStamp(b []byte, d time.Duration) {
 
 // upstream is the running fake model service.
 type upstream struct {
-	clk  clock
-	URL  string // base URL for OPENAI_BASE_URL, ending in /v1
-	srv  *http.Server
-	done chan struct{}
+	clk    clock
+	URL    string // base URL for OPENAI_BASE_URL, ending in /v1
+	CAFile string // with TLS: the certificate to trust (SSL_CERT_FILE)
+	srv    *http.Server
+	done   chan struct{}
 
 	mu      sync.Mutex
 	scripts map[scriptKey]*script
@@ -162,7 +167,12 @@ type upstream struct {
 }
 
 // startUpstream listens on a loopback port and serves until close.
-func startUpstream(clk clock) (*upstream, error) {
+//
+// With tlsDir set it speaks HTTPS with HTTP/2, as Azure OpenAI and OpenAI do
+// (all streams share a few connections), under a certificate of its own that
+// it writes to tlsDir; otherwise plain HTTP/1.1, as local model servers
+// (Ollama, vLLM, llama.cpp) do (a connection per stream).
+func startUpstream(clk clock, tlsDir string) (*upstream, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -170,9 +180,26 @@ func startUpstream(clk clock) (*upstream, error) {
 	u := &upstream{clk: clk, done: make(chan struct{}), scripts: map[scriptKey]*script{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", u.chat)
-	u.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
-	u.URL = "http://" + ln.Addr().String() + "/v1"
-	go u.srv.Serve(ln)
+	if tlsDir == "" {
+		u.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		u.URL = "http://" + ln.Addr().String() + "/v1"
+		go u.srv.Serve(ln)
+		return u, nil
+	}
+	ts := httptest.NewUnstartedServer(mux)
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.EnableHTTP2 = true
+	ts.Config.ReadHeaderTimeout, ts.Config.IdleTimeout = 10*time.Second, time.Minute
+	ts.StartTLS()
+	u.srv = ts.Config
+	u.URL = "https://" + ln.Addr().String() + "/v1"
+	u.CAFile = filepath.Join(tlsDir, "upstream-ca.pem")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(u.CAFile, ca, 0o644); err != nil {
+		ts.Close()
+		return nil, err
+	}
 	return u, nil
 }
 
