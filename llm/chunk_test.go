@@ -45,7 +45,7 @@ func TestDecodeChunk(t *testing.T) {
 
 	for _, data := range []string{
 		``, `not json`, `{"choices":[{"delta":{"content":"tok`, `{"choices":[{"delta":{"content":"a"}}]}}`,
-		`[1,2]`, `"chunk"`, `{"choices":{"0":{}}}`, `{"choices":[{"delta":{"content":5}}]}`,
+		`[1,2]`, `"chunk"`, ` 7`, `{"choices":[{"delta":{"content":5}}]}`,
 		`{"choices":[{"delta":{"content":["a"]}}]}`, `{"choices":[{"finish_reason":1}]}`,
 		`{"usage":"many"}`, `{"usage":{"prompt_tokens":"12"}}`,
 	} {

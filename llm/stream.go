@@ -176,54 +176,38 @@ var errMalformed = errors.New("llm: the model service sent a chunk that is not a
 // usage chunk has no choices. A chunk with an "error" field is the service's
 // error during the stream, as the SDK's stream reports it.
 //
-// gjson finds these fields in one pass over the chunk without building it
-// (an Azure chunk is about 400 bytes, mostly content-filter results); the
-// chunk is still checked to be JSON, and each field to have its type.
+// gjson finds these fields without building the chunk (an Azure chunk is
+// about 400 bytes, mostly content-filter results); the chunk is still
+// checked to be a JSON object, and each field read to have its type.
 func decodeChunk(ev ssestream.Event) (d hxchat.Delta, finished bool, err error) {
 	data := ev.Data
-	if !gjson.ValidBytes(data) {
+	if !gjson.ValidBytes(data) || bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
 		return d, false, errMalformed
 	}
-	c := gjson.ParseBytes(data)
-	if !c.IsObject() {
-		return d, false, errMalformed
-	}
-	var choices, usage, serr gjson.Result
-	c.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "choices":
-			choices = v
-		case "usage":
-			usage = v
-		case "error":
-			serr = v
-		}
-		return true
-	})
-	if serr.Exists() {
+	// Each field is found by its path, which copies only what it finds, not
+	// the chunk.
+	if serr := gjson.GetBytes(data, "error"); serr.Exists() {
 		return d, false, &ssestream.StreamError{Message: "received error while streaming: " + serr.String(), Event: ev}
 	}
-	if choices.Exists() && !choices.IsArray() && choices.Type != gjson.Null {
+	delta := gjson.GetBytes(data, "choices.0.delta")
+	content, refusal := delta.Get("content"), delta.Get("refusal")
+	reason := gjson.GetBytes(data, "choices.0.finish_reason")
+	if !stringOrNull(content) || !stringOrNull(refusal) || !stringOrNull(reason) {
 		return d, false, errMalformed
 	}
-	if ch := choices.Get("0"); ch.Exists() {
-		content, refusal, reason := ch.Get("delta.content"), ch.Get("delta.refusal"), ch.Get("finish_reason")
-		if !stringOrNull(content) || !stringOrNull(refusal) || !stringOrNull(reason) {
-			return d, false, errMalformed
-		}
-		d.Text = content.Str + refusal.Str
-		if !utf8.ValidString(d.Text) {
-			d.Text = strings.ToValidUTF8(d.Text, "\uFFFD") // as encoding/json reads it
-		}
-		d.FinishReason = reason.Str
+	d.Text = content.Str + refusal.Str
+	if !utf8.ValidString(d.Text) {
+		d.Text = strings.ToValidUTF8(d.Text, "\uFFFD") // as encoding/json reads it
 	}
-	if usage.IsObject() {
+	d.FinishReason = reason.Str
+	switch usage := gjson.GetBytes(data, "usage"); {
+	case usage.IsObject():
 		prompt, completion := usage.Get("prompt_tokens"), usage.Get("completion_tokens")
 		if !numberOrNull(prompt) || !numberOrNull(completion) {
 			return d, false, errMalformed
 		}
 		d.Usage = &hxchat.Usage{PromptTokens: prompt.Int(), CompletionTokens: completion.Int()}
-	} else if usage.Exists() && usage.Type != gjson.Null {
+	case usage.Type != gjson.Null: // Null: also missing
 		return d, false, errMalformed
 	}
 	return d, d.FinishReason != "", nil
