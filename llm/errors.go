@@ -59,7 +59,7 @@ func (p *chatProvider) mapError(ctx, sctx context.Context, err error, res *http.
 		return &hxchat.Error{Code: hxchat.EUpstream, Message: "Could not reach the model service.", Err: err}
 	case !started:
 		return &hxchat.Error{Code: hxchat.EUpstreamSetup, Message: "The connection to the model service is not set up correctly. Ask the administrator to check the endpoint.", Err: err}
-	case isMalformed(err):
+	case errors.Is(err, errMalformed):
 		return &hxchat.Error{Code: hxchat.EUpstream, Message: "The model service sent an answer that could not be read.", Err: err}
 	}
 	if se, ok := errors.AsType[*ssestream.StreamError](err); ok {
@@ -245,11 +245,4 @@ func isNetwork(err error) bool {
 	_, isURL := errors.AsType[*url.Error](err)
 	_, isOp := errors.AsType[*net.OpError](err)
 	return isURL || isOp || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// isMalformed reports whether err is a chunk that is not valid JSON.
-func isMalformed(err error) bool {
-	_, syntax := errors.AsType[*json.SyntaxError](err)
-	_, typ := errors.AsType[*json.UnmarshalTypeError](err)
-	return syntax || typ || errors.Is(err, errMalformed)
 }
