@@ -5,8 +5,7 @@
 // and this harness: what the system calls, the scheduler and net/http cost
 // before hxchat does any work of its own.
 //
-//	go build -o /tmp/floor ./bench/floor
-//	go run ./bench -hxchat /tmp/floor -out -
+//	go run ./bench -floor    # every rung against hxchat, then against this
 //
 // It takes the flags the benchmark gives hxchat (and ignores all but -addr)
 // and reads OPENAI_BASE_URL and OPENAI_MODEL as hxchat does. Like the
