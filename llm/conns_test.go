@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/llm/llmtest"
@@ -58,5 +59,22 @@ func TestIdleConnectionsKept(t *testing.T) {
 	round(false) // the gate is open now
 	if c := s.Conns(); c != n {
 		t.Errorf("%d connections after a second round of %d answers, want the first round's %d reused", c, n, n)
+	}
+}
+
+// TestOpenAfterDone: a service that keeps the response open after [DONE]
+// does not hold the answer: it ends with its text and no error.
+func TestOpenAfterDone(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.Reply(llmtest.Reply{Tokens: []string{"all ", "said"}, StallAfterDone: true})
+	p := newOpenAI(t, s, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := collect(t, ctx, p, hxchat.ChatRequest{Messages: []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}})
+	if r.err != nil || r.text != "all said" || r.finish != "stop" {
+		t.Fatalf("text %q, finish %q, err %v", r.text, r.finish, r.err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the answer waited for the response to end")
 	}
 }

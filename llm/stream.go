@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"iter"
 	"log/slog"
 	"net/http"
@@ -110,6 +111,7 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 			}
 			ev := dec.Event()
 			if bytes.HasPrefix(ev.Data, []byte("[DONE]")) {
+				drainEnd(res.Body, cancel)
 				break
 			}
 			d, done, derr := decodeChunk(ev)
@@ -140,6 +142,23 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 		}
 		yield(hxchat.Delta{}, p.mapError(ctx, sctx, err, res, true))
 	}
+}
+
+// drainWait bounds the wait for the end of a response after its [DONE].
+const drainWait = 250 * time.Millisecond
+
+// errDrained is the cause of a response that went on after its [DONE].
+var errDrained = errors.New("llm: the response did not end after [DONE]")
+
+// drainEnd reads what is left of a response after its [DONE] (the end of
+// its chunked encoding, usually already on its way): a body closed before
+// its end takes its HTTP/1.1 connection with it, and the next answer would
+// dial again. A service that keeps the response open is given drainWait,
+// then the request is cancelled.
+func drainEnd(body io.Reader, cancel context.CancelCauseFunc) {
+	t := time.AfterFunc(drainWait, func() { cancel(errDrained) })
+	defer t.Stop()
+	io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 }
 
 // errNoFinish is the cause of an answer whose stream ended cleanly but

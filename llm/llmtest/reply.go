@@ -46,6 +46,9 @@ type Reply struct {
 	// Malformed sends a chunk that is not valid JSON after the tokens, then
 	// ends the body.
 	Malformed bool
+	// StallAfterDone keeps the response open after [DONE] until the client
+	// goes away or the server closes.
+	StallAfterDone bool
 
 	// Gate pauses the stream: before each token from index GateAfter on, the
 	// server waits to receive from Gate. Send one value per token, or close

@@ -91,7 +91,13 @@ func (st *stream) run(reply Reply) bool {
 	if reply.NoDone {
 		return true
 	}
-	return st.send("[DONE]")
+	if !st.send("[DONE]") {
+		return false
+	}
+	if reply.StallAfterDone {
+		return st.wait(make(chan struct{}), 0) // never released: waits for the client or Close
+	}
+	return true
 }
 
 // finish returns the chunk that ends the answer. Azure reports its content
