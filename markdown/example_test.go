@@ -17,16 +17,19 @@ func ExampleStream_Grow() {
 	r := markdown.New()
 	s := r.Stream()
 	answer := ""
-	for _, token := range []string{"# Ti", "tle\n", "\nSome ", "text.\n", "\n- a\n"} {
+	for _, token := range []string{"# Ti", "tle\n", "\nSome ", "text.\n", "\n- a\n", "- b"} {
 		answer += token
-		done, tail := s.Grow(answer)
-		// Append done to the finished part, replace the tail with tail.
-		fmt.Printf("mark %2d  done %q  tail %q\n", s.Mark(), done, tail)
+		for _, op := range s.Grow(answer) {
+			// Step down op.Path, cut op.Cut nodes, trim op.Trim
+			// characters of text, append op.HTML.
+			fmt.Printf("%-12q path %v cut %d trim %d append %q\n", token, op.Path, op.Cut, op.Trim, op.HTML)
+		}
 	}
 	// Output:
-	// mark  0  done ""  tail "<h1>Ti</h1>\n"
-	// mark  0  done ""  tail "<h1>Title</h1>\n"
-	// mark  0  done ""  tail "<h1>Title</h1>\n<p>Some</p>\n"
-	// mark  9  done "<h1>Title</h1>\n"  tail "<p>Some text.</p>\n"
-	// mark 21  done "<p>Some text.</p>\n"  tail "<ul>\n<li>a</li>\n</ul>\n"
+	// "# Ti"       path [] cut 0 trim 0 append "<h1>Ti</h1>\n"
+	// "tle\n"      path [0] cut 0 trim 0 append "tle"
+	// "\nSome "    path [] cut 0 trim 0 append "<p>Some</p>\n"
+	// "text.\n"    path [0] cut 0 trim 0 append " text."
+	// "\n- a\n"    path [] cut 0 trim 0 append "<ul>\n<li>a</li>\n</ul>\n"
+	// "- b"        path [0] cut 0 trim 0 append "<li>b</li>\n"
 }

@@ -299,9 +299,9 @@ func TestXSSVectors(t *testing.T) {
 		}
 		s := r.Stream()
 		for _, end := range tokenEnds(v+"\n\nafter\n", 5) {
-			done, tail := s.Grow((v + "\n\nafter\n")[:end])
-			checkSafe(t, v, done)
-			checkSafe(t, v, tail)
+			for _, op := range s.Grow((v + "\n\nafter\n")[:end]) {
+				checkSafe(t, v, op.HTML)
+			}
 		}
 	}
 }
@@ -461,17 +461,21 @@ func TestConcurrentUse(t *testing.T) {
 	for range 4 {
 		go func() {
 			s := r.Stream()
-			var all, tail []byte
+			var dom DOM
 			for _, end := range ends[:400] {
-				d, tl := s.Grow(text[:end])
-				all, tail = append(all, d...), tl
+				for _, op := range s.Grow(text[:end]) {
+					_ = dom.Apply(op)
+				}
 			}
 			_ = CSS()
-			done <- append(all, tail...)
+			done <- []byte(dom.HTML())
 		}()
 	}
+	want400 := canonical(r.Render(text[:ends[399]]))
 	for range 4 {
-		<-done
+		if got := <-done; string(got) != want400 {
+			t.Error("concurrent Stream differs")
+		}
 	}
 	for range 4 {
 		go func() { done <- r.Render(text) }()

@@ -8,15 +8,37 @@ import (
 	"github.com/yuin/goldmark/ast"
 )
 
-// Stream renders one growing answer incrementally. Its text splits at Mark
-// into a finished part, whose blocks nothing later can change, and an open
-// tail. Get one from Renderer.Stream and use it from one goroutine at a time.
+// Stream renders one growing answer incrementally, as the Ops that bring a
+// reader's copy of the answer from one step to the next. Get one from
+// Renderer.Stream and use it from one goroutine at a time.
 //
-// At every step, the concatenation of all done parts returned so far equals
-// Render(text[:Mark()]), and the tail equals Render(text[Mark():]); so after
-// the last Grow, done parts plus the tail equal Render(text). A reader that
-// joins late can be given Render(text[:Mark()]) and Render(text[Mark():]) as
-// a snapshot that later done parts extend.
+// # What a reader is sent
+//
+// After each Grow, a reader that applied every Op so far holds exactly the
+// nodes of Render(text) (so the end of an answer shows no jump), and the Ops
+// only ever extend what it holds: a node it was shown stays, and grows at
+// its end; what is cut is the innermost open piece. Bytes on the wire follow
+// what is new, not the size of the block that is still open: a code block
+// gets each line once (its last, unfinished line and the highlighting of the
+// lines since the last new piece of it being re-sent, see highlighter), a
+// list its items, a table its rows, a paragraph its words.
+//
+// Some later text changes how earlier text parses, and then more is cut
+// and sent again, back to the innermost element that contains the change:
+//   - a setext underline ("---" or "===") turns the paragraph above into a
+//     heading, and a table's delimiter row turns it into a table;
+//   - a closing delimiter turns the text since its opener into emphasis,
+//     a code span, a link or strikethrough, and a finished entity or URL
+//     becomes a character or a link;
+//   - a blank line between two items of a list makes the whole list loose
+//     (its items get paragraphs);
+//   - a lazy continuation line joins the paragraph of a quote or list item
+//     that a reader saw as ended, and a line can end a list item or quote
+//     that the one before seemed to continue;
+//   - the second line of an item can turn "1." or "-" alone into a list,
+//     the first line of a fence becomes a code block once it is three
+//     backticks long, and a closing fence highlights the block's last piece
+//     for good.
 //
 // # Block finality
 //
@@ -37,12 +59,19 @@ import (
 // (ast.Node.Pos); a block without one of its own, like a table made of the
 // last lines of a paragraph, is never cut before. Code highlighting, too,
 // depends only on the block's own text (see the package comment).
+// Render(text[:Mark()]) followed by Render(text[Mark():]) is Render(text):
+// a reader that joins late is given that, and the next Ops continue it.
 //
 // The tests check all of this on a corpus of answers streamed in tokens of
-// 1 to 6 bytes and at every rune boundary, and FuzzRender on any input.
+// 1 to 6 bytes and at every rune boundary, on every example of the
+// CommonMark spec, and FuzzRender on any input.
 type Stream struct {
 	r    *Renderer
 	mark int
+	// The reader's copy of the open part, text[mark:], as the last Grow
+	// left it: its HTML and the nodes of that HTML from tree on.
+	html []byte
+	tree []node
 }
 
 // Stream returns a Stream for one new answer.
@@ -57,13 +86,39 @@ func (s *Stream) Mark() int {
 }
 
 // Grow renders the answer once more, given its whole text so far, which must
-// begin with the text of the previous call. done is the HTML of the blocks
-// that became final since the previous call, to append after the done parts
-// before it (nil if none); tail is the HTML of the rest, to replace the
-// previous tail. Both are safe HTML and belong to the caller. Grow parses
-// only the text after Mark, so its cost follows the size of the open tail,
-// not of the whole answer.
-func (s *Stream) Grow(text string) (done, tail []byte) {
+// begin with the text of the previous call, and returns the Ops that bring a
+// reader from the previous call's rendering to this one (none when nothing
+// shows differently). The Ops' HTML is safe and belongs to the caller. Grow
+// parses only the text after Mark, so its cost follows the size of the open
+// tail, not of the whole answer.
+func (s *Stream) Grow(text string) []Op {
+	done, tail := s.grow(text)
+	if done == nil && tail == nil {
+		return nil
+	}
+	// The rendering of text[previous mark:] is done followed by tail.
+	h := append(done, tail...)
+	nodes := parseNodes(done, 0)
+	nd := len(nodes)
+	nodes = append(nodes, parseNodes(tail, len(done))...)
+	if nd > 0 && nd < len(nodes) && !nodes[nd-1].elem && !nodes[nd].elem {
+		// A text at the seam is one text node for a reader.
+		nodes[nd-1].end = nodes[nd].end
+		nodes = append(nodes[:nd], nodes[nd+1:]...)
+		nd--
+	}
+	d := differ{old: s.html, new: h}
+	d.children(s.tree, nodes)
+	// The nodes of done are final: the reader's copy of the open part is
+	// what follows them.
+	s.html, s.tree = h, nodes[nd:]
+	return d.ops
+}
+
+// grow renders the answer at text: the HTML of the blocks that became final
+// since the previous call (nil if none), and that of the rest, the new tail
+// (nil, nil if text does not continue the previous text).
+func (s *Stream) grow(text string) (done, tail []byte) {
 	if len(text) < s.mark {
 		// Not a continuation of the previous text: the finished part
 		// cannot be taken back, so render nothing more.
@@ -91,6 +146,9 @@ func (s *Stream) Grow(text string) (done, tail []byte) {
 		doc = s.r.parse(src)
 	}
 	tail = s.r.renderDoc(src, doc)
+	if tail == nil {
+		tail = []byte{}
+	}
 	s.mark += cut // last: a panic above leaves the Stream as it was
 	return done, tail
 }

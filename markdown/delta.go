@@ -1,0 +1,292 @@
+package markdown
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Op is one change to the element that shows an answer (its root), as a
+// reader applies it:
+//
+//  1. from the root, step down once for each number n of Path, to the
+//     element child that has n element siblings after it (0: the last
+//     element child);
+//  2. remove the last Cut child nodes of that element (the target);
+//  3. remove the last Trim UTF-16 code units of the target's last child,
+//     which is then a text node (a text node left empty goes too);
+//  4. append HTML at the end of the target; when both the target's last
+//     child and the first node of HTML are text, the text joins the last
+//     child's instead of making a node of its own.
+//
+// Step 4's joining keeps the reader's DOM node for node what a fresh parse
+// of the answer's HTML gives, with no two text nodes side by side, which
+// steps 2 and 3 count on. The answer's wire format (package web) carries
+// each Op in an htmx partial, and its script (web/static/app.js) applies it
+// exactly so; ApplyOps does the same to a Node tree, for tests.
+type Op struct {
+	Path      []int
+	Cut, Trim int
+	HTML      []byte
+}
+
+// node is an element or a text of HTML the renderer made, by its bytes: the
+// tree that a browser's parser builds from it, for the HTML this package
+// writes (well formed, attribute values and text escaped, no comments, no
+// element whose parse is special: no <pre> content starts with a newline).
+type node struct {
+	start, end int    // the node's bytes
+	open       int    // an element's: the end of its start tag
+	elem       bool   // an element, not text
+	kids       []node // an element's children
+}
+
+// voidElements are the elements without content or end tag that the
+// renderer may write.
+var voidElements = map[string]bool{"br": true, "hr": true, "input": true, "img": true, "wbr": true}
+
+// parseNodes returns the nodes of h, the top-level ones of the fragment; h
+// must be HTML of this package. Offsets are off by base, for h taken from
+// the middle of a larger buffer.
+func parseNodes(h []byte, base int) []node {
+	var stack [][]node // children under construction, one list per open element
+	var opens []node   // the open elements
+	var cur []node
+	for i := 0; i < len(h); {
+		if h[i] != '<' {
+			j := bytes.IndexByte(h[i:], '<')
+			if j < 0 {
+				j = len(h) - i
+			}
+			cur = append(cur, node{start: base + i, end: base + i + j})
+			i += j
+			continue
+		}
+		gt := bytes.IndexByte(h[i:], '>')
+		if gt < 0 { // not HTML of this package; keep it as text
+			cur = append(cur, node{start: base + i, end: base + len(h)})
+			break
+		}
+		tag := h[i+1 : i+gt]
+		if len(tag) > 0 && tag[0] == '/' {
+			// An end tag: it closes the innermost open element.
+			if len(opens) == 0 {
+				cur = append(cur, node{start: base + i, end: base + i + gt + 1})
+				i += gt + 1
+				continue
+			}
+			n := opens[len(opens)-1]
+			n.end, n.kids = base+i+gt+1, cur
+			opens = opens[:len(opens)-1]
+			cur = append(stack[len(stack)-1], n)
+			stack = stack[:len(stack)-1]
+			i += gt + 1
+			continue
+		}
+		n := node{start: base + i, open: base + i + gt + 1, elem: true}
+		name := tag
+		if k := bytes.IndexAny(tag, " \t\n/"); k >= 0 {
+			name = tag[:k]
+		}
+		i += gt + 1
+		if voidElements[string(name)] {
+			n.end = n.open
+			cur = append(cur, n)
+			continue
+		}
+		stack = append(stack, cur)
+		opens = append(opens, n)
+		cur = nil
+	}
+	// Close what the HTML left open (it does not, but be safe).
+	for len(opens) > 0 {
+		n := opens[len(opens)-1]
+		n.end, n.kids = base+len(h), cur
+		opens = opens[:len(opens)-1]
+		cur = append(stack[len(stack)-1], n)
+		stack = stack[:len(stack)-1]
+	}
+	return cur
+}
+
+// differ computes the Ops that turn one rendering of an answer's open part
+// into the next.
+type differ struct {
+	old, new []byte // the HTML the nodes of each side point into
+	path     []int  // to the element whose children are compared
+	ops      []Op
+}
+
+func (d *differ) bytesOf(h []byte, n node) []byte { return h[n.start:n.end] }
+
+// same reports whether old node a and new node b are the same HTML.
+func (d *differ) same(a, b node) bool {
+	return a.elem == b.elem && bytes.Equal(d.old[a.start:a.end], d.new[b.start:b.end])
+}
+
+// children adds the Ops that turn the children old of the element at
+// d.path into new: nodes they begin with in common stay; where they part, an
+// element that changed inside is changed in place (one level down) if
+// nothing after it changed, or only text after it did; anything else is cut
+// and appended anew, a text that grew or shrank by its end only being
+// trimmed and extended.
+func (d *differ) children(old, new []node) {
+	p := 0
+	for p < len(old) && p < len(new) && d.same(old[p], new[p]) {
+		p++
+	}
+	if p == len(old) {
+		d.tail(nil, new[p:])
+		return
+	}
+	if p < len(new) && old[p].elem && new[p].elem &&
+		bytes.Equal(d.old[old[p].start:old[p].open], d.new[new[p].start:new[p].open]) {
+		switch {
+		case onlyText(old[p+1:]):
+			// The target's last element; the text after it may change.
+			d.path = append(d.path, 0)
+			d.children(old[p].kids, new[p].kids)
+			d.path = d.path[:len(d.path)-1]
+			d.tail(old[p+1:], new[p+1:])
+			return
+		case d.sameAll(old[p+1:], new[p+1:]):
+			// An element followed by others that did not change, as the
+			// cell being written is by the empty ones of its row.
+			d.path = append(d.path, elements(old[p+1:]))
+			d.children(old[p].kids, new[p].kids)
+			d.path = d.path[:len(d.path)-1]
+			return
+		}
+	}
+	d.tail(old[p:], new[p:])
+}
+
+// sameAll reports whether old nodes a are new nodes b.
+func (d *differ) sameAll(a, b []node) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !d.same(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// elements returns how many elements ns holds.
+func elements(ns []node) int {
+	n := 0
+	for _, x := range ns {
+		if x.elem {
+			n++
+		}
+	}
+	return n
+}
+
+// tail adds the Op that turns the last children old of the element at
+// d.path into new, the children before them being equal.
+func (d *differ) tail(old, new []node) {
+	p := 0
+	for p < len(old) && p < len(new) && d.same(old[p], new[p]) {
+		p++
+	}
+	op := Op{Cut: len(old) - p}
+	var buf []byte
+	if p < len(old) && p < len(new) && !old[p].elem && !new[p].elem {
+		// A text that changed: keep what it begins with in common.
+		was, is := textOf(d.old[old[p].start:old[p].end]), textOf(d.new[new[p].start:new[p].end])
+		k := commonRunes(was, is)
+		if k > 0 {
+			op.Cut--
+			op.Trim = utf16Len(was[k:])
+			buf = appendEscaped(buf, is[k:])
+			p++
+		}
+	}
+	for _, n := range new[p:] {
+		buf = append(buf, d.new[n.start:n.end]...)
+	}
+	if op.Cut == 0 && op.Trim == 0 && len(buf) == 0 {
+		return
+	}
+	op.Path = slices.Clone(d.path)
+	op.HTML = buf
+	d.ops = append(d.ops, op)
+}
+
+// onlyText reports whether ns holds no element.
+func onlyText(ns []node) bool {
+	for _, n := range ns {
+		if n.elem {
+			return false
+		}
+	}
+	return true
+}
+
+// textOf returns the text that raw, the HTML of a text node, makes in a
+// browser: entities decoded, line breaks normalized as the HTML parser does.
+func textOf(raw []byte) string {
+	s := string(raw)
+	if strings.IndexByte(s, '&') >= 0 {
+		s = html.UnescapeString(s)
+	}
+	if strings.IndexByte(s, '\r') >= 0 {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
+	}
+	return s
+}
+
+// commonRunes returns the length of the longest common prefix of a and b
+// that ends at a rune boundary of both.
+func commonRunes(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	for n > 0 && n < len(a) && !utf8.RuneStart(a[n]) {
+		n--
+	}
+	return n
+}
+
+// utf16Len returns the length of s in UTF-16 code units, as JavaScript
+// counts a string.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// appendEscaped appends text s escaped as HTML text.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// String shows op for logs and test failures.
+func (o Op) String() string {
+	return fmt.Sprintf("{path %v cut %d trim %d append %q}", o.Path, o.Cut, o.Trim, o.HTML)
+}
