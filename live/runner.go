@@ -240,11 +240,8 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	if err := r.o.Store.FinishAnswer(sctx, &answer); err != nil {
 		log.Error("store the end of an answer", "err", err)
 	}
-	final := render.Final(&answer, err)
-	stream.Close(
-		func(id string) []byte { return AppendEvent(nil, "", id, final) },
-		func(id string) []byte { return AppendEvent(nil, FinalEvent, id, []byte(answer.State)) },
-	)
+	c := Closing(render.Final(&answer, err), answer.State)
+	stream.Close(c[0], c[1])
 }
 
 // outcome decides how an answer ended.

@@ -2,6 +2,7 @@ package live
 
 import (
 	"bytes"
+	"github.com/hxchat/hxchat"
 	"strconv"
 	"strings"
 )
@@ -52,6 +53,17 @@ func AppendEvent(dst []byte, event, id string, data []byte) []byte {
 		data = data[i+1:]
 	}
 	return append(dst, '\n')
+}
+
+// Closing returns the frames of the last two events of every answer's
+// stream, built from the id each is given: the finished answer (data, from
+// AnswerRenderer.Final or its like) and the named FinalEvent, whose data is
+// the answer's state, that ends the stream.
+func Closing(data []byte, state hxchat.State) [2]func(id string) []byte {
+	return [2]func(id string) []byte{
+		func(id string) []byte { return AppendEvent(nil, "", id, data) },
+		func(id string) []byte { return AppendEvent(nil, FinalEvent, id, []byte(state)) },
+	}
 }
 
 // EventID is the SSE id of the event at position seq of answer msg: "msg-seq".

@@ -52,8 +52,8 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	finish := func(m hxchat.Message, seq int64) {
 		id := live.EventID(m.ID, seq)
-		write(live.AppendEvent(nil, "", id, s.render.final(m, l, 0)),
-			live.AppendEvent(nil, live.FinalEvent, id, []byte(m.State)))
+		c := live.Closing(s.render.final(m, l, 0), m.State)
+		write(c[0](id), c[1](id))
 	}
 
 	stream, ok := s.o.Hub.Get(m.ID)

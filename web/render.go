@@ -12,11 +12,40 @@ import (
 	"github.com/hxchat/hxchat/markdown"
 )
 
+// This file owns the wire format of an answer: the DOM ids of its parts,
+// the fragments of its event stream, and how they are swapped. Pages and
+// templates take the ids from here (messageView's methods); nothing else
+// builds an answer's fragments.
+//
+// An answer's article #mN holds its text in #mN-body (the Markdown as HTML)
+// and, while it is written, the wait of the model service in #mN-wait and
+// the element #mN-sse that opens its stream. Each step of the stream is a
+// list of markdown.Ops on #mN-body, each in an htmx partial with the swap
+// "md" (web/static/app.js applies it as markdown.Op says):
+//
+//	<hx-partial hx-target="#mN-body" hx-swap="md p:0-1 c:1 t:3">HTML</hx-partial>
+//
+// p is the Op's Path (numbers joined by "-"), c its Cut and t its Trim, each
+// left out when empty or 0. The text a reader was shown is thereby extended,
+// never sent again (see markdown.Stream). The final event swaps the article
+// for the finished one, whose #mN-body carries hx-preserve: the text stays
+// the very DOM the stream built (a fresh page load renders the same).
+
+// Suffixes of the ids of an answer's parts, after the message's own id.
+const (
+	bodySuffix = "-body" // the answer's text
+	waitSuffix = "-wait" // the model service's wait before the first text
+	sseSuffix  = "-sse"  // the element that opens the stream
+)
+
+// domID returns the id of message id's article.
+func domID(id int64) string { return "m" + strconv.FormatInt(id, 10) }
+
+// mdSwap is the swap style of markdown.Ops (app.js registers it).
+const mdSwap = "md"
+
 // fragments renders answers: whole, for pages, and step by step, for their
-// streams. An answer's HTML sits in two elements: #mN-done, to which blocks
-// that became final are appended, and #mN-tail, the open rest, which each
-// step replaces. Every step therefore costs the open tail, not the whole
-// answer.
+// streams.
 type fragments struct {
 	tpl *templates
 	md  *markdown.Renderer
@@ -27,108 +56,145 @@ type fragments struct {
 func (f *fragments) view(m hxchat.Message, l *locale) messageView {
 	v := messageView{Message: m, L: l}
 	if m.Role == hxchat.RoleAssistant {
-		v.Done = template.HTML(f.md.Render(m.Content))
+		v.Body = template.HTML(f.md.Render(m.Content))
 	}
 	return v
 }
 
 // viewAt returns an answer that is being written as it stands at snap,
-// split as its stream splits it, so that the stream's next steps continue it.
+// rendered as its stream splits it, so that the stream's next steps
+// continue it.
 func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageView {
 	m.Content = snap.Text
-	v := messageView{Message: m, L: l}
-	v.Done = template.HTML(f.md.Render(snap.Text[:snap.Mark]))
-	v.Tail = template.HTML(f.md.Render(snap.Text[snap.Mark:]))
-	if snap.Wait != nil {
-		v.Tail = waitStatus(l, *snap.Wait)
-	}
+	v := messageView{Message: m, L: l, Wait: snap.Wait}
+	body := f.md.Render(snap.Text[:snap.Mark])
+	v.Body = template.HTML(append(body, f.md.Render(snap.Text[snap.Mark:])...))
 	return v
-}
-
-// waitStatus says, in place of an answer's first text, that the model
-// service is asked again, and when.
-func waitStatus(l *locale, r hxchat.Retry) template.HTML {
-	key := "answer.wait.other"
-	if r.Code == hxchat.ERateLimited {
-		key = "answer.wait.rate_limited"
-	}
-	secs := max(int(math.Ceil(r.After.Seconds())), 1)
-	return template.HTML(`<p class="status waiting" role="status">` +
-		template.HTMLEscapeString(l.T(key, secs, r.Attempt, r.Of)) + `</p>`)
 }
 
 // open returns the renderer of one answer's events, in language l.
 func (f *fragments) open(m *hxchat.Message, l *locale) live.AnswerRenderer {
-	return &mdAnswer{f: f, l: l, id: "m" + strconv.FormatInt(m.ID, 10), s: f.md.Stream()}
+	return &mdAnswer{f: f, l: l, id: domID(m.ID), s: f.md.Stream()}
 }
 
 // mdAnswer renders the steps of one answer as Markdown, incrementally.
 type mdAnswer struct {
-	f   *fragments
-	l   *locale
-	id  string // DOM id of the message
-	s   *markdown.Stream
-	buf bytes.Buffer
+	f       *fragments
+	l       *locale
+	id      string // DOM id of the message
+	s       *markdown.Stream
+	waiting bool // the wait of the model service is shown
+	buf     bytes.Buffer
 }
 
 // Grow implements live.AnswerRenderer.
 func (a *mdAnswer) Grow(text string) ([]byte, int) {
-	done, tail := a.s.Grow(text)
+	ops := a.s.Grow(text)
 	a.buf.Reset()
-	if len(done) > 0 {
-		a.partial("-done", "beforeend", done)
+	if a.waiting {
+		// The first text takes the place of the wait.
+		a.waiting = false
+		a.buf.Write(a.f.render("event-wait", waitView{ID: a.id}))
 	}
-	a.partial("-tail", "innerHTML", tail)
+	for _, op := range ops {
+		appendOp(&a.buf, a.id, op)
+	}
 	return a.buf.Bytes(), a.s.Mark() // copied into the event before the next call
 }
 
-// partial writes an htmx partial that swaps html (safe: from the Markdown
-// renderer) into the answer's element id+target.
-func (a *mdAnswer) partial(target, swap string, html []byte) {
-	b := &a.buf
+// appendOp writes op as the htmx partial that applies it to the body of
+// the answer whose article has the DOM id id.
+func appendOp(b *bytes.Buffer, id string, op markdown.Op) {
 	b.WriteString(`<hx-partial hx-target="#`)
-	b.WriteString(a.id)
-	b.WriteString(target)
-	b.WriteString(`" hx-swap="`)
-	b.WriteString(swap)
+	b.WriteString(id)
+	b.WriteString(bodySuffix + `" hx-swap="` + mdSwap)
+	if len(op.Path) > 0 {
+		b.WriteString(" p:")
+		for i, n := range op.Path {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteString(strconv.Itoa(n))
+		}
+	}
+	if op.Cut > 0 {
+		b.WriteString(" c:")
+		b.WriteString(strconv.Itoa(op.Cut))
+	}
+	if op.Trim > 0 {
+		b.WriteString(" t:")
+		b.WriteString(strconv.Itoa(op.Trim))
+	}
 	b.WriteString(`">`)
-	b.Write(html)
+	b.Write(op.HTML) // safe: from the Markdown renderer
 	b.WriteString("</hx-partial>")
 }
 
 // Wait implements live.AnswerRenderer: until the first text, the answer says
 // that the model service is being asked again, and when.
 func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
-	a.buf.Reset()
-	a.partial("-tail", "innerHTML", []byte(waitStatus(a.l, r)))
-	return a.buf.Bytes()
+	a.waiting = true
+	return a.f.render("event-wait", waitView{ID: a.id, Wait: &r, L: a.l})
 }
 
-// Final implements live.AnswerRenderer: the finished bubble replaces the
-// streaming one, and with it the element that opened the stream.
+// Final implements live.AnswerRenderer: the finished article replaces the
+// streaming one, keeping the text the stream built.
 func (a *mdAnswer) Final(m *hxchat.Message, err error) []byte {
-	return a.f.final(*m, a.l, retryAfterOf(err))
+	v := a.f.view(*m, a.l)
+	v.Body, v.Kept = "", true
+	return a.f.finalView(v, retryAfterOf(err))
 }
 
-// final renders the finished bubble; retryAfter is the wait the model
-// service asked for, if it was busy.
+// final renders the finished answer whole, for a reader that did not follow
+// its stream to the end; retryAfter is the wait the model service asked
+// for, if it was busy.
 func (f *fragments) final(m hxchat.Message, l *locale, retryAfter time.Duration) []byte {
-	v := f.view(m, l)
+	return f.finalView(f.view(m, l), retryAfter)
+}
+
+func (f *fragments) finalView(v messageView, retryAfter time.Duration) []byte {
 	v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
 	v.Last = true // no message can follow an answer while it is written
-	b, err := f.tpl.render("event-final", v)
-	if err != nil {
-		panic("web: render final event: " + err.Error()) // a broken template; TestTemplates catches it
-	}
-	return b
+	return f.render("event-final", v)
 }
 
 // snapshot renders an answer as it stands at snap, replacing what the page
 // shows: the first event of a stream opened without Last-Event-ID.
 func (f *fragments) snapshot(m hxchat.Message, l *locale, snap live.Snap) []byte {
-	b, err := f.tpl.render("event-snapshot", f.viewAt(m, l, snap))
+	return f.render("event-snapshot", f.viewAt(m, l, snap))
+}
+
+// render renders one of the event templates. They take no input that can
+// make them fail (TestTemplates renders each): an error is a broken
+// template, and panics.
+func (f *fragments) render(name string, data any) []byte {
+	b, err := f.tpl.render(name, data)
 	if err != nil {
-		panic("web: render snapshot event: " + err.Error())
+		panic("web: render " + name + ": " + err.Error())
 	}
 	return b
+}
+
+// waitView is the wait of the model service before an answer's first text,
+// or its end (Wait nil).
+type waitView struct {
+	ID   string // the article's DOM id
+	Wait *hxchat.Retry
+	L    *locale
+}
+
+// WaitID is the id of the element that shows the wait.
+func (v waitView) WaitID() string { return v.ID + waitSuffix }
+
+// Text says that the model service is asked again, and when.
+func (v waitView) Text() string { return waitText(v.L, *v.Wait) }
+
+// waitText says that the model service is asked again, and when.
+func waitText(l *locale, r hxchat.Retry) string {
+	key := "answer.wait.other"
+	if r.Code == hxchat.ERateLimited {
+		key = "answer.wait.rate_limited"
+	}
+	secs := max(int(math.Ceil(r.After.Seconds())), 1)
+	return l.T(key, secs, r.Attempt, r.Of)
 }

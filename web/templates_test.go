@@ -47,8 +47,10 @@ func TestTemplates(t *testing.T) {
 			`hx-sse:connect="/c/` + conv.ID + `/m/1/events"`, `hx-sse:close="done"`, `/m/3/retry`, "rate limit", "Stopped.", "Interrupted"}},
 		{"error.html", errorPage{Page: base, Status: 404, Message: "Not found."}, []string{"404", "Not found."}},
 		{"turn", turnView{User: user, Answer: views[0], NewConv: &cp}, []string{`id="m99"`, `id="m1-sse"`, `hx-target="#composer"`, "<title>"}},
-		{"event-final", views[1], []string{`hx-target="#m2"`, `hx-swap="outerHTML"`}},
-		{"event-snapshot", views[0], []string{`hx-target="#m1-text"`, `<div id="m1-done"><p>line &lt;script&gt;alert(1)&lt;/script&gt;`}},
+		{"event-final", views[1], []string{`hx-target="#m2"`, `hx-swap="outerHTML"`, `id="m2-body"`, "line &lt;script&gt;"}},
+		{"event-snapshot", views[0], []string{`hx-target="#m1-body"`, `hx-swap="innerHTML"><p>line &lt;script&gt;alert(1)&lt;/script&gt;`, `hx-target="#m1-wait"`}},
+		{"event-wait", waitView{ID: "m1", Wait: &hxchat.Retry{Code: hxchat.ERateLimited, After: 3 * time.Second, Attempt: 2, Of: 3}, L: en}, []string{`hx-target="#m1-wait"`, `class="status waiting"`, "3"}},
+		{"event-wait", waitView{ID: "m1"}, []string{`hx-target="#m1-wait" hx-swap="innerHTML"></hx-partial>`}},
 		{"alert", alertView{Message: "<oops>"}, []string{"&lt;oops&gt;"}},
 	}
 	for _, tc := range cases {
@@ -70,47 +72,73 @@ func TestTemplates(t *testing.T) {
 }
 
 // TestMarkdownAnswer: the steps of an answer, applied as the browser
-// applies them (append to done, replace the tail), end with the full
-// rendering of the answer; at every step a snapshot split at the stream's
-// mark matches what the steps built; model text is never raw HTML.
+// applies them, hold the rendering of the answer so far at every step, and
+// so does a snapshot taken at any step; the final event keeps the text the
+// steps built; model text is never raw HTML.
 func TestMarkdownAnswer(t *testing.T) {
-	f := &fragments{md: markdown.New()}
-	a := f.open(&hxchat.Message{ID: 5}, nil)
+	_, tpl, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := loadLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := ls.get("en")
+	f := &fragments{tpl: tpl, md: markdown.New()}
+	m := hxchat.Message{ID: 5, ConversationID: hxchat.NewID(), Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+	a := f.open(&m, en)
+	var rd AnswerReader
+	if err := rd.Apply(a.Wait(hxchat.Retry{Code: hxchat.ERateLimited, After: time.Second, Attempt: 2, Of: 3})); err != nil || !strings.Contains(rd.Wait, "waiting") {
+		t.Fatalf("wait: %v %q", err, rd.Wait)
+	}
 	text := ""
-	var done, tail string
-	pieces := []string{"# Title\n\n", "Some **bold", "** text <b>raw</b>.\n\n", "- one\n", "- two\n\n", "```go\nfunc main() {", "}\n```\n\n", "日本語の", "段落。"}
-	for _, piece := range pieces {
+	pieces := []string{"# Title\n\n", "Some **bold", "** text <b>raw</b>.\n\n", "- one\n", "- two\n\n", "```go\nfunc main() {", "}\n```\n\n", "| a | b |\n|---|", "---|\n| 1 | 2", " |\n", "日本語の", "段落。"}
+	for i, piece := range pieces {
 		text += piece
 		data, mark := a.Grow(text)
-		ev := string(data)
-		for _, p := range strings.SplitAfter(ev, "</hx-partial>") {
-			if p == "" {
-				continue
-			}
-			body := p[strings.Index(p, ">")+1 : len(p)-len("</hx-partial>")]
-			switch {
-			case strings.Contains(p, `#m5-done" hx-swap="beforeend"`):
-				done += body
-			case strings.Contains(p, `#m5-tail" hx-swap="innerHTML"`):
-				tail = body
-			default:
-				t.Fatalf("unexpected partial %q", p)
-			}
+		if err := rd.Apply(data); err != nil {
+			t.Fatalf("after %q: %v in %q", piece, err, data)
 		}
-		snap := f.viewAt(hxchat.Message{ID: 5, Role: hxchat.RoleAssistant}, nil, live.Snap{Text: text, Mark: mark})
-		if string(snap.Done) != done || string(snap.Tail) != tail {
-			t.Fatalf("after %q: snapshot (%q | %q) differs from the steps (%q | %q)", piece, snap.Done, snap.Tail, done, tail)
+		if i == 0 && rd.Wait != "" {
+			t.Errorf("the first text does not take the place of the wait: %q", rd.Wait)
 		}
-		if strings.Contains(ev, "<b>raw") {
-			t.Fatalf("raw HTML from the model in %q", ev)
+		want := canonical(f.md.Render(text))
+		if got := rd.HTML(); got != want {
+			t.Fatalf("after %q: the page holds\n%s\nwant\n%s", piece, got, want)
+		}
+		snap := f.viewAt(m, en, live.Snap{Text: text, Mark: mark})
+		if got := canonical([]byte(snap.Body)); got != want {
+			t.Fatalf("after %q: a snapshot holds\n%s\nwant\n%s", piece, got, want)
+		}
+		if strings.Contains(string(data), "<b>raw") {
+			t.Fatalf("raw HTML from the model in %q", data)
 		}
 	}
-	if want := string(f.md.Render(text)); done+tail != want {
-		t.Errorf("steps built\n%s\nwant\n%s", done+tail, want)
+	before := rd.HTML()
+	m.Content, m.State = text, hxchat.StateDone
+	final := a.Final(&m, nil)
+	if err := rd.Apply(final); err != nil || rd.Final == "" {
+		t.Fatalf("final: %v", err)
 	}
-	if !strings.Contains(done, "<h1>Title</h1>") || !strings.Contains(done+tail, "<li>two</li>") {
-		t.Errorf("not rendered as Markdown: %s", done+tail)
+	if rd.HTML() != before || strings.Contains(string(final), "日本語") || !strings.Contains(string(final), `id="m5-body" hx-ignore hx-preserve>`) {
+		t.Errorf("the final event sends the text again, or does not keep it: %s", final)
 	}
+	if !strings.Contains(before, "<h1>Title</h1>") || !strings.Contains(before, "<li>two</li>") || !strings.Contains(before, "<td>2</td>") {
+		t.Errorf("not rendered as Markdown: %s", before)
+	}
+	// A reader that did not follow the stream gets the whole answer.
+	var late AnswerReader
+	if err := late.Apply(f.final(m, en, 0)); err != nil || late.HTML() != before {
+		t.Errorf("the whole final: %v\n%s", err, late.HTML())
+	}
+}
+
+// canonical returns html as a reader's copy of it serializes.
+func canonical(html []byte) string {
+	var d markdown.DOM
+	d.Set(html)
+	return d.HTML()
 }
 
 // BenchmarkTemplates: the fragments of a first message's answer (the user's

@@ -19,7 +19,9 @@ import (
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/hxchat/hxchat/markdown"
 	"github.com/hxchat/hxchat/sqlite"
+	"github.com/hxchat/hxchat/web"
 )
 
 // The tests of this file run hxchat as a child process with many browsers at
@@ -198,9 +200,11 @@ func TestKillManyAndRestart(t *testing.T) {
 		if !strings.Contains(page, html.EscapeString(question(i))) {
 			t.Errorf("browser %d: the page lacks the question", i)
 		}
-		done, tail := split(page)
-		if done+tail != rendered(a.Content) {
-			t.Errorf("browser %d: the page shows %q, want %q", i, done+tail, rendered(a.Content))
+		body, _ := web.AnswerBody([]byte(page), fmt.Sprintf("m%d", a.ID))
+		var shown markdown.DOM
+		shown.Set(body)
+		if shown.HTML() != rendered(a.Content) {
+			t.Errorf("browser %d: the page shows %q, want %q", i, shown.HTML(), rendered(a.Content))
 		}
 		for _, want := range []string{"state-interrupted", "Interrupted", "/retry"} {
 			if !strings.Contains(page, want) {

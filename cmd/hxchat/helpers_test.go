@@ -21,6 +21,7 @@ import (
 	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/llm/llmtest"
 	"github.com/hxchat/hxchat/markdown"
+	"github.com/hxchat/hxchat/web"
 )
 
 // TestMain lets a test run this package's program as a child process (for
@@ -135,7 +136,6 @@ func (b *browser) tryPost(path string, form url.Values) (*http.Response, string,
 
 var (
 	reConnect = regexp.MustCompile(`hx-sse:connect="([^"]+)"`)
-	rePartial = regexp.MustCompile(`(?s)<hx-partial hx-target="([^"]+)" hx-swap="([^"]+)">(.*?)</hx-partial>`)
 )
 
 // send posts a message (to a new conversation when conv is "") and returns
@@ -245,11 +245,12 @@ func (b *browser) tryStream(ctx context.Context, path, lastID string, max int, e
 	return evs, fmt.Errorf("GET %s: stream ended without the final event (err %v) after %d events", path, sc.Err(), len(evs))
 }
 
-// answerDOM applies the partials of SSE events the way htmx does, on a
-// simplified DOM: the HTML of the answer (#mN-done + #mN-tail) and, once the
-// final event arrives, the final bubble's HTML.
+// answerDOM applies the fragments of SSE events as the page does (see
+// web.AnswerReader): html is the answer's text as shown, final the finished
+// article once the final event arrived.
 type answerDOM struct {
-	done, tail, final string
+	r     web.AnswerReader
+	final string
 }
 
 func (d *answerDOM) apply(t *testing.T, evs []event) {
@@ -258,43 +259,26 @@ func (d *answerDOM) apply(t *testing.T, evs []event) {
 		if ev.name != "" {
 			continue
 		}
-		for _, p := range rePartial.FindAllStringSubmatch(ev.data, -1) {
-			target, swap, body := p[1], p[2], p[3]
-			switch {
-			case strings.HasSuffix(target, "-done") && swap == "beforeend":
-				d.done += body
-			case strings.HasSuffix(target, "-tail") && swap == "innerHTML":
-				d.tail = body
-			case strings.HasSuffix(target, "-text") && swap == "innerHTML":
-				d.done, d.tail = split(body)
-			case swap == "outerHTML":
-				d.final = body
-				d.done, d.tail = split(body)
-			default:
-				t.Fatalf("unexpected partial %s %s", target, swap)
-			}
+		if err := d.r.Apply([]byte(ev.data)); err != nil {
+			t.Fatalf("event %s: %v: %q", ev.id, err, ev.data)
 		}
+		d.final = d.r.Final
 	}
 }
 
 // html returns the answer's HTML as the page shows it.
-func (d *answerDOM) html() string { return d.done + d.tail }
-
-var reSplit = regexp.MustCompile(`(?s)<div id="m\d+-done">(.*)</div><div id="m\d+-tail">(.*?)</div>`)
-
-// split returns the contents of an answer's done and tail elements in h.
-func split(h string) (done, tail string) {
-	m := reSplit.FindStringSubmatch(h)
-	if m == nil {
-		return "", ""
-	}
-	return m[1], m[2]
-}
+func (d *answerDOM) html() string { return d.r.HTML() }
 
 // mdr renders Markdown as hxchat does, for expected answers.
 var mdr = markdown.New()
 
-func rendered(text string) string { return string(mdr.Render(text)) }
+// rendered is the HTML of text as a reader's copy of it serializes (see
+// answerDOM.html).
+func rendered(text string) string {
+	var d markdown.DOM
+	d.Set(mdr.Render(text))
+	return d.HTML()
+}
 
 // waitFor polls cond until it holds or 10 seconds pass.
 func waitFor(t *testing.T, what string, cond func() bool) {

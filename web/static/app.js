@@ -12,6 +12,41 @@
 
   const $ = (sel, root = document) => root.querySelector(sel);
 
+  // --- The answer's stream ---------------------------------------------------
+  // Each step of an answer extends what the reader was shown (the server's
+  // markdown.Op, which says the same in Go): the swap "md" steps down to
+  // the element at path p (each number counts element children from the
+  // last), removes its last c child nodes and t characters (UTF-16 code
+  // units) of its last text, then appends the new nodes, a leading text
+  // joining the last one. Nodes already shown stay as they are, so a
+  // selection in a growing code block survives the next tokens.
+  htmx.registerExtension("hxchat-md", {
+    handle_swap(style, target, fragment, spec) {
+      if (style !== "md") return false;
+      let el = target;
+      for (const n of String(spec.p ?? "").split("-")) {
+        if (n === "" || !el) continue;
+        let k = Number(n), c = el.lastElementChild;
+        while (c && k-- > 0) c = c.previousElementSibling;
+        el = c;
+      }
+      if (!el) return true; // out of step: the next snapshot mends it
+      for (let c = spec.c | 0; c > 0 && el.lastChild; c--) el.lastChild.remove();
+      const t = spec.t | 0, last = el.lastChild;
+      if (t > 0 && last && last.nodeType === Node.TEXT_NODE) {
+        if (t >= last.length) last.remove();
+        else last.deleteData(last.length - t, t);
+      }
+      const first = fragment.firstChild, end = el.lastChild;
+      if (first && first.nodeType === Node.TEXT_NODE && end && end.nodeType === Node.TEXT_NODE) {
+        end.appendData(first.data);
+        first.remove();
+      }
+      el.append(fragment);
+      return true;
+    },
+  });
+
   // --- Following the answer -------------------------------------------------
   let follow = true;
   const scroller = () => document.scrollingElement;
