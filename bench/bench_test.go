@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"path/filepath"
@@ -116,35 +115,32 @@ func TestSSEReader(t *testing.T) {
 	}
 }
 
-// TestAnswerDOM: fragments are swapped as htmx swaps them, and tokens are
-// found in their text.
+// TestAnswerDOM: fragments are swapped as the page swaps them, and tokens
+// are found in their text.
 func TestAnswerDOM(t *testing.T) {
 	p := streamParams{Tokens: 3, Line: 2}
 	tok := func(seq int) string { return strings.ReplaceAll(tokenText(p, seq), "0000000000", "0000000042") }
 	d := newAnswerDOM("m5")
 	var seen []int
 	scan := func(c []byte) { scanTokens(c, func(seq int, stamp int64) { seen = append(seen, seq) }) }
-	d.apply([]byte(`<hx-partial hx-target="#m5-text" hx-swap="innerHTML"><span id="m5-done"></span><span id="m5-tail">`+tok(1)+`</span></hx-partial>`), nil, scan)
-	d.apply([]byte(`<hx-partial hx-target="#m5-done" hx-swap="beforeend">`+tok(1)+tok(2)+`</hx-partial><hx-partial hx-target="#m5-tail" hx-swap="innerHTML"></hx-partial>`), nil, scan)
-	d.apply([]byte(`<hx-partial hx-target="#m5-tail" hx-swap="innerHTML">`+tok(3)+`</hx-partial>`), nil, scan)
-	if got := tokenSeqs(d.done, d.tail); !inOrder(got, 3) || d.unknown != 0 {
-		t.Fatalf("page holds tokens %v (unknown %d): %q + %q", got, d.unknown, d.done, d.tail)
+	d.apply([]byte(`<hx-partial hx-target="#m5-body" hx-swap="innerHTML"><p>`+tok(1)+`</p>`+"\n"+`</hx-partial>`), nil, scan)
+	d.apply([]byte(`<hx-partial hx-target="#m5-body" hx-swap="md p:0">`+tok(2)+`</hx-partial>`), nil, scan)
+	d.apply([]byte(`<hx-partial hx-target="#m5-body" hx-swap="md">`+`<p>`+tok(3)+`</p>`+"\n"+`</hx-partial>`), nil, scan)
+	if got := tokenSeqs(d.shown()); !inOrder(got, 3) || d.unknown() != 0 {
+		t.Fatalf("page holds tokens %v (unknown %d): %q", got, d.unknown(), d.shown())
 	}
-	if want := []int{1, 1, 2, 3}; !equal(seen, want) {
+	if want := []int{1, 2, 3}; !equal(seen, want) {
 		t.Errorf("scanned %v, want %v", seen, want)
 	}
-	final := `<hx-partial hx-target="#m5" hx-swap="outerHTML"><article id="m5"><div class="text" id="m5-text"><span id="m5-done">` + tok(1) + tok(2) + `</span><span id="m5-tail">` + tok(3) + `</span></div></article></hx-partial>`
-	d.apply([]byte(final), nil, scan)
-	if !inOrder(tokenSeqs(d.final), 3) {
-		t.Errorf("final %q", d.final)
+	finals := 0
+	final := `<hx-partial hx-target="#m5" hx-swap="outerHTML"><article id="m5"><div class="text md" id="m5-body" hx-ignore hx-preserve></div></article></hx-partial>`
+	d.apply([]byte(final), func() { finals++ }, scan)
+	if !inOrder(tokenSeqs(d.final), 3) || finals != 1 {
+		t.Errorf("final %q (%d)", d.final, finals)
 	}
-	// Markdown: blocks in divs, paragraphs inside.
-	d = newAnswerDOM("m6")
-	d.apply([]byte(`<hx-partial hx-target="#m6-text" hx-swap="innerHTML"><div id="m6-done"><p>`+tok(1)+`</p>
-</div><div id="m6-tail"><p>`+tok(2)+`</p>
-</div></hx-partial>`), nil, scan)
-	if d.unknown != 0 || !bytes.Equal(d.done, []byte("<p>"+tok(1)+"</p>\n")) || !bytes.Equal(d.tail, []byte("<p>"+tok(2)+"</p>\n")) {
-		t.Errorf("snapshot split into %q + %q (unknown %d)", d.done, d.tail, d.unknown)
+	d.apply([]byte(`<hx-partial hx-target="#m5-nowhere" hx-swap="innerHTML"></hx-partial>`), nil, scan)
+	if d.unknown() != 1 {
+		t.Errorf("a fragment for an unknown target is not counted")
 	}
 }
 

@@ -260,7 +260,7 @@ func (b *browser) turn(ctx context.Context, res *answerResult) error {
 	onFinal := func() {
 		// What the page showed just before the final bubble replaced it:
 		// every token exactly once, in order (when all had come).
-		if maxSeq == p.Tokens && !inOrder(tokenSeqs(dom.done, dom.tail), p.Tokens) {
+		if maxSeq == p.Tokens && !inOrder(tokenSeqs(dom.shown()), p.Tokens) {
 			liveOK = false
 		}
 	}
@@ -361,13 +361,13 @@ func (b *browser) turn(ctx context.Context, res *answerResult) error {
 	case gaps > 0:
 		return fail("tokens out of order", "%d tokens came before one before them", gaps)
 	case !liveOK:
-		return fail("tokens twice", "the page showed a token twice or out of order: %v", tokenSeqs(dom.done, dom.tail))
+		return fail("tokens twice", "the page showed a token twice or out of order: %v", tokenSeqs(dom.shown()))
 	case dom.final == nil:
 		return fail("protocol", "no final bubble before the final event")
 	case !inOrder(tokenSeqs(dom.final), p.Tokens):
 		return fail("tokens final", "the final bubble does not hold tokens 1..%d in order", p.Tokens)
-	case dom.unknown > 0:
-		return fail("protocol", "%d fragments aimed at unknown targets", dom.unknown)
+	case dom.unknown() > 0:
+		return fail("protocol", "%d fragments aimed at unknown targets", dom.unknown())
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+
+	"github.com/hxchat/hxchat/web"
 )
 
 // The browser's side of an answer stream: Server-Sent Events parsed as the
@@ -137,27 +139,14 @@ func (r *sseReader) next() (sseEvent, error) {
 }
 
 // answerDOM is the answer's part of the page, as htmx leaves it after each
-// swap: hxchat keeps the text in two elements, #mN-done (finished blocks,
-// appended to) and #mN-tail (the open rest, replaced at every step); a
-// snapshot replaces both through #mN-text; the final event replaces the
-// whole bubble #mN. Tokens are found in the fragments' text.
+// swap: web.AnswerReader applies hxchat's fragments as the page's script
+// does. Tokens are found in the fragments' text as they arrive.
 type answerDOM struct {
-	done, tail []byte // raw HTML of the two spans
-	final      []byte // the final bubble, once it came
-	targets    [4]string
-	unknown    int // fragments aimed at targets this model does not know
+	r     web.AnswerReader
+	final []byte // the answer's text once the final article came
 }
 
-const (
-	tDone = iota
-	tTail
-	tText
-	tMsg
-)
-
-func newAnswerDOM(mid string) *answerDOM {
-	return &answerDOM{targets: [4]string{"#" + mid + "-done", "#" + mid + "-tail", "#" + mid + "-text", "#" + mid}}
-}
+func newAnswerDOM(string) *answerDOM { return &answerDOM{} }
 
 var (
 	partialOpen  = []byte("<hx-partial")
@@ -165,8 +154,16 @@ var (
 )
 
 // apply swaps the fragments of one event's data. Every fragment's text is
-// passed, in order, to scan, before the final bubble replaces the rest.
+// passed, in order, to scan; onFinal is called before the final article
+// replaces the streaming one.
 func (d *answerDOM) apply(data []byte, onFinal func(), scan func(content []byte)) {
+	if bytes.Contains(data, []byte(`hx-swap="outerHTML"`)) && onFinal != nil {
+		onFinal()
+	}
+	_ = d.r.Apply(data) // a fragment that does not fit counts in r.Unknown
+	if d.r.Final != "" {
+		d.final = []byte(d.r.HTML())
+	}
 	for {
 		i := bytes.Index(data, partialOpen)
 		if i < 0 {
@@ -174,89 +171,20 @@ func (d *answerDOM) apply(data []byte, onFinal func(), scan func(content []byte)
 		}
 		data = data[i+len(partialOpen):]
 		end := bytes.IndexByte(data, '>')
-		if end < 0 {
-			d.unknown++
-			return
-		}
-		tag := data[:end]
-		data = data[end+1:]
 		j := bytes.Index(data, partialClose)
-		if j < 0 {
-			d.unknown++
+		if end < 0 || j < end {
 			return
 		}
-		content := data[:j]
+		scan(data[end+1 : j])
 		data = data[j+len(partialClose):]
-		target := string(attr(tag, "hx-target"))
-		swap := attr(tag, "hx-swap")
-		if k := bytes.IndexByte(swap, ' '); k >= 0 {
-			swap = swap[:k]
-		}
-		switch {
-		case target == d.targets[tDone] && string(swap) == "beforeend":
-			d.done = append(d.done, content...)
-		case target == d.targets[tDone] && string(swap) == "innerHTML":
-			d.done = append(d.done[:0], content...)
-		case target == d.targets[tTail] && string(swap) == "innerHTML":
-			d.tail = append(d.tail[:0], content...)
-		case target == d.targets[tTail] && string(swap) == "beforeend":
-			d.tail = append(d.tail, content...)
-		case target == d.targets[tText] && string(swap) == "innerHTML":
-			done, tail, ok := d.spans(content)
-			if !ok {
-				d.unknown++
-			}
-			d.done = append(d.done[:0], done...)
-			d.tail = append(d.tail[:0], tail...)
-		case target == d.targets[tMsg] && string(swap) == "outerHTML":
-			if onFinal != nil {
-				onFinal()
-			}
-			d.final = append(d.final[:0], content...)
-			d.done, d.tail = d.done[:0], d.tail[:0]
-		default:
-			d.unknown++
-			continue
-		}
-		scan(content)
 	}
 }
 
-// spans splits the HTML of the answer's text (a snapshot) into the contents
-// of the done and tail elements, whatever their tag: <X id="mN-done">…</X><Y
-// id="mN-tail">…</Y>.
-func (d *answerDOM) spans(h []byte) (done, tail []byte, ok bool) {
-	doneStart, ok1 := contentStart(h, d.targets[tDone][1:])
-	tailTag, ok2 := tagStart(h, d.targets[tTail][1:])
-	if !ok1 || !ok2 || tailTag < doneStart {
-		return h, nil, false
-	}
-	tailStart, _ := contentStart(h, d.targets[tTail][1:])
-	done = trimCloseTag(h[doneStart:tailTag])
-	tail = trimCloseTag(h[tailStart:])
-	return done, tail, true
-}
+// shown returns the answer's text as the page shows it.
+func (d *answerDOM) shown() []byte { return []byte(d.r.HTML()) }
 
-// tagStart returns the index of the "<" of the element with this id.
-func tagStart(h []byte, id string) (int, bool) {
-	i := bytes.Index(h, []byte(` id="`+id+`"`))
-	if i < 0 {
-		return 0, false
-	}
-	j := bytes.LastIndexByte(h[:i], '<')
-	return j, j >= 0
-}
-
-// contentStart returns the index just after the start tag of the element
-// with this id.
-func contentStart(h []byte, id string) (int, bool) {
-	i := bytes.Index(h, []byte(` id="`+id+`"`))
-	if i < 0 {
-		return 0, false
-	}
-	j := bytes.IndexByte(h[i:], '>')
-	return i + j + 1, j >= 0
-}
+// unknown counts the fragments that did not fit the page.
+func (d *answerDOM) unknown() int { return d.r.Unknown }
 
 // trimCloseTag removes the last end tag of h (and what follows it).
 func trimCloseTag(h []byte) []byte {

@@ -140,13 +140,13 @@ func (f *floor) events(w http.ResponseWriter, r *http.Request) {
 		text = append(text, piece...)
 		seq++
 		frame = strconv.AppendInt(append(frame[:0], "id: "...), int64(seq), 10)
-		frame = append(append(append(frame, "\ndata: <hx-partial hx-target=\"#"...), target...), "-tail\" hx-swap=\"beforeend\">"...)
+		frame = append(append(append(frame, "\ndata: <hx-partial hx-target=\"#"...), target...), "-body\" hx-swap=\"md\">"...)
 		frame = append(append(frame, piece...), "</hx-partial>\n\n"...)
 		if _, err := w.Write(frame); err != nil || rc.Flush() != nil {
 			return
 		}
 	}
-	fmt.Fprintf(w, "id: %d\ndata: <hx-partial hx-target=\"#m%d\" hx-swap=\"outerHTML\"><article id=\"m%d\">%s</article></hx-partial>\n\n", seq+1, id, id, text)
+	fmt.Fprintf(w, "id: %d\ndata: <hx-partial hx-target=\"#m%d\" hx-swap=\"outerHTML\"><article id=\"m%d\"><div id=\"m%d-body\">%s</div></article></hx-partial>\n\n", seq+1, id, id, id, text)
 	fmt.Fprintf(w, "id: %d\nevent: done\ndata: done\n\n", seq+2)
 	rc.Flush()
 }
