@@ -2,6 +2,7 @@ package markdown
 
 import (
 	"bytes"
+	"github.com/hxchat/hxchat/internal/cmspec"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -363,6 +364,36 @@ func TestParagraphFinalAtBlankLine(t *testing.T) {
 			t.Errorf("a list is not final at a blank line: mark %d", s.Mark())
 		case tok == " four" && (len(ops) != 1 || string(ops[0].HTML) != " four" || !slices.Equal(ops[0].Path, []int{0})):
 			t.Errorf("a word is not appended to its paragraph: %v", ops)
+		}
+	}
+}
+
+// chunkEnds splits text into chunks of n bytes, each moved forward to a rune
+// boundary, and returns where each ends.
+func chunkEnds(text string, n int) []int {
+	var ends []int
+	for i := 0; i < len(text); {
+		j := min(i+n, len(text))
+		for j < len(text) && !utf8.RuneStart(text[j]) {
+			j++
+		}
+		ends = append(ends, j)
+		i = j
+	}
+	return ends
+}
+
+// TestStreamSpecExamples streams every example of the CommonMark spec in
+// chunks of 1 and 3 bytes: at every step the reader holds what Render gives.
+func TestStreamSpecExamples(t *testing.T) {
+	ex, err := cmspec.Load("../internal/cmspec/testdata/spec.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	for _, e := range ex {
+		for _, n := range []int{1, 3} {
+			checkStream(t, r, e.Markdown, chunkEnds(e.Markdown, n))
 		}
 	}
 }
