@@ -198,3 +198,16 @@ func waitText(l *locale, r hxchat.Retry) string {
 	secs := max(int(math.Ceil(r.After.Seconds())), 1)
 	return l.T(key, secs, r.Attempt, r.Of)
 }
+
+// AnswerSteps returns the data of the events with which the stream of
+// answer id shows its text growing to text[:end] for each of ends in turn,
+// as a generation sends them: for tests and tools that replay an answer.
+func AnswerSteps(id int64, text string, ends []int) [][]byte {
+	a := mdAnswer{id: domID(id), s: markdown.New().Stream()}
+	steps := make([][]byte, 0, len(ends))
+	for _, end := range ends {
+		data, _ := a.Grow(text[:end])
+		steps = append(steps, bytes.Clone(data))
+	}
+	return steps
+}
