@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -126,6 +127,161 @@ func TestBrowserStreamSpec(t *testing.T) {
 			break
 		}
 		t.Error(f)
+	}
+	log.check(t)
+}
+
+// TestBrowserSwapCost measures, with performance.now() in the page, the time
+// the browser spends swapping the steps of long code and list answers (in
+// 4-byte tokens), in today's format and in the one before it, which replaced
+// the open block whole at every token (an element of finished blocks
+// appended to, and one of the open tail replaced). A measurement, not a
+// check, and a minute long, so it runs only when asked:
+//
+//	HXCHAT_SWAP_COST=1 go test -v -run TestBrowserSwapCost ./cmd/hxchat
+func TestBrowserSwapCost(t *testing.T) {
+	if os.Getenv("HXCHAT_SWAP_COST") == "" {
+		t.Skip("a measurement: HXCHAT_SWAP_COST=1 go test -v -run TestBrowserSwapCost ./cmd/hxchat")
+	}
+	ctx, log := chrome(t)
+	m := startApp(t, testConfig(llmtest.NewServer(t), t.TempDir()))
+	do(t, ctx, chromedp.Navigate("http://"+m.Addr()+"/"), chromedp.WaitReady("#composer"))
+	r := markdown.New()
+	for _, f := range []string{"long-go-code.md", "long-list.md", "long-table.md"} {
+		b, err := os.ReadFile("../../markdown/testdata/corpus/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		ends := chunkEnds(text, 4)
+		var now, before []string
+		for _, s := range web.AnswerSteps(1, text, ends) {
+			now = append(now, string(s))
+		}
+		// The former format, from the same marks.
+		s := r.Stream()
+		mark := 0
+		for _, end := range ends {
+			s.Grow(text[:end])
+			var b strings.Builder
+			if m := s.Mark(); m > mark {
+				fmt.Fprintf(&b, `<hx-partial hx-target="#m1-done" hx-swap="beforeend">%s</hx-partial>`, r.Render(text[mark:m]))
+				mark = m
+			}
+			fmt.Fprintf(&b, `<hx-partial hx-target="#m1-tail" hx-swap="innerHTML">%s</hx-partial>`, r.Render(text[mark:end]))
+			before = append(before, b.String())
+		}
+		arg, _ := json.Marshal(map[string][]string{"now": now, "before": before})
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](swapCostJS+"("+string(arg)+")", chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-16s %4d tokens: swaps %6.1f ms (%.3f ms a token), with the whole open block replaced: %6.1f ms (%.3f ms a token)",
+			f, len(ends), ms["now"], ms["now"]/float64(len(ends)), ms["before"], ms["before"]/float64(len(ends)))
+	}
+	log.check(t)
+}
+
+const swapCostJS = `(async (steps) => {
+  const out = {};
+  for (const [name, list] of Object.entries(steps)) {
+    const body = document.createElement("div");
+    body.id = "m1-body";
+    body.setAttribute("hx-ignore", "");
+    body.innerHTML = '<div id="m1-done"></div><div id="m1-tail"></div>';
+    document.querySelector("#log, main").append(body);
+    let spent = 0;
+    for (const d of list) {
+      const t0 = performance.now();
+      await htmx.swap({ text: d, target: body, swap: "none" });
+      body.offsetHeight; // the layout a visible page does
+      spent += performance.now() - t0;
+    }
+    out[name] = spent;
+    body.remove();
+  }
+  return out;
+})`
+
+// TestBrowserStreamKeepsNodes streams a long code block and a long list:
+// a text selection made in the code survives the tokens after it, the page
+// reloaded mid-answer and a second tab that joins mid-answer end with the
+// same answer as a fresh page load, and so does the tab that followed it
+// from the start, just before its final event.
+func TestBrowserStreamKeepsNodes(t *testing.T) {
+	ctx, log := chrome(t)
+	up := llmtest.NewServer(t)
+	m := startApp(t, testConfig(up, t.TempDir()))
+	code, err := os.ReadFile("../../markdown/testdata/corpus/long-go-code.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := os.ReadFile("../../markdown/testdata/corpus/long-list.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(code) + "\n" + string(list)
+	var tokens []string
+	prev := 0
+	for _, end := range chunkEnds(text, 6) {
+		tokens = append(tokens, text[prev:end])
+		prev = end
+	}
+	up.Reply(llmtest.Reply{Tokens: tokens, Delay: 4 * time.Millisecond})
+	sendFromNewChat(t, ctx, m, "show me the hub")
+	waitFor(t, "the answer's bubble", func() bool { return eval[bool](t, ctx, `!!document.querySelector(".msg.assistant .text")`) })
+	// The first tab records the answer's text until its last event.
+	eval[bool](t, ctx, `(() => {
+	  const body = document.querySelector(".msg.assistant .text");
+	  new MutationObserver(() => { if (document.querySelector(".msg.assistant.state-streaming")) window.__last = body.innerHTML; })
+	    .observe(body, { childList: true, subtree: true, characterData: true });
+	  return true;
+	})()`)
+
+	// A selection in the first lines of the growing code block.
+	waitFor(t, "the code block to grow", func() bool {
+		return eval[int](t, ctx, `document.querySelectorAll(".msg.assistant code").length ? document.querySelector(".msg.assistant code").textContent.split("\n").length : 0`) > 20
+	})
+	sel := eval[string](t, ctx, `(() => {
+	  const code = document.querySelector(".msg.assistant code");
+	  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+	  const a = walker.nextNode(); let b = a; for (let i = 0; i < 8; i++) b = walker.nextNode() || b;
+	  const r = document.createRange(); r.setStart(a, 0); r.setEnd(b, b.length);
+	  const s = getSelection(); s.removeAllRanges(); s.addRange(r);
+	  window.__selected = s.toString(); window.__anchor = a;
+	  return window.__selected;
+	})()`)
+	if len(sel) < 10 {
+		t.Fatalf("selected %q", sel)
+	}
+	// A second tab joins, and the first reloads, while the answer streams.
+	tab2, cancel2 := chromedp.NewContext(ctx)
+	defer cancel2()
+	do(t, tab2, chromedp.Navigate("http://"+m.Addr()+eval[string](t, ctx, "location.pathname")))
+	waitFor(t, "the list to start", func() bool {
+		return eval[bool](t, ctx, `!!document.querySelector(".msg.assistant li")`)
+	})
+	if got := eval[string](t, ctx, `getSelection().toString()`); got != sel || !eval[bool](t, ctx, `window.__anchor.isConnected`) {
+		t.Errorf("the selection in the code block is gone: %q, want %q", got, sel)
+	}
+	tab3, cancel3 := chromedp.NewContext(ctx)
+	defer cancel3()
+	do(t, tab3, chromedp.Navigate("http://"+m.Addr()+eval[string](t, ctx, "location.pathname")))
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
+	waitText(t, tab3, ".msg.assistant.state-done .text", "the answer after a reload", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
+	waitText(t, tab2, ".msg.assistant.state-done .text", "the answer in the second tab", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
+	fresh, cancel4 := chromedp.NewContext(ctx)
+	defer cancel4()
+	do(t, fresh, chromedp.Navigate("http://"+m.Addr()+eval[string](t, ctx, "location.pathname")))
+	want := eval[string](t, fresh, `document.querySelector(".msg.assistant .text").innerHTML`)
+	if got := eval[string](t, ctx, `window.__last`); got != want {
+		t.Errorf("just before its final event the answer was\n%.300s\nnot as a page load shows it\n%.300s", got, want)
+	}
+	if got := eval[string](t, tab2, `document.querySelector(".msg.assistant .text").innerHTML`); got != want {
+		t.Errorf("the second tab shows\n%.300s\nnot\n%.300s", got, want)
+	}
+	if got := eval[string](t, tab3, `document.querySelector(".msg.assistant .text").innerHTML`); got != want {
+		t.Errorf("the reloaded tab shows\n%.300s\nnot\n%.300s", got, want)
 	}
 	log.check(t)
 }
