@@ -7,9 +7,11 @@
 // CommonMark plus GitHub's tables, strikethrough, task lists (disabled
 // checkboxes) and autolinks (linkify), with goldmark's CJK support: a soft
 // line break between two East Asian wide characters renders as nothing, not as
-// a space, and "\ " separates emphasis from Japanese text. Math ($…$, $$…$$)
-// stays plain text. Fenced and indented code blocks are highlighted with chroma
-// into CSS classes (see CSS) and wrapped as
+// a space, whatever inline markup is around them (so "日本語の\n**強調**です"
+// joins, and "see\n*this*" keeps its break), and "\ " separates emphasis
+// from Japanese text. Math ($…$, $$…$$) stays plain text. Fenced and
+// indented code blocks are highlighted with chroma into CSS classes (see
+// CSS) and wrapped as
 //
 //	<div class="code"><div class="code-head"><span class="code-lang">go</span><button type="button" class="copy" data-copy>Copy</button></div><pre class="chroma"><code>…</code></pre></div>
 //
@@ -107,7 +109,9 @@ func New() *Renderer {
 			extension.Strikethrough,
 			extension.TaskList,
 			extension.Linkify,
-			extension.CJK,
+			// extension.CJK less its East Asian line breaks, which
+			// renderText does instead (see there).
+			extension.NewCJK(extension.WithEscapedSpace()),
 		),
 	)
 	return &Renderer{md: md}

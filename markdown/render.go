@@ -22,6 +22,7 @@ var textWriter = html.NewWriter(html.WithEscapedSpace())
 
 // RegisterFuncs implements renderer.NodeRenderer.
 func (r safeRenderer) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
+	reg.Register(ast.KindText, renderText) // soft line breaks: see renderText
 	reg.Register(ast.KindLink, renderLink)
 	reg.Register(ast.KindImage, renderImage)
 	reg.Register(ast.KindAutoLink, renderAutoLink)
@@ -122,6 +123,8 @@ func renderImage(w util.BufWriter, source []byte, node ast.Node, entering bool) 
 }
 
 // writePlainText writes the text of n's descendants, escaped, without markup.
+// A line break is a space, but a soft one between two East Asian wide
+// characters, which is nothing, as in renderText.
 func writePlainText(w util.BufWriter, source []byte, n ast.Node) {
 	for c := n.FirstChild(); c != nil; c = c.NextSibling() {
 		switch c := c.(type) {
@@ -131,7 +134,7 @@ func writePlainText(w util.BufWriter, source []byte, n ast.Node) {
 			} else {
 				textWriter.Write(w, c.Value(source))
 			}
-			if c.SoftLineBreak() || c.HardLineBreak() {
+			if c.HardLineBreak() || (c.SoftLineBreak() && !joinsLines(source, c)) {
 				_ = w.WriteByte(' ')
 			}
 		case *ast.String:
