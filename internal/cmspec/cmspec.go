@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -22,6 +23,9 @@ type Example struct {
 // fence opens and closes an example: 32 backticks, then " example" when
 // it opens.
 const fence = "````````````````````````````````"
+
+// heading is a heading line outside the examples.
+var heading = regexp.MustCompile(`^#{1,6} *(.*)$`)
 
 // Load reads the examples of the spec file at path.
 func Load(path string) ([]Example, error) {
@@ -41,11 +45,16 @@ func Parse(spec []byte) ([]Example, error) {
 		inHTML  bool
 		md, h   strings.Builder
 	)
+	// As the spec's own extractor (commonmark-spec's index.js) reads it:
+	// CRLF as LF, nothing after "<!-- END TESTS -->", a heading's text
+	// names the section of the examples after it.
+	spec = bytes.ReplaceAll(spec, []byte("\r\n"), []byte("\n"))
+	if i := bytes.Index(spec, []byte("\n<!-- END TESTS -->")); i >= 0 {
+		spec = spec[:i+1]
+	}
 	sc := bufio.NewScanner(bytes.NewReader(spec))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	line := 0
 	for sc.Scan() {
-		line++
 		l := sc.Text()
 		switch {
 		case cur == nil && strings.HasPrefix(l, fence+" example"):
@@ -53,8 +62,10 @@ func Parse(spec []byte) ([]Example, error) {
 			inHTML = false
 			md.Reset()
 			h.Reset()
-		case cur == nil && strings.HasPrefix(l, "#"):
-			section = strings.TrimSpace(strings.TrimLeft(l, "#"))
+		case cur == nil:
+			if m := heading.FindStringSubmatch(l); m != nil {
+				section = m[1]
+			}
 		case cur != nil && l == fence:
 			cur.Markdown = strings.ReplaceAll(md.String(), "→", "\t")
 			cur.HTML = strings.ReplaceAll(h.String(), "→", "\t")
