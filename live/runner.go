@@ -3,7 +3,9 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -204,14 +206,23 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		}
 		if d.Retry != nil {
 			log.Info("answer waits to retry", "wait", d.Retry.After, "attempt", d.Retry.Attempt, "err", d.Retry.Err)
-			data := render.Wait(*d.Retry)
+			var data []byte
+			if err = safely(func() { data = render.Wait(*d.Retry) }); err != nil {
+				break
+			}
 			stream.Wait(*d.Retry, func(id string) []byte { return AppendEvent(nil, "", id, data) })
 			continue
 		}
 		if d.Text != "" {
 			text.WriteString(d.Text)
 			t := text.String()
-			data, mark := render.Grow(t)
+			var data []byte
+			var mark int
+			if err = safely(func() { data, mark = render.Grow(t) }); err != nil {
+				// The text is kept (and stored below); its readers get
+				// the final events, which show it whole.
+				break
+			}
 			stream.Publish(t, mark, func(id string) []byte { return AppendEvent(nil, "", id, data) })
 			r.saves.update(answer.ID, t)
 		}
@@ -240,8 +251,30 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	if err := r.o.Store.FinishAnswer(sctx, &answer); err != nil {
 		log.Error("store the end of an answer", "err", err)
 	}
-	c := Closing(render.Final(&answer, err), answer.State)
+	var final []byte
+	if rerr := safely(func() { final = render.Final(&answer, err) }); rerr != nil {
+		// Readers still get the end of the stream; a reload shows the
+		// answer as stored.
+		log.Error("render the end of an answer", "err", rerr)
+	}
+	c := Closing(final, answer.State)
 	stream.Close(c[0], c[1])
+}
+
+// errRender is the error of an answer whose rendering failed: a bug, which
+// ends that answer (its text kept) and not the process.
+var errRender = &hxchat.Error{Code: hxchat.EInternal, Message: "The answer could not be shown. Its text is kept."}
+
+// safely calls f and turns a panic in it into an error wrapping errRender,
+// with the panic's value and stack for the log.
+func safely(f func()) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: panic: %v\n%s", errRender, v, debug.Stack())
+		}
+	}()
+	f()
+	return nil
 }
 
 // outcome decides how an answer ended.

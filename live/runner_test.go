@@ -372,3 +372,59 @@ func TestRunnerCheckpointRetried(t *testing.T) {
 	close(gate)
 	f.wait(t, a.ID, "the end", func(m *hxchat.Message) bool { return m.State == hxchat.StateDone })
 }
+
+// panicky renders as plainAnswer does, but panics at its third step, or at
+// the end.
+type panicky struct {
+	plainAnswer
+	steps   *int
+	atFinal bool
+}
+
+func (p panicky) Grow(text string) ([]byte, int) {
+	if *p.steps++; *p.steps == 3 && !p.atFinal {
+		panic("a bug in rendering")
+	}
+	return p.plainAnswer.Grow(text)
+}
+
+func (p panicky) Final(m *hxchat.Message, err error) []byte {
+	if p.atFinal {
+		panic("a bug in rendering the end")
+	}
+	return p.plainAnswer.Final(m, err)
+}
+
+// TestRunnerRenderPanic: a renderer that panics ends its answer, not the
+// process: the answer is stored as failed with the text it had, and its
+// stream gets its final events.
+func TestRunnerRenderPanic(t *testing.T) {
+	for _, atFinal := range []bool{false, true} {
+		f := newFixture(t, &script{pieces: []string{"a", "b", "c", "d"}})
+		user := &hxchat.Message{Role: hxchat.RoleUser, Content: "q", State: hxchat.StateDone}
+		answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		if err := f.store.StartTurn(context.Background(), f.conv, user, answer); err != nil {
+			t.Fatal(err)
+		}
+		steps := 0
+		req := hxchat.ChatRequest{Messages: []hxchat.Turn{{Role: hxchat.RoleUser, Content: "q"}}}
+		if err := f.runner.Start(answer, f.conv.SessionID, req, panicky{steps: &steps, atFinal: atFinal}); err != nil {
+			t.Fatal(err)
+		}
+		m := f.wait(t, answer.ID, "the end of the answer", final)
+		switch {
+		case !atFinal && (m.State != hxchat.StateError || m.ErrorCode != hxchat.EInternal || m.Content != "abc"):
+			t.Errorf("after a panic in Grow: %s %s %q, want error internal \"abc\"", m.State, m.ErrorCode, m.Content)
+		case atFinal && (m.State != hxchat.StateDone || m.Content != "abcd"):
+			t.Errorf("after a panic in Final: %s %q", m.State, m.Content)
+		}
+		s, ok := f.hub.Get(answer.ID)
+		if !ok {
+			t.Fatal("the stream is gone")
+		}
+		frames, _, _, ended, _ := s.Since(0, nil)
+		if !ended || !strings.Contains(string(frames[len(frames)-1]), "event: "+live.FinalEvent) {
+			t.Errorf("the stream did not end with its final event: %q", frames)
+		}
+	}
+}

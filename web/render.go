@@ -138,10 +138,13 @@ func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
 }
 
 // Final implements live.AnswerRenderer: the finished article replaces the
-// streaming one, keeping the text the stream built.
+// streaming one, keeping the text the stream built; after an internal
+// error (a step that could not be rendered, say) it brings the text whole.
 func (a *mdAnswer) Final(m *hxchat.Message, err error) []byte {
 	v := a.f.view(*m, a.l)
-	v.Body, v.Kept = "", true
+	if m.ErrorCode != hxchat.EInternal {
+		v.Body, v.Kept = "", true
+	}
 	return a.f.finalView(v, retryAfterOf(err))
 }
 
