@@ -1,9 +1,12 @@
 package web
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/live"
@@ -175,5 +178,65 @@ func BenchmarkTemplates(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnswerWireBytes streams the answers of the Markdown corpus in tokens
+// of 4 bytes, as a generation sends them (web.AnswerSteps, each step an SSE
+// event with its id, then the closing events), and checks the bound on what
+// a reader downloads: at most twice the final HTML of the answer plus 100
+// bytes of framing an event. Figures are logged: run it with -v.
+func TestAnswerWireBytes(t *testing.T) {
+	files, err := filepath.Glob("../markdown/testdata/corpus/*.md")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	_, tpl, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := loadLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fragments{tpl: tpl, md: markdown.New()}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		var ends []int
+		for i := 0; i < len(text); {
+			j := min(i+4, len(text))
+			for j < len(text) && !utf8.RuneStart(text[j]) {
+				j++
+			}
+			ends = append(ends, j)
+			i = j
+		}
+		wire, events := 0, 0
+		for i, data := range AnswerSteps(7, text, ends) {
+			if len(data) == 0 {
+				continue
+			}
+			wire += len(live.AppendEvent(nil, "", live.EventID(7, int64(i+1)), data))
+			events++
+		}
+		m := hxchat.Message{ID: 7, ConversationID: hxchat.NewID(), Role: hxchat.RoleAssistant, Content: text, State: hxchat.StateDone}
+		a := f.open(&m, ls.get("en"))
+		c := live.Closing(a.Final(&m, nil), m.State)
+		id := live.EventID(7, int64(len(ends)+1))
+		wire += len(c[0](id)) + len(c[1](id))
+		events += 2
+		final := len(f.md.Render(text))
+		t.Logf("%-24s final %6d B, event stream %7d B in %5d events: %.2f× the final HTML, %.0f B an event", filepath.Base(file), final, wire, events, float64(wire)/float64(final), float64(wire)/float64(events))
+		limit := 2*final + 100*events
+		if filepath.Base(file) == "en-links-html.md" {
+			limit += final // see markdown.TestStreamBytes
+		}
+		if wire > limit {
+			t.Errorf("%s: %d bytes on the wire, over %d", filepath.Base(file), wire, limit)
+		}
 	}
 }
