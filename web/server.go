@@ -156,6 +156,7 @@ func (s *Server) routes() http.Handler {
 	h = s.bodyDeadline(h)
 	h = s.securityHeaders(h)
 	h = s.recoverPanics(h)
-	h = s.logRequests(h)
+	h = compress(h)      // outside recoverPanics, which answers a panic through it
+	h = s.logRequests(h) // logs the size as sent
 	return h
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -19,7 +20,8 @@ var staticFS embed.FS
 
 // staticFiles serves the embedded files under URLs that carry a hash of their
 // content, /static/{hash}/{name}, so browsers may cache them forever and a new
-// build is fetched at once.
+// build is fetched at once. Each file is compressed once, at start-up, and
+// sent compressed to browsers that accept gzip.
 type staticFiles struct {
 	files map[string]staticFile // by name
 }
@@ -27,6 +29,7 @@ type staticFiles struct {
 type staticFile struct {
 	hash  string
 	body  []byte
+	gz    []byte // body gzipped at best compression; nil when that gains nothing
 	ctype string
 }
 
@@ -54,7 +57,20 @@ func (sf *staticFiles) add(name string, b []byte) {
 	if ctype == "" {
 		ctype = http.DetectContentType(b)
 	}
-	sf.files[name] = staticFile{hash: hex.EncodeToString(sum[:6]), body: b, ctype: ctype}
+	sf.files[name] = staticFile{hash: hex.EncodeToString(sum[:6]), body: b, gz: gzipBest(b), ctype: ctype}
+}
+
+// gzipBest returns b compressed at gzip's best level, or nil when that does
+// not make it smaller by more than the Content-Encoding header it costs.
+func gzipBest(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	if buf.Len()+len("Content-Encoding: gzip\r\n") >= len(b) {
+		return nil
+	}
+	return buf.Bytes()
 }
 
 // url returns the content-addressed URL of a static file. It panics on an
@@ -67,6 +83,8 @@ func (sf *staticFiles) url(name string) string {
 	return "/static/" + f.hash + "/" + name
 }
 
+// ServeHTTP serves the static file named in the path, gzipped when the
+// browser accepts it and that is smaller.
 func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := sf.files[r.PathValue("name")]
 	if !ok {
@@ -80,5 +98,37 @@ func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Cache-Control", "no-cache")
 	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	// Each encoding is a representation of its own, with an ETag of its own,
+	// so that a validator of one never matches the other.
+	addVary(h, "Accept-Encoding")
+	body, etag := f.body, `"`+f.hash+`"`
+	if f.gz != nil && acceptsGzip(r.Header) {
+		body, etag = f.gz, `"`+f.hash+`-gzip"`
+		w = gzipBody{w}
+		if r.Header.Get("Range") != "" {
+			// The compressed file is sent whole (and says so): no one
+			// resumes a download of a few KiB of script.
+			r = r.Clone(r.Context())
+			r.Header.Del("Range")
+		}
+	}
+	h.Set("ETag", etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
+
+// gzipBody marks the body http.ServeContent sends as gzip. It says so only
+// on a 200: ServeContent leaves out Content-Length when Content-Encoding is
+// set before it, and a 304 or an error page is not the file.
+type gzipBody struct{ http.ResponseWriter }
+
+// WriteHeader sets Content-Encoding and Accept-Ranges on a full response.
+func (w gzipBody) WriteHeader(code int) {
+	if code == http.StatusOK {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Accept-Ranges", "none")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the writer underneath, for http.ResponseController.
+func (w gzipBody) Unwrap() http.ResponseWriter { return w.ResponseWriter }
