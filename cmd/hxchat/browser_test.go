@@ -326,9 +326,12 @@ func TestBrowserPageWeight(t *testing.T) {
 		n++
 		total += r.bytes
 	}
-	t.Logf("first load: %d requests, %.1f KiB on the wire (uncompressed)", n, total/1024)
+	t.Logf("first load: %d requests, %.1f KiB on the wire (headers included, bodies gzipped)", n, total/1024)
 	if n == 0 || total == 0 {
 		t.Error("no requests seen")
+	}
+	if total > 35*1024 {
+		t.Errorf("the first load is %.1f KiB on the wire, over 35", total/1024)
 	}
 	log.check(t)
 }
