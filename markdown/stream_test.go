@@ -368,21 +368,6 @@ func TestParagraphFinalAtBlankLine(t *testing.T) {
 	}
 }
 
-// chunkEnds splits text into chunks of n bytes, each moved forward to a rune
-// boundary, and returns where each ends.
-func chunkEnds(text string, n int) []int {
-	var ends []int
-	for i := 0; i < len(text); {
-		j := min(i+n, len(text))
-		for j < len(text) && !utf8.RuneStart(text[j]) {
-			j++
-		}
-		ends = append(ends, j)
-		i = j
-	}
-	return ends
-}
-
 // TestStreamSpecExamples streams every example of the CommonMark spec in
 // chunks of 1 and 3 bytes: at every step the reader holds what Render gives.
 func TestStreamSpecExamples(t *testing.T) {
@@ -393,7 +378,7 @@ func TestStreamSpecExamples(t *testing.T) {
 	r := New()
 	for _, e := range ex {
 		for _, n := range []int{1, 3} {
-			checkStream(t, r, e.Markdown, chunkEnds(e.Markdown, n))
+			checkStream(t, r, e.Markdown, cmspec.ChunkEnds(e.Markdown, n))
 		}
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/cmspec"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/markdown"
 )
@@ -16,14 +16,7 @@ import (
 // TestTemplates renders every template with the values handlers give it,
 // for every state a message can be in, and checks what each must contain.
 func TestTemplates(t *testing.T) {
-	static, tpl, err := loadAssets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := loadLocales()
-	if err != nil {
-		t.Fatal(err)
-	}
+	static, tpl, ls := testAssets(t)
 	en := ls.get("en")
 	now := time.Now()
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), Title: "<b>title</b>", CreatedAt: now}
@@ -79,14 +72,7 @@ func TestTemplates(t *testing.T) {
 // so does a snapshot taken at any step; the final event keeps the text the
 // steps built; model text is never raw HTML.
 func TestMarkdownAnswer(t *testing.T) {
-	_, tpl, err := loadAssets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := loadLocales()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tpl, ls := testAssets(t)
 	en := ls.get("en")
 	f := &fragments{tpl: tpl, md: markdown.New()}
 	m := hxchat.Message{ID: 5, ConversationID: hxchat.NewID(), Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
@@ -148,14 +134,7 @@ func canonical(html []byte) string {
 // message, the live answer, the composer, the header and the list entry of
 // the new conversation), and the whole of it ("turn").
 func BenchmarkTemplates(b *testing.B) {
-	_, tpl, err := loadAssets()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ls, err := loadLocales()
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, tpl, ls := testAssets(b)
 	en := ls.get("en")
 	now := time.Now()
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), Title: "title", CreatedAt: now}
@@ -191,14 +170,7 @@ func TestAnswerWireBytes(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus: %v", err)
 	}
-	_, tpl, err := loadAssets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := loadLocales()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tpl, ls := testAssets(t)
 	f := &fragments{tpl: tpl, md: markdown.New()}
 	for _, file := range files {
 		b, err := os.ReadFile(file)
@@ -206,15 +178,7 @@ func TestAnswerWireBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := string(b)
-		var ends []int
-		for i := 0; i < len(text); {
-			j := min(i+4, len(text))
-			for j < len(text) && !utf8.RuneStart(text[j]) {
-				j++
-			}
-			ends = append(ends, j)
-			i = j
-		}
+		ends := cmspec.ChunkEnds(text, 4)
 		wire, events := 0, 0
 		for i, data := range AnswerSteps(7, text, ends) {
 			if len(data) == 0 {
@@ -239,4 +203,18 @@ func TestAnswerWireBytes(t *testing.T) {
 			t.Errorf("%s: %d bytes on the wire, over %d", filepath.Base(file), wire, limit)
 		}
 	}
+}
+
+// testAssets loads the static files, templates and catalogues as New does.
+func testAssets(tb testing.TB) (*staticFiles, *templates, *locales) {
+	tb.Helper()
+	static, tpl, err := loadAssets()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ls, err := loadLocales()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return static, tpl, ls
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/chromedp/chromedp"
 
@@ -16,21 +15,6 @@ import (
 	"github.com/hxchat/hxchat/markdown"
 	"github.com/hxchat/hxchat/web"
 )
-
-// chunkEnds splits text into chunks of n bytes, each moved forward to a rune
-// boundary, and returns where each ends.
-func chunkEnds(text string, n int) []int {
-	var ends []int
-	for i := 0; i < len(text); {
-		j := min(i+n, len(text))
-		for j < len(text) && !utf8.RuneStart(text[j]) {
-			j++
-		}
-		ends = append(ends, j)
-		i = j
-	}
-	return ends
-}
 
 // replayCase is an answer's stream to replay in the page, and the HTML a
 // fresh page load shows for it.
@@ -104,7 +88,7 @@ func TestBrowserStreamSpec(t *testing.T) {
 				continue // the long answers: 3-byte chunks are enough
 			}
 			c := replayCase{Name: fmt.Sprintf("%s in %d-byte chunks", name, n), Want: string(r.Render(text))}
-			for _, s := range web.AnswerSteps(1, text, chunkEnds(text, n)) {
+			for _, s := range web.AnswerSteps(1, text, cmspec.ChunkEnds(text, n)) {
 				c.Steps = append(c.Steps, string(s))
 			}
 			cases = append(cases, c)
@@ -153,7 +137,7 @@ func TestBrowserSwapCost(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := string(b)
-		ends := chunkEnds(text, 4)
+		ends := cmspec.ChunkEnds(text, 4)
 		var now, before []string
 		for _, s := range web.AnswerSteps(1, text, ends) {
 			now = append(now, string(s))
@@ -223,7 +207,7 @@ func TestBrowserStreamKeepsNodes(t *testing.T) {
 	text := string(code) + "\n" + string(list)
 	var tokens []string
 	prev := 0
-	for _, end := range chunkEnds(text, 6) {
+	for _, end := range cmspec.ChunkEnds(text, 6) {
 		tokens = append(tokens, text[prev:end])
 		prev = end
 	}

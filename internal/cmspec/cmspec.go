@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Example is one example of the spec.
@@ -86,4 +87,20 @@ func Parse(spec []byte) ([]Example, error) {
 		return nil, fmt.Errorf("cmspec: example %d is not closed", cur.Number)
 	}
 	return out, nil
+}
+
+// ChunkEnds splits text into chunks of n bytes, each moved forward to a rune
+// boundary (a model's tokens are whole UTF-8), and returns where each ends:
+// the steps of a text streamed in n-byte chunks.
+func ChunkEnds(text string, n int) []int {
+	var ends []int
+	for i := 0; i < len(text); {
+		j := min(i+n, len(text))
+		for j < len(text) && !utf8.RuneStart(text[j]) {
+			j++
+		}
+		ends = append(ends, j)
+		i = j
+	}
+	return ends
 }
