@@ -422,8 +422,17 @@ func TestRunnerRenderPanic(t *testing.T) {
 		if !ok {
 			t.Fatal("the stream is gone")
 		}
-		frames, _, _, ended, _ := s.Since(0, nil)
-		if !ended || !strings.Contains(string(frames[len(frames)-1]), "event: "+live.FinalEvent) {
+		// The end is stored before the stream closes: wait for the close.
+		frames, _, changed, ended, _ := s.Since(0, nil)
+		for !ended {
+			select {
+			case <-changed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the stream did not end")
+			}
+			frames, _, changed, ended, _ = s.Since(0, nil)
+		}
+		if !strings.Contains(string(frames[len(frames)-1]), "event: "+live.FinalEvent) {
 			t.Errorf("the stream did not end with its final event: %q", frames)
 		}
 	}

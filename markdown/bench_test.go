@@ -1,6 +1,7 @@
 package markdown
 
 import (
+	"github.com/hxchat/hxchat/internal/cmspec"
 	"runtime"
 	"strings"
 	"testing"
@@ -97,4 +98,58 @@ func BenchmarkStreamProse(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ends)), "ns/token")
+}
+
+// BenchmarkStreamCorpus streams each answer of the corpus in tokens of 4
+// bytes and reports, per answer, the cost of a token over its first 500
+// tokens and over its last 500 (ns/token), the allocations of a token over
+// the whole answer (allocs/token), the bytes of HTML
+// the Ops carry for the whole answer against the final HTML (sent/final),
+// and the Ops (ops/answer). Flat cost per token means first and last cost
+// the same however long the open block has grown.
+//
+//	go test -run '^$' -bench StreamCorpus -benchtime 3x ./markdown/
+func BenchmarkStreamCorpus(b *testing.B) {
+	c := corpus(b)
+	for _, name := range sortedNames(c) {
+		text := c[name]
+		if len(text) < 2000 || strings.Contains(name, " ") {
+			continue // the variants (CRLF, cut short) and the short ones add nothing here
+		}
+		ends := cmspec.ChunkEnds(text, 4)
+		n := min(500, len(ends)/2)
+		run := func(b *testing.B, from, to int) {
+			r := New()
+			sent, ops := 0, 0
+			var elapsed time.Duration
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			for range b.N {
+				s := r.Stream()
+				sent, ops = 0, 0
+				for i, end := range ends {
+					var t0 time.Time
+					if i >= from && i < to {
+						t0 = time.Now()
+					}
+					o := s.Grow(text[:end])
+					if i >= from && i < to {
+						elapsed += time.Since(t0)
+					}
+					ops += len(o)
+					for _, op := range o {
+						sent += len(op.HTML)
+					}
+				}
+			}
+			runtime.ReadMemStats(&ms1)
+			k := float64(b.N * (to - from))
+			b.ReportMetric(float64(elapsed.Nanoseconds())/k, "ns/token")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N*len(ends)), "allocs/token")
+			b.ReportMetric(float64(sent)/float64(len(r.Render(text))), "sent/final")
+			b.ReportMetric(float64(ops), "ops/answer")
+		}
+		b.Run(strings.TrimSuffix(name, ".md")+"/first", func(b *testing.B) { run(b, 0, n) })
+		b.Run(strings.TrimSuffix(name, ".md")+"/last", func(b *testing.B) { run(b, len(ends)-n, len(ends)) })
+	}
 }
