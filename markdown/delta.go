@@ -37,23 +37,24 @@ type Op struct {
 // tree that a browser's parser builds from it, for the HTML this package
 // writes (well formed, attribute values and text escaped, no comments, no
 // element whose parse is special: no <pre> content starts with a newline).
+// A node holds its own bytes, so that a tree may take nodes from several
+// renderings.
 type node struct {
-	start, end int    // the node's bytes
-	open       int    // an element's: the end of its start tag
-	elem       bool   // an element, not text
-	kids       []node // an element's children
+	raw  []byte // the node's HTML
+	open int    // an element's start tag is raw[:open]
+	elem bool   // an element, not text
+	kids []node // an element's children
 }
 
 // voidElements are the elements without content or end tag that the
 // renderer may write.
 var voidElements = map[string]bool{"br": true, "hr": true, "input": true, "img": true, "wbr": true}
 
-// parseNodes returns the nodes of h, the top-level ones of the fragment; h
-// must be HTML of this package. Offsets are off by base, for h taken from
-// the middle of a larger buffer.
-func parseNodes(h []byte, base int) []node {
+// parseNodes returns the top-level nodes of h, HTML of this package.
+func parseNodes(h []byte) []node {
 	var stack [][]node // children under construction, one list per open element
-	var opens []node   // the open elements
+	var opens []int    // where each open element starts
+	var tags []int     // where its start tag ends
 	var cur []node
 	for i := 0; i < len(h); {
 		if h[i] != '<' {
@@ -61,51 +62,50 @@ func parseNodes(h []byte, base int) []node {
 			if j < 0 {
 				j = len(h) - i
 			}
-			cur = append(cur, node{start: base + i, end: base + i + j})
+			cur = append(cur, node{raw: h[i : i+j : i+j]})
 			i += j
 			continue
 		}
 		gt := bytes.IndexByte(h[i:], '>')
 		if gt < 0 { // not HTML of this package; keep it as text
-			cur = append(cur, node{start: base + i, end: base + len(h)})
+			cur = append(cur, node{raw: h[i:len(h):len(h)]})
 			break
 		}
 		tag := h[i+1 : i+gt]
 		if len(tag) > 0 && tag[0] == '/' {
 			// An end tag: it closes the innermost open element.
 			if len(opens) == 0 {
-				cur = append(cur, node{start: base + i, end: base + i + gt + 1})
+				cur = append(cur, node{raw: h[i : i+gt+1 : i+gt+1]})
 				i += gt + 1
 				continue
 			}
-			n := opens[len(opens)-1]
-			n.end, n.kids = base+i+gt+1, cur
-			opens = opens[:len(opens)-1]
+			start, open := opens[len(opens)-1], tags[len(tags)-1]
+			n := node{raw: h[start : i+gt+1 : i+gt+1], open: open - start, elem: true, kids: cur}
+			opens, tags = opens[:len(opens)-1], tags[:len(tags)-1]
 			cur = append(stack[len(stack)-1], n)
 			stack = stack[:len(stack)-1]
 			i += gt + 1
 			continue
 		}
-		n := node{start: base + i, open: base + i + gt + 1, elem: true}
 		name := tag
 		if k := bytes.IndexAny(tag, " \t\n/"); k >= 0 {
 			name = tag[:k]
 		}
-		i += gt + 1
 		if voidElements[string(name)] {
-			n.end = n.open
-			cur = append(cur, n)
+			cur = append(cur, node{raw: h[i : i+gt+1 : i+gt+1], open: gt + 1, elem: true})
+			i += gt + 1
 			continue
 		}
 		stack = append(stack, cur)
-		opens = append(opens, n)
+		opens, tags = append(opens, i), append(tags, i+gt+1)
 		cur = nil
+		i += gt + 1
 	}
 	// Close what the HTML left open (it does not, but be safe).
 	for len(opens) > 0 {
-		n := opens[len(opens)-1]
-		n.end, n.kids = base+len(h), cur
-		opens = opens[:len(opens)-1]
+		start, open := opens[len(opens)-1], tags[len(tags)-1]
+		n := node{raw: h[start:len(h):len(h)], open: open - start, elem: true, kids: cur}
+		opens, tags = opens[:len(opens)-1], tags[:len(tags)-1]
 		cur = append(stack[len(stack)-1], n)
 		stack = stack[:len(stack)-1]
 	}
@@ -115,16 +115,13 @@ func parseNodes(h []byte, base int) []node {
 // differ computes the Ops that turn one rendering of an answer's open part
 // into the next.
 type differ struct {
-	old, new []byte // the HTML the nodes of each side point into
-	path     []int  // to the element whose children are compared
-	ops      []Op
+	path []int // to the element whose children are compared
+	ops  []Op
 }
 
-func (d *differ) bytesOf(h []byte, n node) []byte { return h[n.start:n.end] }
-
-// same reports whether old node a and new node b are the same HTML.
-func (d *differ) same(a, b node) bool {
-	return a.elem == b.elem && bytes.Equal(d.old[a.start:a.end], d.new[b.start:b.end])
+// same reports whether nodes a and b are the same HTML.
+func same(a, b node) bool {
+	return a.elem == b.elem && bytes.Equal(a.raw, b.raw)
 }
 
 // children adds the Ops that turn the children old of the element at
@@ -135,7 +132,7 @@ func (d *differ) same(a, b node) bool {
 // trimmed and extended.
 func (d *differ) children(old, new []node) {
 	p := 0
-	for p < len(old) && p < len(new) && d.same(old[p], new[p]) {
+	for p < len(old) && p < len(new) && same(old[p], new[p]) {
 		p++
 	}
 	if p == len(old) {
@@ -143,7 +140,7 @@ func (d *differ) children(old, new []node) {
 		return
 	}
 	if p < len(new) && old[p].elem && new[p].elem &&
-		bytes.Equal(d.old[old[p].start:old[p].open], d.new[new[p].start:new[p].open]) {
+		bytes.Equal(old[p].raw[:old[p].open], new[p].raw[:new[p].open]) {
 		switch {
 		case onlyText(old[p+1:]):
 			// The target's last element; the text after it may change.
@@ -152,7 +149,7 @@ func (d *differ) children(old, new []node) {
 			d.path = d.path[:len(d.path)-1]
 			d.tail(old[p+1:], new[p+1:])
 			return
-		case d.sameAll(old[p+1:], new[p+1:]):
+		case sameAll(old[p+1:], new[p+1:]):
 			// An element followed by others that did not change, as the
 			// cell being written is by the empty ones of its row.
 			d.path = append(d.path, elements(old[p+1:]))
@@ -164,13 +161,13 @@ func (d *differ) children(old, new []node) {
 	d.tail(old[p:], new[p:])
 }
 
-// sameAll reports whether old nodes a are new nodes b.
-func (d *differ) sameAll(a, b []node) bool {
+// sameAll reports whether nodes a are nodes b.
+func sameAll(a, b []node) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if !d.same(a[i], b[i]) {
+		if !same(a[i], b[i]) {
 			return false
 		}
 	}
@@ -192,14 +189,14 @@ func elements(ns []node) int {
 // d.path into new, the children before them being equal.
 func (d *differ) tail(old, new []node) {
 	p := 0
-	for p < len(old) && p < len(new) && d.same(old[p], new[p]) {
+	for p < len(old) && p < len(new) && same(old[p], new[p]) {
 		p++
 	}
 	op := Op{Cut: len(old) - p}
 	var buf []byte
 	if p < len(old) && p < len(new) && !old[p].elem && !new[p].elem {
 		// A text that changed: keep what it begins with in common.
-		was, is := textOf(d.old[old[p].start:old[p].end]), textOf(d.new[new[p].start:new[p].end])
+		was, is := textOf(old[p].raw), textOf(new[p].raw)
 		k := commonRunes(was, is)
 		if k > 0 {
 			op.Cut--
@@ -209,7 +206,7 @@ func (d *differ) tail(old, new []node) {
 		}
 	}
 	for _, n := range new[p:] {
-		buf = append(buf, d.new[n.start:n.end]...)
+		buf = append(buf, n.raw...)
 	}
 	if op.Cut == 0 && op.Trim == 0 && len(buf) == 0 {
 		return

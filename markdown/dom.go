@@ -36,10 +36,10 @@ func (d *DOM) build(html []byte) []*domNode {
 		out := make([]*domNode, 0, len(ns))
 		for _, n := range ns {
 			if !n.elem {
-				out = append(out, &domNode{text: textOf(html[n.start:n.end])})
+				out = append(out, &domNode{text: textOf(n.raw)})
 				continue
 			}
-			tag := string(html[n.start:n.open])
+			tag := string(n.raw[:n.open])
 			name := strings.TrimPrefix(tag, "<")
 			if i := strings.IndexAny(name, " \t\n/>"); i >= 0 {
 				name = name[:i]
@@ -48,7 +48,7 @@ func (d *DOM) build(html []byte) []*domNode {
 		}
 		return out
 	}
-	return conv(parseNodes(html, 0))
+	return conv(parseNodes(html))
 }
 
 // ErrOp is what Apply returns for an Op that does not fit the DOM it is
@@ -146,19 +146,16 @@ func canonicalHTML(html []byte) string {
 				if i > 0 && !ns[i-1].elem {
 					b = append(b, "<!--two texts-->"...)
 				}
-				b = appendEscaped(b, textOf(html[n.start:n.end]))
+				b = appendEscaped(b, textOf(n.raw))
 				continue
 			}
-			b = append(b, html[n.start:n.open]...)
-			if n.end > n.open {
+			b = append(b, n.raw[:n.open]...)
+			if len(n.raw) > n.open {
 				write(n.kids)
-				b = append(b, html[lastTagStart(html[:n.end]):n.end]...)
+				b = append(b, n.raw[bytes.LastIndexByte(n.raw, '<'):]...)
 			}
 		}
 	}
-	write(parseNodes(html, 0))
+	write(parseNodes(html))
 	return string(b)
 }
-
-// lastTagStart returns where the last tag of h begins.
-func lastTagStart(h []byte) int { return bytes.LastIndexByte(h, '<') }

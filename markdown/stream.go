@@ -69,8 +69,7 @@ type Stream struct {
 	r    *Renderer
 	mark int
 	// The reader's copy of the open part, text[mark:], as the last Grow
-	// left it: its HTML and the nodes of that HTML from tree on.
-	html []byte
+	// left it.
 	tree []node
 }
 
@@ -97,21 +96,16 @@ func (s *Stream) Grow(text string) []Op {
 		return nil
 	}
 	// The rendering of text[previous mark:] is done followed by tail.
-	h := append(done, tail...)
-	nodes := parseNodes(done, 0)
-	nd := len(nodes)
-	nodes = append(nodes, parseNodes(tail, len(done))...)
-	if nd > 0 && nd < len(nodes) && !nodes[nd-1].elem && !nodes[nd].elem {
-		// A text at the seam is one text node for a reader.
-		nodes[nd-1].end = nodes[nd].end
-		nodes = append(nodes[:nd], nodes[nd+1:]...)
-		nd--
-	}
-	d := differ{old: s.html, new: h}
+	nodes := parseNodes(append(done, tail...))
+	var d differ
 	d.children(s.tree, nodes)
 	// The nodes of done are final: the reader's copy of the open part is
-	// what follows them.
-	s.html, s.tree = h, nodes[nd:]
+	// what follows them (a text at the seam is one node, and stays).
+	nd := 0
+	for n := 0; nd < len(nodes) && n+len(nodes[nd].raw) <= len(done); nd++ {
+		n += len(nodes[nd].raw)
+	}
+	s.tree = nodes[nd:]
 	return d.ops
 }
 
