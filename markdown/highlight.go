@@ -141,21 +141,6 @@ const (
 	cacheMaxBytes   = 8 << 20
 )
 
-// write writes code, escaped, with chroma's token spans when lang names a
-// lexer. The text written is exactly code with CRLF turned to LF (as an HTML
-// parser does anyway), so the element's textContent is the code.
-func (h *highlighter) write(w util.BufWriter, lang string, code []byte) {
-	var l chroma.Lexer
-	if len(code) > 0 { // not before: an info string still streaming names no lexer
-		l = lexerFor(lang)
-	}
-	if l == nil {
-		_, _ = w.Write(util.EscapeHTML(crlfToLF(code)))
-		return
-	}
-	_, _ = w.Write(h.get(l, lang, code).html)
-}
-
 // get returns the highlighting of code by l, the lexer of lang.
 func (h *highlighter) get(l chroma.Lexer, lang string, code []byte) piece {
 	key := make([]byte, 0, len(lang)+1+len(code))
@@ -173,24 +158,46 @@ func (h *highlighter) get(l chroma.Lexer, lang string, code []byte) piece {
 // maxChunk is the most lines writeOpen lexes in one piece.
 const maxChunk = 48
 
-// writeOpen writes code, the complete lines of a code block still being
-// written, as write does but in pieces that the lexer starts afresh. A new
-// piece begins at a line that starts in column 1 after a blank line (in most
-// languages a new top-level statement) unless the piece before it ends
-// inside a string or comment (a docstring, a template literal), or after
-// maxChunk lines. Only the last piece changes as lines are added, so a new
-// line costs the lexing of one piece, not of the whole block. Colours can
-// differ from those of the whole block while it streams; once the block is
-// closed, write highlights it whole.
+// writeOpen writes code, complete lines of a code block, as write does but
+// in pieces that the lexer starts afresh (see pieces). Only the last piece
+// changes as lines are added, so a new line costs the lexing of one piece,
+// not of the whole block, and the pieces before it are final: what a reader
+// was shown of them stays. Colours can differ from those of the whole block
+// lexed at once where a construct spans two pieces, which the rules of
+// pieces make rare.
 func (h *highlighter) writeOpen(w util.BufWriter, lang string, code []byte) {
 	if len(code) == 0 {
 		return
 	}
 	l := lexerFor(lang)
-	if l == nil {
-		h.write(w, lang, code)
-		return
+	starts := h.pieces(l, lang, code)
+	for i, start := range starts {
+		end := len(code)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		_, _ = w.Write(h.piece(l, lang, code[start:end]))
 	}
+}
+
+// piece returns the HTML of one piece of code: highlighted by l, or escaped
+// when no lexer is known.
+func (h *highlighter) piece(l chroma.Lexer, lang string, code []byte) []byte {
+	if l == nil {
+		return util.EscapeHTML(crlfToLF(code))
+	}
+	return h.get(l, lang, code).html
+}
+
+// pieces returns where the pieces of code begin, the first at 0; code is
+// complete lines. A new piece begins at a line that starts in column 1 after
+// a blank line (in most languages a new top-level statement) unless the
+// piece before it ends inside a string or comment (a docstring, a template
+// literal), or after maxChunk lines. Without a lexer (l nil) every line is
+// a piece: escaping is line by line. Where a piece begins depends only on
+// the code before it, so a piece that has one after it never changes.
+func (h *highlighter) pieces(l chroma.Lexer, lang string, code []byte) []int {
+	starts := []int{0}
 	start, lines, prevBlank := 0, 0, false
 	for i := 0; i < len(code); {
 		nl := bytes.IndexByte(code[i:], '\n')
@@ -200,12 +207,12 @@ func (h *highlighter) writeOpen(w util.BufWriter, lang string, code []byte) {
 		line := code[i : i+nl+1]
 		switch {
 		case i == start:
-		case lines >= maxChunk:
-			_, _ = w.Write(h.get(l, lang, code[start:i]).html)
+		case l == nil || lines >= maxChunk:
+			starts = append(starts, i)
 			start, lines = i, 0
 		case prevBlank && line[0] != ' ' && line[0] != '\t' && !isBlank(line):
-			if p := h.get(l, lang, code[start:i]); !p.open {
-				_, _ = w.Write(p.html)
+			if !h.get(l, lang, code[start:i]).open {
+				starts = append(starts, i)
 				start, lines = i, 0
 			}
 		}
@@ -213,7 +220,7 @@ func (h *highlighter) writeOpen(w util.BufWriter, lang string, code []byte) {
 		lines++
 		i += len(line)
 	}
-	_, _ = w.Write(h.get(l, lang, code[start:]).html)
+	return starts
 }
 
 // isBlank reports whether line has only white space.

@@ -18,10 +18,12 @@
 // (the code-lang span only when the fence names a language). The textContent of
 // the code element is the code itself (CRLF as LF), so a Copy button can take
 // it from there. A fenced block without its closing fence yet, as while it
-// streams, is already a code block: its complete lines are highlighted in
-// pieces, so that each token costs the lexing of a few lines, and a last line
-// still without its newline stays plain; once the closing fence is there,
-// the block is highlighted whole. Highlighting is cached per Renderer.
+// streams, is already a code block. Its complete lines are highlighted in
+// pieces that the lexer starts afresh, each a top-level statement or so
+// (highlighter.pieces), whether the block is closed or not: a new line costs
+// the lexing of one piece, the pieces before it never change, and the
+// closing fence changes nothing above it. A last line still without its
+// newline stays plain. Highlighting is cached per Renderer.
 //
 // Bytes that are not valid UTF-8 render as '?'.
 //
@@ -71,6 +73,7 @@ import (
 // for concurrent use.
 type Renderer struct {
 	md goldmark.Markdown
+	hl *highlighter // the code renderer's, which Stream asks where pieces begin
 }
 
 // New returns a Renderer of the dialect described in the package comment.
@@ -96,10 +99,11 @@ func New() *Renderer {
 			util.Prioritized(parser.NewEmphasisParser(), 500),
 		),
 	)
+	hl := &highlighter{}
 	rd := renderer.NewRenderer(renderer.WithNodeRenderers(
 		util.Prioritized(html.NewRenderer(), 1000),
 		// Lower value, registered last: overrides the default functions.
-		util.Prioritized(safeRenderer{hl: &highlighter{}}, 100),
+		util.Prioritized(safeRenderer{hl: hl}, 100),
 	))
 	md := goldmark.New(
 		goldmark.WithParser(p),
@@ -114,7 +118,7 @@ func New() *Renderer {
 			extension.NewCJK(extension.WithEscapedSpace()),
 		),
 	)
-	return &Renderer{md: md}
+	return &Renderer{md: md, hl: hl}
 }
 
 // Render renders the Markdown src to safe HTML.
@@ -182,7 +186,7 @@ func (r *Renderer) renderDoc(src []byte, doc ast.Node) []byte {
 // that end with their container or the text.
 type fenceParser struct{ parser.BlockParser }
 
-// closedFence is the name of the mark fenceParser sets. Only renderCode reads
+// closedFence is the name of the mark fenceParser sets. Only the Stream reads
 // it; no renderer writes the attributes of code blocks.
 var closedFence = []byte("hxchat-closed-fence")
 

@@ -225,12 +225,11 @@ func renderHTMLBlock(w util.BufWriter, source []byte, node ast.Node, entering bo
 	return ast.WalkSkipChildren, nil
 }
 
-// renderCode renders fenced and indented code blocks, highlighted. A fenced
-// block closed by its closing fence is highlighted whole. Any other may
-// still be growing (or was cut short): its complete lines are highlighted in
-// pieces (highlighter.writeOpen), so that a token costs the lexing of a few
-// lines at most, and a last line without its newline yet is not highlighted.
-// Both depend only on the block's own text, as Stream needs.
+// renderCode renders fenced and indented code blocks, highlighted: their
+// complete lines in pieces (highlighter.writeOpen), so that a token costs
+// the lexing of a few lines at most, and a last line without its newline
+// yet (the block is still growing, or was cut short) not at all. Both
+// depend only on the block's own text, as Stream needs.
 func (r safeRenderer) renderCode(w util.BufWriter, source []byte, node ast.Node, entering bool) (ast.WalkStatus, error) {
 	if !entering {
 		return ast.WalkContinue, nil
@@ -266,12 +265,10 @@ func (r safeRenderer) renderCode(w util.BufWriter, source []byte, node ast.Node,
 		_, _ = w.WriteString(`</span>`)
 	}
 	_, _ = w.WriteString(`<button type="button" class="copy" data-copy>Copy</button></div><pre class="chroma"><code>`)
-	if _, closed := node.Attribute(closedFence); closed {
-		r.hl.write(w, string(lang), code)
-	} else {
-		r.hl.writeOpen(w, string(lang), code[:done])
-		_, _ = w.Write(util.EscapeHTML(crlfToLF(code[done:])))
-	}
+	// Closed or not, the complete lines are highlighted in the pieces of
+	// a growing block, so that its closing fence changes nothing above it.
+	r.hl.writeOpen(w, string(lang), code[:done])
+	_, _ = w.Write(util.EscapeHTML(crlfToLF(code[done:])))
 	_, _ = w.WriteString("</code></pre></div>\n")
 	return ast.WalkSkipChildren, nil
 }

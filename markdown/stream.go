@@ -71,6 +71,8 @@ type Stream struct {
 	// The reader's copy of the open part, text[mark:], as the last Grow
 	// left it.
 	tree []node
+	// code is set while the open part is one open fenced code block.
+	code *codeTail
 }
 
 // Stream returns a Stream for one new answer.
@@ -91,6 +93,21 @@ func (s *Stream) Mark() int {
 // parses only the text after Mark, so its cost follows the size of the open
 // tail, not of the whole answer.
 func (s *Stream) Grow(text string) []Op {
+	if s.code != nil {
+		if ops, ok := s.growCode(text); ok {
+			return ops
+		}
+		s.leaveCode()
+	}
+	ops := s.growAll(text)
+	if s.code == nil && len(s.tree) > 0 && s.tree[0].elem && bytes.HasPrefix(s.tree[0].raw, []byte(`<div class="code">`)) {
+		s.enterCode(text)
+	}
+	return ops
+}
+
+// growAll is Grow for any open part: it renders all of it.
+func (s *Stream) growAll(text string) []Op {
 	done, tail := s.grow(text)
 	if done == nil && tail == nil {
 		return nil

@@ -382,3 +382,28 @@ func TestStreamSpecExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeTailStaysSmall streams a long code block and checks that the
+// Stream renders it from its last piece on (codeTail): what each step
+// renders stays a few dozen lines, however long the block has grown.
+func TestCodeTailStaysSmall(t *testing.T) {
+	r := New()
+	for _, name := range []string{"long-go-code.md", "long-python-code.md", "shell-session.md"} {
+		text := corpus(t)[name]
+		s := r.Stream()
+		steps, longest := 0, 0
+		for _, end := range tokenEnds(text, 1) {
+			s.Grow(text[:end])
+			if s.code == nil {
+				continue
+			}
+			steps++
+			lines := strings.Count(text[s.code.start:end], "\n")
+			longest = max(longest, lines)
+		}
+		t.Logf("%s: %d steps from the last piece on, at most %d lines rendered", name, steps, longest)
+		if steps < len(text)/10 || longest > maxChunk+2 {
+			t.Errorf("%s: %d steps rendered from the last piece, of at most %d lines", name, steps, longest)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package markdown
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/yuin/goldmark/ast"
+)
+
+// codeTail is the open part of a Stream when it is one fenced code block at
+// the top level, still without its closing fence: the block models answer
+// with most, and the one that grows longest. Its pieces before the last are
+// final (see highlighter.pieces), so each step renders the block from its
+// last piece on: the fence line, then the text from start. A token then
+// costs the lines of one piece, however long the block has grown.
+//
+// The reader holds the final pieces' nodes in the code element, then those
+// of the rest. The Stream's copy of the reader keeps only the last of the
+// final nodes (carry), as the reader has it: a text there is one node with
+// the text after it, and a change that reaches back into it must see it
+// whole.
+type codeTail struct {
+	fence string // the opening fence line, with its line break
+	start int    // where in the text the last piece begins
+	carry []byte // the HTML of the reader's last node before start (nil: none)
+	text  string // the text of the last step
+}
+
+// codeOpen is the start of the code element of a code block.
+const codeOpen = `<pre class="chroma"><code>`
+
+// enterCode starts rendering the tail as a codeTail if it is one open
+// fenced code block whose fence line is complete. s.tree is its reader's
+// copy.
+func (s *Stream) enterCode(text string) {
+	tail := text[s.mark:]
+	nl := strings.IndexByte(tail, '\n')
+	if nl < 0 || !strings.Contains(tail[:nl], "`") && !strings.Contains(tail[:nl], "~") {
+		return // cheap checks first: no fence line, or not a complete one
+	}
+	if _, ok := s.openFence(source(tail)); !ok {
+		return
+	}
+	s.code = &codeTail{fence: tail[:nl+1], start: s.mark + nl + 1, text: text}
+}
+
+// openFence parses src and reports whether it is one fenced code block and
+// nothing else, still open.
+func (s *Stream) openFence(src []byte) (doc ast.Node, ok bool) {
+	defer func() {
+		if recover() != nil { // a bug in goldmark: let the general path cope
+			doc, ok = nil, false
+		}
+	}()
+	doc = s.r.parse(src)
+	fc, isFence := doc.FirstChild().(*ast.FencedCodeBlock)
+	if !isFence || fc.NextSibling() != nil {
+		return nil, false
+	}
+	if _, closed := fc.Attribute(closedFence); closed {
+		return nil, false
+	}
+	return doc, true
+}
+
+// growCode is Grow while the tail is a codeTail; ok is false when it no
+// longer is (the fence closed), and the general path must take over.
+func (s *Stream) growCode(text string) (ops []Op, ok bool) {
+	c := s.code
+	if len(text) < c.start {
+		return nil, true // not a continuation, as Grow says
+	}
+	src := source(c.fence + text[c.start:])
+	doc, ok := s.openFence(src)
+	if !ok {
+		return nil, false
+	}
+	h, ok := s.renderSafe(src, doc)
+	if !ok {
+		return nil, false
+	}
+	i := bytes.Index(h, []byte(codeOpen))
+	if i < 0 {
+		return nil, false
+	}
+	content := i + len(codeOpen) // where the code's own nodes begin in h
+	if c.carry != nil {
+		with := make([]byte, 0, len(h)+len(c.carry))
+		h = append(append(append(with, h[:content]...), c.carry...), h[content:]...)
+	}
+	nodes := parseNodes(h)
+	var d differ
+	d.children(s.tree, nodes)
+	s.tree = nodes
+	c.text = text
+
+	// The pieces before the last are final: the next step starts at the
+	// last, and keeps of the final ones the reader's last node.
+	fc := doc.FirstChild()
+	code, complete := codeLines(src, fc)
+	lang := ""
+	if l := fc.(*ast.FencedCodeBlock).Language(src); l != nil {
+		lang = string(l) // as renderCode resolves it: escapes and entities aside
+	}
+	if strings.ContainsAny(lang, "\\&") {
+		return d.ops, true // resolved differently: stay where it is
+	}
+	l := lexerFor(lang)
+	starts := s.r.hl.pieces(l, lang, code[:complete])
+	last := starts[len(starts)-1]
+	if last == 0 {
+		return d.ops, true
+	}
+	final := 0
+	for k := 0; k+1 < len(starts); k++ {
+		final += len(s.r.hl.piece(l, lang, code[starts[k]:starts[k+1]]))
+	}
+	// The final part's HTML ends at content+len(carry)+final in h; find the
+	// node it ends in, among the code's.
+	end := content + len(c.carry) + final
+	codeNode := findCode(s.tree)
+	if codeNode == nil {
+		return d.ops, true
+	}
+	off, keep := content, -1
+	for k, n := range codeNode.kids {
+		if off+len(n.raw) >= end {
+			keep = k
+			break
+		}
+		off += len(n.raw)
+	}
+	if keep < 0 || (codeNode.kids[keep].elem && off+len(codeNode.kids[keep].raw) != end) {
+		return d.ops, true // not at a node's end: an element across pieces
+	}
+	// The reader's copy from the node the final part ends in, and that
+	// node's final part as the next carry.
+	c.carry = bytes.Clone(h[off:end])
+	rest := append(bytes.Clone(h[:content]), h[off:]...)
+	s.tree = parseNodes(rest)
+	// Lines of code are lines of the text: move start by as many.
+	for n := bytes.Count(code[:last], []byte{'\n'}); n > 0; n-- {
+		c.start += strings.IndexByte(text[c.start:], '\n') + 1
+	}
+	return d.ops, true
+}
+
+// renderSafe renders doc, the document of src, reporting false where
+// goldmark or chroma panics (a bug) instead.
+func (s *Stream) renderSafe(src []byte, doc ast.Node) (h []byte, ok bool) {
+	defer func() {
+		if recover() != nil {
+			h, ok = nil, false
+		}
+	}()
+	return s.r.renderDoc(src, doc), true
+}
+
+// findCode returns the code element of the code block that tree holds.
+func findCode(tree []node) *node {
+	if len(tree) == 0 || !tree[0].elem {
+		return nil
+	}
+	div := &tree[0]
+	for i := range div.kids {
+		pre := &div.kids[i]
+		if pre.elem && bytes.HasPrefix(pre.raw, []byte(`<pre`)) && len(pre.kids) == 1 {
+			return &pre.kids[0]
+		}
+	}
+	return nil
+}
+
+// codeLines returns the code of fenced code block n of src, as renderCode
+// reads it, and the length of its complete lines.
+func codeLines(src []byte, n ast.Node) (code []byte, complete int) {
+	lines := n.Lines()
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		code = append(code, seg.Value(src)...)
+		if raw := src[seg.Start:seg.Stop]; len(raw) > 0 && raw[len(raw)-1] == '\n' {
+			complete = len(code)
+		}
+	}
+	return code, complete
+}
+
+// leaveCode ends the codeTail: the reader's copy becomes the whole open
+// block as the general path renders it.
+func (s *Stream) leaveCode() {
+	text := s.code.text
+	s.code = nil
+	s.tree = parseNodes(s.r.Render(text[s.mark:]))
+}
