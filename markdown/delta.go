@@ -41,6 +41,7 @@ type Op struct {
 // renderings.
 type node struct {
 	raw  []byte // the node's HTML
+	off  int    // where raw begins in the HTML it was parsed from
 	open int    // an element's start tag is raw[:open]
 	elem bool   // an element, not text
 	kids []node // an element's children
@@ -62,25 +63,25 @@ func parseNodes(h []byte) []node {
 			if j < 0 {
 				j = len(h) - i
 			}
-			cur = append(cur, node{raw: h[i : i+j : i+j]})
+			cur = append(cur, node{raw: h[i : i+j : i+j], off: i})
 			i += j
 			continue
 		}
 		gt := bytes.IndexByte(h[i:], '>')
 		if gt < 0 { // not HTML of this package; keep it as text
-			cur = append(cur, node{raw: h[i:len(h):len(h)]})
+			cur = append(cur, node{raw: h[i:len(h):len(h)], off: i})
 			break
 		}
 		tag := h[i+1 : i+gt]
 		if len(tag) > 0 && tag[0] == '/' {
 			// An end tag: it closes the innermost open element.
 			if len(opens) == 0 {
-				cur = append(cur, node{raw: h[i : i+gt+1 : i+gt+1]})
+				cur = append(cur, node{raw: h[i : i+gt+1 : i+gt+1], off: i})
 				i += gt + 1
 				continue
 			}
 			start, open := opens[len(opens)-1], tags[len(tags)-1]
-			n := node{raw: h[start : i+gt+1 : i+gt+1], open: open - start, elem: true, kids: cur}
+			n := node{raw: h[start : i+gt+1 : i+gt+1], off: start, open: open - start, elem: true, kids: cur}
 			opens, tags = opens[:len(opens)-1], tags[:len(tags)-1]
 			cur = append(stack[len(stack)-1], n)
 			stack = stack[:len(stack)-1]
@@ -92,7 +93,7 @@ func parseNodes(h []byte) []node {
 			name = tag[:k]
 		}
 		if voidElements[string(name)] {
-			cur = append(cur, node{raw: h[i : i+gt+1 : i+gt+1], open: gt + 1, elem: true})
+			cur = append(cur, node{raw: h[i : i+gt+1 : i+gt+1], off: i, open: gt + 1, elem: true})
 			i += gt + 1
 			continue
 		}
@@ -104,7 +105,7 @@ func parseNodes(h []byte) []node {
 	// Close what the HTML left open (it does not, but be safe).
 	for len(opens) > 0 {
 		start, open := opens[len(opens)-1], tags[len(tags)-1]
-		n := node{raw: h[start:len(h):len(h)], open: open - start, elem: true, kids: cur}
+		n := node{raw: h[start:len(h):len(h)], off: start, open: open - start, elem: true, kids: cur}
 		opens, tags = opens[:len(opens)-1], tags[:len(tags)-1]
 		cur = append(stack[len(stack)-1], n)
 		stack = stack[:len(stack)-1]

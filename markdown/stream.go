@@ -71,8 +71,10 @@ type Stream struct {
 	// The reader's copy of the open part, text[mark:], as the last Grow
 	// left it.
 	tree []node
-	// code is set while the open part is one open fenced code block.
-	code *codeTail
+	// code is set while the open part is one open fenced code block,
+	// block while it is one list, quote or table.
+	code  *codeTail
+	block *blockTail
 }
 
 // Stream returns a Stream for one new answer.
@@ -99,9 +101,21 @@ func (s *Stream) Grow(text string) []Op {
 		}
 		s.leaveCode()
 	}
+	if s.block != nil {
+		if ops, ok := s.growBlock(text); ok {
+			return ops
+		}
+		s.leaveBlock()
+	}
 	ops := s.growAll(text)
-	if s.code == nil && len(s.tree) > 0 && s.tree[0].elem && bytes.HasPrefix(s.tree[0].raw, []byte(`<div class="code">`)) {
-		s.enterCode(text)
+	if len(s.tree) > 0 && s.tree[0].elem {
+		switch t := s.tree[0].raw; {
+		case bytes.HasPrefix(t, []byte(`<div class="code">`)):
+			s.enterCode(text)
+		case bytes.HasPrefix(t, []byte("<ul")), bytes.HasPrefix(t, []byte("<ol")),
+			bytes.HasPrefix(t, []byte("<blockquote")), bytes.HasPrefix(t, []byte("<table")):
+			s.enterBlock(text)
+		}
 	}
 	return ops
 }

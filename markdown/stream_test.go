@@ -178,6 +178,16 @@ var shortTexts = map[string]string{
 	"html-like":       "<div>\n*a*\n</div>\n\n<!--\n\ncomment\n-->\n\n<script>\n\nx\n</script>\n",
 	"japanese-breaks": "日本語の\n文章です。\n\n- 項目\n  続き\n\n終わり。",
 	"invalid-utf8":    "bad \xff byte\n\n\xa7\n00\n\n- \xe3\x81 cut rune\n\nend\n",
+	// Long blocks, rendered from their last children on (blockTail,
+	// codeTail), and the lines that end that or change the block whole.
+	"list-turns-loose":  "- a\n- b\n- c\n- d\n\n- e\n- f\nafter\n",
+	"ordered-from-7":    "7. a\n8. b\n9. c\n10. d\n11. e\n   more e\n12. f\n\npara\n",
+	"list-item-code":    "- a\n- b\n- c\n  ```go\n  x := 1\n\n  y := 2\n  ```\n- d\n",
+	"list-nested":       "- a\n  - a1\n  - a2\n- b\n  - b1\n    - b11\n- c\n* other list\n",
+	"table-rows":        "| a | b |\n|:-|-:|\n| 1 | 2 |\n| 3 | 4 |\n| 5 |\n| 7 | 8 | 9 |\nlast row\n\nafter\n",
+	"quote-children":    "> p1\n>\n> p2\n> lazy\nlazier\n>\n> - x\n> - y\n>\n> ```\n> code\n> ```\n\nafter\n",
+	"fence-indented":    "  ```go\n  a := 1\n\nb := 2\n    c := 3\n\nfunc x() {\n}\n  ```\ntail\n",
+	"fence-long-tildes": "~~~~ py\nx = 1\n\ndef f():\n    \"\"\"doc\n\nstring\"\"\"\n\nclass C:\n    pass\n~~~\nstill code\n~~~~\nafter\n",
 	// Fences that their container, not a closing fence, ends; a raw
 	// string across a blank line then an unindented line.
 	"fence-in-containers": "> ```go\n> var s = `a\n>\n> b`\nafter\n\n- ```go\n  var t = `c\n\n  d`\nafter\n\n    indented\n    code\nafter\n",
@@ -215,6 +225,14 @@ func TestGrowReadsOnlyTheTail(t *testing.T) {
 		if m := s.Mark(); m > 0 && i%5 == 0 {
 			// A twin stream at the same Mark, fed garbage before Mark.
 			twin := *s
+			if s.code != nil {
+				c := *s.code
+				twin.code = &c
+			}
+			if s.block != nil {
+				b := *s.block
+				twin.block = &b
+			}
 			garbage := strings.Repeat("\x00", m) + cur[m:]
 			o1 := twin.Grow(garbage)
 			o2 := s.Grow(cur)
@@ -404,6 +422,30 @@ func TestCodeTailStaysSmall(t *testing.T) {
 		t.Logf("%s: %d steps from the last piece on, at most %d lines rendered", name, steps, longest)
 		if steps < len(text)/10 || longest > maxChunk+2 {
 			t.Errorf("%s: %d steps rendered from the last piece, of at most %d lines", name, steps, longest)
+		}
+	}
+}
+
+// TestBlockTailStaysSmall streams a long list, quote and table and checks
+// that the Stream renders each from its last children on (blockTail): what
+// each step renders stays a few lines, however long the block has grown.
+func TestBlockTailStaysSmall(t *testing.T) {
+	r := New()
+	for _, name := range []string{"long-list.md", "long-quote.md", "long-table.md"} {
+		text := corpus(t)[name]
+		s := r.Stream()
+		steps, longest := 0, 0
+		for _, end := range tokenEnds(text, 1) {
+			s.Grow(text[:end])
+			if s.block == nil {
+				continue
+			}
+			steps++
+			longest = max(longest, strings.Count(s.block.prefix+text[s.block.start:end], "\n"))
+		}
+		t.Logf("%s: %d steps from the last children on, at most %d lines rendered", name, steps, longest)
+		if steps < len(text)/10 || longest > 12 {
+			t.Errorf("%s: %d steps rendered from the last children, of at most %d lines", name, steps, longest)
 		}
 	}
 }
