@@ -25,9 +25,19 @@ const (
 	ERateLimited   ErrorCode = "rate_limited"   // 429 from the model API
 	EFiltered      ErrorCode = "content_filter" // the provider's content filter stopped the prompt
 	EFilteredReply ErrorCode = "content_filter_reply"
-	ETimeout       ErrorCode = "timeout"  // no answer in time
-	EShutdown      ErrorCode = "shutdown" // the server stopped before the answer ended
+	ETimeout       ErrorCode = "timeout"        // no answer in time
+	EShutdown      ErrorCode = "shutdown"       // the server stopped before the answer ended
+	EContextLength ErrorCode = "context_length" // the conversation is longer than the model takes
+	EQuota         ErrorCode = "quota"          // the model service's quota or credit is spent
 )
+
+// ErrorCodes lists every code: each has a message of its own in every
+// language of the page (web's catalogues, which a test checks).
+var ErrorCodes = []ErrorCode{
+	ENotFound, EInvalid, ETooLarge, EConflict, ETooMany, EInternal,
+	EUpstream, EUpstreamAuth, EUpstreamSetup, ERateLimited, EFiltered, EFilteredReply,
+	ETimeout, EShutdown, EContextLength, EQuota,
+}
 
 // Error is an error with a code and a message that is safe to show to users.
 // The wrapped error carries the technical reason, for the log only.

@@ -81,7 +81,7 @@ func (p *chatProvider) statusError(u *upstreamError, res *http.Response) *hxchat
 	case s == http.StatusBadRequest && u.Code == "content_filter":
 		e.Code, e.Message = hxchat.EFiltered, "The model provider's content filter blocked this message. Please rephrase it."
 	case (s == http.StatusBadRequest || s == http.StatusRequestEntityTooLarge) && tooLong(u):
-		e.Code, e.Message = hxchat.EInvalid, "The conversation is too long for the model. Start a new conversation or shorten the message."
+		e.Code, e.Message = hxchat.EContextLength, "The conversation is too long for the model. Start a new conversation or shorten the message."
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		e.Code, e.Message = hxchat.EUpstreamAuth, "The model service refused our credentials. Ask the administrator to check the API key and access settings."
 		u.Check = p.check.auth
@@ -91,7 +91,7 @@ func (p *chatProvider) statusError(u *upstreamError, res *http.Response) *hxchat
 	case s == http.StatusRequestTimeout || s == http.StatusGatewayTimeout:
 		e.Code, e.Message = hxchat.ETimeout, "The model service did not answer in time."
 	case s == http.StatusTooManyRequests && u.Code == "insufficient_quota":
-		e.Code, e.Message = hxchat.ERateLimited, "The model service's quota is used up. Ask the administrator to check the plan or billing."
+		e.Code, e.Message = hxchat.EQuota, "The model service's quota is used up. Ask the administrator to check the plan or billing."
 	case s == http.StatusTooManyRequests:
 		e.Code, e.RetryAfter = hxchat.ERateLimited, retryAfter(hdr)
 		e.Message = "The model service is busy (rate limit). Please try again in a moment."

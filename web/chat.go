@@ -304,10 +304,10 @@ func readForm(w http.ResponseWriter, r *http.Request) error {
 		_, err = io.Copy(io.Discard, r.Body)
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok || errors.Is(err, multipart.ErrMessageTooLarge) {
-		return userError(hxchat.ETooLarge, "error.too_large")
+		return userError(hxchat.ETooLarge, "error.code.too_large")
 	}
 	if err != nil {
-		return userError(hxchat.EInvalid, "error.invalid")
+		return userError(hxchat.EInvalid, "error.code.invalid")
 	}
 	return nil
 }

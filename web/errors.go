@@ -55,21 +55,21 @@ func localMessage(l *locale, err error) string {
 	if e, ok := errors.AsType[*localError](err); ok {
 		return l.T(e.key, e.args...)
 	}
-	switch hxchat.Code(err) {
-	case hxchat.ENotFound:
-		return l.T("error.not_found")
-	case hxchat.ETooMany:
-		return l.T("error.too_many")
-	case hxchat.EShutdown:
-		return l.T("error.shutdown")
-	case hxchat.EConflict:
-		return l.T("error.conflict")
-	case hxchat.EInvalid:
-		return l.T("error.invalid")
-	case hxchat.ETooLarge:
-		return l.T("error.too_large")
+	return codeText(l, hxchat.Code(err), 0)
+}
+
+// codeText says in language l what an error code means for the user, and
+// what to do: the one way pages and answers put an error into words. For a
+// rate limit, retryIn is the seconds the service asked to wait (0: it did
+// not say). Every code has its message (hxchat.ErrorCodes, TestErrorWords).
+func codeText(l *locale, code hxchat.ErrorCode, retryIn int) string {
+	if code == hxchat.ERateLimited && retryIn > 0 {
+		return l.T("error.code.rate_limited_in", retryIn)
 	}
-	return l.T("error.internal")
+	if _, ok := l.msgs["error.code."+string(code)]; !ok {
+		code = hxchat.EInternal
+	}
+	return l.T("error.code." + string(code))
 }
 
 // retryAfterOf returns when err says to try again; 0 when it does not.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/hxchat/hxchat"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,9 +35,10 @@ func TestLocales(t *testing.T) {
 			used[m[1]] = true
 		}
 	}
-	for _, code := range answerErrors {
-		used["answer.error."+string(code)] = true
+	for _, code := range hxchat.ErrorCodes {
+		used["error.code."+string(code)] = true
 	}
+	used["error.code.rate_limited_in"] = true
 	if len(used) < 50 {
 		t.Fatalf("found only %d keys in use; the scan is broken", len(used))
 	}
@@ -94,6 +96,54 @@ func TestLangSwitch(t *testing.T) {
 		}
 		if c := w.Result().Cookies(); len(c) != 1 || c[0].Value != "ja" {
 			t.Errorf("next %q: cookies %v", next, c)
+		}
+	}
+}
+
+// TestErrorWords: every error code has a message of its own in every
+// language, and pages and answers put an error into the same words.
+func TestErrorWords(t *testing.T) {
+	ls, err := loadLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range supported {
+		l := ls.get(lang)
+		seen := map[string]hxchat.ErrorCode{}
+		for _, code := range hxchat.ErrorCodes {
+			if _, ok := l.msgs["error.code."+string(code)]; !ok {
+				t.Errorf("%s: no message for %s", lang, code)
+				continue
+			}
+			text := codeText(l, code, 0)
+			if other, dup := seen[text]; dup {
+				t.Errorf("%s: %s and %s say the same: %q", lang, code, other, text)
+			}
+			seen[text] = code
+			page := localMessage(l, &hxchat.Error{Code: code, Message: "for the log"})
+			answer := messageView{Message: hxchat.Message{State: hxchat.StateError, ErrorCode: code}, L: l}.StatusText()
+			if page != text || answer != text {
+				t.Errorf("%s %s: the page says %q, the answer %q, not %q", lang, code, page, answer, text)
+			}
+		}
+		if got := codeText(l, hxchat.ERateLimited, 7); !strings.Contains(got, "7") {
+			t.Errorf("%s: the wait of a rate limit is not said: %q", lang, got)
+		}
+		if got := codeText(l, "no_such_code", 0); got != codeText(l, hxchat.EInternal, 0) {
+			t.Errorf("%s: an unknown code says %q", lang, got)
+		}
+	}
+	en, ja := ls.get("en"), ls.get("ja")
+	for _, c := range []struct {
+		code   hxchat.ErrorCode
+		en, ja string
+	}{
+		{hxchat.EContextLength, "new chat", "新しいチャット"},
+		{hxchat.EQuota, "quota", "利用枠"},
+		{hxchat.EUpstreamAuth, "refused", "拒否"},
+	} {
+		if !strings.Contains(codeText(en, c.code, 0), c.en) || !strings.Contains(codeText(ja, c.code, 0), c.ja) {
+			t.Errorf("%s: %q / %q", c.code, codeText(en, c.code, 0), codeText(ja, c.code, 0))
 		}
 	}
 }

@@ -3,7 +3,6 @@ package web
 import (
 	"html/template"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/hxchat/hxchat"
@@ -134,11 +133,6 @@ func (s *Server) basePage(r *http.Request) Page {
 	return p
 }
 
-// answerErrors are the codes of failed answers that have a message of their
-// own ("answer.error.CODE"); any other says "answer.error.other".
-var answerErrors = []hxchat.ErrorCode{hxchat.ERateLimited, hxchat.ETooMany, hxchat.EFiltered, hxchat.EFilteredReply,
-	hxchat.EUpstreamAuth, hxchat.EUpstreamSetup, hxchat.ETimeout, hxchat.EShutdown}
-
 // StatusText says in plain words why an answer ended as it did; empty when
 // it ended normally. The technical reason is in the log.
 func (v messageView) StatusText() string {
@@ -153,13 +147,11 @@ func (v messageView) StatusText() string {
 		}
 		return ""
 	case hxchat.StateError:
-		if v.ErrorCode == hxchat.ERateLimited && v.RetryIn > 0 {
-			return v.L.T("answer.error.rate_limited_in", v.RetryIn)
+		code := v.ErrorCode
+		if code == "" {
+			code = hxchat.EUpstream
 		}
-		if slices.Contains(answerErrors, v.ErrorCode) {
-			return v.L.T("answer.error." + string(v.ErrorCode))
-		}
-		return v.L.T("answer.error.other")
+		return codeText(v.L, code, v.RetryIn)
 	}
 	return ""
 }

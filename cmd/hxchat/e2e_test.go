@@ -474,3 +474,41 @@ func TestMessageSizeSetting(t *testing.T) {
 		t.Errorf("4 KiB: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestErrorsSayWhatHappened: a conversation too long for the model, a spent
+// quota and a refused key each end the answer with words of their own, in
+// English and in Japanese, and the question stays.
+func TestErrorsSayWhatHappened(t *testing.T) {
+	tooLong := llmtest.Reply{Status: 400, ErrorBody: `{"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`}
+	quota := llmtest.Reply{Status: 429, ErrorBody: `{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}`}
+	refused := llmtest.Reply{Status: 401, ErrorBody: `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}`}
+	for _, lang := range []string{"en", "ja"} {
+		up := llmtest.NewServer(t)
+		up.Reply(tooLong, quota, refused)
+		m := startApp(t, testConfig(up, t.TempDir()))
+		b := newBrowser(t, m)
+		u, _ := url.Parse(b.base)
+		b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "hxchat_lang", Value: lang}})
+		conv := ""
+		for _, c := range []struct{ question, en, ja string }{
+			{"a very long conversation", "Start a new chat", "新しいチャットを始める"},
+			{"when the quota is spent", "quota is used up", "利用枠を使い切った"},
+			{"with a refused key", "refused hxchat", "認証情報"},
+		} {
+			var events string
+			conv, events = b.send(conv, c.question)
+			var d answerDOM
+			d.apply(t, b.stream(events, "", 0))
+			want := c.en
+			if lang == "ja" {
+				want = c.ja
+			}
+			if !strings.Contains(d.final, want) || !strings.Contains(d.final, "state-error") {
+				t.Errorf("%s, %s: the answer says %s", lang, c.question, d.final)
+			}
+			if _, page := b.get("/c/" + conv); !strings.Contains(page, c.question) || !strings.Contains(page, want) {
+				t.Errorf("%s, %s: after a reload the page lacks the question or the words", lang, c.question)
+			}
+		}
+	}
+}
