@@ -130,6 +130,7 @@ type harness struct {
 	work     string // a temporary directory for the rungs' data
 	delay    time.Duration
 	line     int
+	code     bool // answers are one code block (-code)
 	progress io.Writer
 	trace    bool          // keep each answer's token order (tests)
 	quiet    time.Duration // before a rung, wait up to this long for the host to be idle
@@ -243,7 +244,7 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 		}
 	}()
 
-	params := streamParams{Tokens: spec.Tokens, Every: spec.Every, Delay: h.delay, Line: h.line}
+	params := streamParams{Tokens: spec.Tokens, Every: spec.Every, Delay: h.delay, Line: h.line, Code: h.code}
 	g := &loadGen{base: p.URL, clk: h.clk, params: params, tr: newTransport(spec.Streams), trace: h.trace}
 	defer g.tr.CloseIdleConnections()
 

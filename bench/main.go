@@ -38,6 +38,7 @@ func run(args []string) int {
 		quick  = fs.Bool("quick", false, "a smoke run of a few seconds (small rungs; writes no results unless -out is given)")
 		delay  = fs.Duration("delay", 200*time.Millisecond, "the fake model's delay before the first token")
 		line   = fs.Int("line", 20, "a paragraph break after every this many tokens (0: one long line)")
+		code   = fs.Bool("code", false, "answers are one Go code block, a line of code every -line tokens")
 		bin    = fs.String("hxchat", "", "a prebuilt hxchat binary (default: go build ./cmd/hxchat)")
 		rev    = fs.String("rev", "", "build this git revision instead of the working tree (e.g. HEAD)")
 		src    = fs.String("src", "", "the hxchat module's directory (default: found by go env GOMOD)")
@@ -152,7 +153,7 @@ func run(args []string) int {
 		return 1
 	}
 	defer up.close()
-	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, progress: os.Stderr, quiet: *quiet}
+	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, code: *code, progress: os.Stderr, quiet: *quiet}
 
 	var results []*rungResult
 	for i, s := range specs {
@@ -206,7 +207,7 @@ func run(args []string) int {
 		if len(args) > 0 {
 			cmd += " " + strings.Join(args, " ")
 		}
-		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, TLS: *useTLS, Start: started}, results)
+		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, Code: *code, TLS: *useTLS, Start: started}, results)
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
 			err = os.WriteFile(path, []byte(md), 0o644)

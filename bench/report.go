@@ -305,6 +305,7 @@ type settings struct {
 	Command string
 	Delay   time.Duration
 	Line    int
+	Code    bool // answers were one code block
 	TLS     bool // the fake model service spoke HTTPS with HTTP/2
 	Start   time.Time
 }
@@ -325,7 +326,11 @@ func markdown(m machine, s settings, results []*rungResult) string {
 	if s.TLS {
 		proto = "HTTPS with HTTP/2 (answers share a few connections, as with Azure OpenAI and OpenAI)"
 	}
-	fmt.Fprintf(&b, "hxchat, the fake upstream and the browsers share the host. The upstream speaks %s; it sends its first token %s after the request, then the rest at the rung's interval; tokens are about 17 bytes, with a paragraph break every %d tokens.\n\n", proto, s.Delay, s.Line)
+	shape := fmt.Sprintf("with a paragraph break every %d tokens", s.Line)
+	if s.Code {
+		shape = fmt.Sprintf("each answer one Go code block, a line of code every %d tokens", s.Line)
+	}
+	fmt.Fprintf(&b, "hxchat, the fake upstream and the browsers share the host. The upstream speaks %s; it sends its first token %s after the request, then the rest at the rung's interval; tokens are about 17 bytes, %s.\n\n", proto, s.Delay, shape)
 	b.WriteString("## Results\n\n")
 	b.WriteString(table(results))
 	b.WriteString("\n")

@@ -261,13 +261,33 @@ func scanTokens(h []byte, fn func(seq int, stampUS int64)) {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isAlnum(c byte) bool { return isDigit(c) || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
-// tokenSeqs returns the sequence numbers of the tokens in the text of h.
+// tokenSeqs returns the sequence numbers of the tokens in the text of h,
+// its tags taken out first: a highlighted line of code holds a token in
+// several spans.
 func tokenSeqs(h ...[]byte) []int {
 	var seqs []int
 	for _, b := range h {
-		scanTokens(b, func(seq int, _ int64) { seqs = append(seqs, seq) })
+		scanTokens(textOnly(b), func(seq int, _ int64) { seqs = append(seqs, seq) })
 	}
 	return seqs
+}
+
+// textOnly returns h without its tags.
+func textOnly(h []byte) []byte {
+	out := make([]byte, 0, len(h))
+	for len(h) > 0 {
+		i := bytes.IndexByte(h, '<')
+		if i < 0 {
+			return append(out, h...)
+		}
+		out = append(out, h[:i]...)
+		j := bytes.IndexByte(h[i:], '>')
+		if j < 0 {
+			return out
+		}
+		h = h[i+j+1:]
+	}
+	return out
 }
 
 // inOrder reports whether seqs is exactly 1..n.

@@ -54,12 +54,19 @@ type streamParams struct {
 	Every  time.Duration // between two tokens
 	Delay  time.Duration // before the first token
 	Line   int           // a paragraph break ("\n\n") after every Line tokens; 0: none
+	// Code makes the answer one Go code block, a line of code every Line
+	// tokens, as the answers that cost hxchat most are.
+	Code bool
 }
 
 // message is what the load generator posts: the stream shape, in words the
 // fake upstream reads back.
 func (p streamParams) message() string {
-	return fmt.Sprintf("bench tokens=%d every=%s delay=%s line=%d", p.Tokens, p.Every, p.Delay, p.Line)
+	m := fmt.Sprintf("bench tokens=%d every=%s delay=%s line=%d", p.Tokens, p.Every, p.Delay, p.Line)
+	if p.Code {
+		m += " code=1"
+	}
+	return m
 }
 
 // parseStreamParams reads a message made by streamParams.message.
@@ -81,6 +88,8 @@ func parseStreamParams(s string) (streamParams, error) {
 			p.Delay, err = time.ParseDuration(v)
 		case "line":
 			p.Line, err = strconv.Atoi(v)
+		case "code":
+			p.Code = v == "1"
 		}
 		if err != nil {
 			return p, fmt.Errorf("%s: %w", kv, err)
@@ -96,8 +105,18 @@ func parseStreamParams(s string) (streamParams, error) {
 // with a stamp of zeros.
 func tokenText(p streamParams, seq int) string {
 	t := " w" + strconv.Itoa(seq) + "." + strings.Repeat("0", stampDigits)
+	brk := "\n\n"
+	if p.Code {
+		brk = "\n"
+		if seq == 1 {
+			t = "```go\n" + t
+		}
+		if seq == p.Tokens {
+			t += "\n```\n"
+		}
+	}
 	if p.Line > 0 && seq%p.Line == 0 && seq < p.Tokens {
-		t += "\n\n"
+		t += brk
 	}
 	return t
 }
@@ -113,7 +132,7 @@ type script struct {
 
 type scriptKey struct {
 	tokens, line int
-	usage        bool
+	usage, code  bool
 }
 
 const chunkHead = `{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench","system_fingerprint":"fp_bench","choices":[`
@@ -213,7 +232,7 @@ func (u *upstream) close() {
 }
 
 func (u *upstream) script(p streamParams, usage bool) *script {
-	k := scriptKey{p.Tokens, p.Line, usage}
+	k := scriptKey{p.Tokens, p.Line, usage, p.Code}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s := u.scripts[k]
