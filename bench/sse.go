@@ -153,7 +153,8 @@ var (
 	partialClose = []byte("</hx-partial>")
 )
 
-// apply swaps the fragments of one event's data. Every fragment's text is
+// apply swaps the fragments of one event's data. Every fragment's text
+// (its tags taken out: a highlighted line holds a token in several spans) is
 // passed, in order, to scan; onFinal is called before the final article
 // replaces the streaming one.
 func (d *answerDOM) apply(data []byte, onFinal func(), scan func(content []byte)) {
@@ -175,7 +176,7 @@ func (d *answerDOM) apply(data []byte, onFinal func(), scan func(content []byte)
 		if end < 0 || j < end {
 			return
 		}
-		scan(data[end+1 : j])
+		scan(textOnly(data[end+1 : j]))
 		data = data[j+len(partialClose):]
 	}
 }

@@ -19,10 +19,10 @@
 // the code element is the code itself (CRLF as LF), so a Copy button can take
 // it from there. A fenced block without its closing fence yet, as while it
 // streams, is already a code block. Its complete lines are highlighted in
-// pieces that the lexer starts afresh, each a top-level statement or so
-// (highlighter.pieces), whether the block is closed or not: a new line costs
-// the lexing of one piece, the pieces before it never change, and the
-// closing fence changes nothing above it. A last line still without its
+// pieces that the lexer starts afresh, a line each but where a string or
+// comment runs on (highlighter.pieces), whether the block is closed or not:
+// a new line costs the lexing of one piece, the pieces before it never
+// change, and the closing fence changes nothing above it. A last line still without its
 // newline stays plain. Highlighting is cached per Renderer.
 //
 // Bytes that are not valid UTF-8 render as '?'.
