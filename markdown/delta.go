@@ -157,6 +157,17 @@ func (d *differ) children(old, new []node) {
 			d.children(old[p].kids, new[p].kids)
 			d.path = d.path[:len(d.path)-1]
 			return
+		default:
+			// What follows it changed too (a paragraph after a list
+			// became its next item, say): cut that, so that the element
+			// is the last, change it in place, then append what follows
+			// it now. Its own nodes are not sent again.
+			d.tail(old[p+1:], nil)
+			d.path = append(d.path, 0)
+			d.children(old[p].kids, new[p].kids)
+			d.path = d.path[:len(d.path)-1]
+			d.tail(nil, new[p+1:])
+			return
 		}
 	}
 	d.tail(old[p:], new[p:])

@@ -187,7 +187,7 @@ func (s *Stream) grow(text string) (done, tail []byte) {
 // change it; the prefix then ends where the next block begins, or after the
 // blank line. That is how prose streams: paragraph by paragraph.
 func finalPrefix(doc ast.Node, src []byte) int {
-	cut := 0
+	cut := closedFences(doc, src)
 	first := doc.FirstChild()
 	if first == nil {
 		return 0
@@ -225,6 +225,43 @@ func finalPrefix(doc ast.Node, src []byte) int {
 		}
 	}
 	return cut
+}
+
+// closedFences returns where the line that closes the last fenced code
+// block of doc ends, that block being at the top level and its closing
+// fence line complete; 0 if there is none. Nothing after a closing fence
+// changes the block, nor anything before it, so the prefix up to there is
+// final as soon as the fence is: a code block does not wait for the next
+// block to be final, and the text after it is rendered without it.
+func closedFences(doc ast.Node, src []byte) int {
+	for c := doc.LastChild(); c != nil; c = c.PreviousSibling() {
+		fc, ok := c.(*ast.FencedCodeBlock)
+		if !ok {
+			continue
+		}
+		if _, closed := fc.Attribute(closedFence); !closed {
+			continue
+		}
+		// The closing fence is the line after the last line of code, or
+		// after the opening fence when there is none.
+		from := -1
+		if n := fc.Lines().Len(); n > 0 {
+			from = fc.Lines().At(n - 1).Stop
+		} else if p := fc.Pos(); p >= 0 && p <= len(src) {
+			if nl := bytes.IndexByte(src[p:], '\n'); nl >= 0 {
+				from = p + nl + 1
+			}
+		}
+		if from < 0 || from > len(src) {
+			return 0
+		}
+		nl := bytes.IndexByte(src[from:], '\n')
+		if nl < 0 {
+			return 0
+		}
+		return from + nl + 1
+	}
+	return 0
 }
 
 // closedParagraph reports whether n is a paragraph that a blank line ends
