@@ -24,10 +24,27 @@ import (
 // start tag, stands for the reader's after the last child it dropped.
 type blockTail struct {
 	kind   ast.NodeKind
-	prefix string // rendered before the kept part: a table's first two rows
+	prefix string // rendered before the kept part: a table's first two rows, or a loose list's placeholder
 	start  int    // where in the text the kept part begins (a line start)
 	tag    []byte // the reader's start tag of the block's element
 	text   string // the text of the last step
+	// A loose list is rendered after a placeholder item and a blank line,
+	// so that what is kept of it renders loose too. The placeholder is
+	// the first item of the Stream's copy of the reader, never of the
+	// reader: no change reaches back to it.
+	loose bool
+	skip  int // elements of the prefix in the block's element: the placeholder
+}
+
+// placeholder returns a list item, a blank line after it, that goes before
+// the line of the list's item at pos in src, so that the list is loose.
+func placeholder(list *ast.List, src []byte, pos int) string {
+	line := bytes.LastIndexByte(src[:pos], '\n') + 1
+	indent := strings.Repeat(" ", pos-line)
+	if list.IsOrdered() {
+		return indent + "1" + string(list.Marker) + " x\n\n"
+	}
+	return indent + string(list.Marker) + " x\n\n"
 }
 
 // enterBlock starts rendering the tail as a blockTail if it is one tight
@@ -36,15 +53,56 @@ func (s *Stream) enterBlock(text string) {
 	if len(s.tree) != 2 || !s.tree[0].elem || s.tree[1].elem {
 		return
 	}
-	doc, b, ok := s.oneBlock(source(text[s.mark:]), 0)
+	src := source(text[s.mark:])
+	doc, b, ok := s.oneBlock(src, 0)
 	if !ok || doc == nil {
 		return
 	}
-	s.block = &blockTail{kind: b.Kind(), start: s.mark, tag: bytes.Clone(s.tree[0].raw[:s.tree[0].open]), text: text}
+	bt := &blockTail{kind: b.Kind(), start: s.mark, tag: bytes.Clone(s.tree[0].raw[:s.tree[0].open]), text: text}
+	if l, ok := b.(*ast.List); ok && !l.IsTight {
+		// Loose: the copy of the reader gets the placeholder too.
+		first := blockPos(l.FirstChild())
+		if first < 0 {
+			return
+		}
+		bt.loose, bt.skip = true, 1
+		bt.prefix = placeholder(l, src, first)
+		h, _, ok := s.renderBlock(bt, []byte(bt.prefix+string(src)))
+		if !ok {
+			return
+		}
+		s.tree = parseNodes(h)
+	}
+	s.block = bt
 }
 
-// oneBlock parses src and returns its one top-level block, if it is a list
-// (a tight one), a quote or a table, of kind when kind is not 0.
+// renderBlock renders src, the text of a blockTail after its prefix, with
+// the reader's start tag; ok is false if it is no longer one block of its
+// kind, or a tight list turned loose.
+func (s *Stream) renderBlock(b *blockTail, src []byte) (h []byte, doc ast.Node, ok bool) {
+	doc, block, ok := s.oneBlock(src, b.kind)
+	if !ok {
+		return nil, nil, false
+	}
+	if l, isList := block.(*ast.List); isList && l.IsTight == b.loose {
+		return nil, nil, false
+	}
+	h, ok = s.renderSafe(src, doc)
+	if !ok {
+		return nil, nil, false
+	}
+	gt := bytes.IndexByte(h, '>')
+	if gt < 0 {
+		return nil, nil, false
+	}
+	if !bytes.Equal(h[:gt+1], b.tag) {
+		h = append(bytes.Clone(b.tag), h[gt+1:]...)
+	}
+	return h, doc, true
+}
+
+// oneBlock parses src and returns its one top-level block, if it is a list,
+// a quote or a table, of kind when kind is not 0.
 func (s *Stream) oneBlock(src []byte, kind ast.NodeKind) (doc, block ast.Node, ok bool) {
 	defer func() {
 		if recover() != nil { // a bug in goldmark: let the general path cope
@@ -57,9 +115,7 @@ func (s *Stream) oneBlock(src []byte, kind ast.NodeKind) (doc, block ast.Node, o
 		return nil, nil, false
 	}
 	switch b := b.(type) {
-	case *ast.List:
-		return doc, b, b.IsTight
-	case *ast.Blockquote, *east.Table:
+	case *ast.List, *ast.Blockquote, *east.Table:
 		return doc, b, true
 	}
 	return nil, nil, false
@@ -73,21 +129,11 @@ func (s *Stream) growBlock(text string) (ops []Op, ok bool) {
 		return nil, true // not a continuation, as Grow says
 	}
 	src := source(b.prefix + text[b.start:])
-	doc, block, ok := s.oneBlock(src, b.kind)
+	h, doc, ok := s.renderBlock(b, src)
 	if !ok {
 		return nil, false
 	}
-	h, ok := s.renderSafe(src, doc)
-	if !ok {
-		return nil, false
-	}
-	gt := bytes.IndexByte(h, '>')
-	if gt < 0 {
-		return nil, false
-	}
-	if !bytes.Equal(h[:gt+1], b.tag) {
-		h = append(bytes.Clone(b.tag), h[gt+1:]...)
-	}
+	block := doc.FirstChild()
 	nodes := parseNodes(h)
 	if len(nodes) != 2 {
 		return nil, false
@@ -156,7 +202,7 @@ func (s *Stream) growBlock(text string) (ops []Op, ok bool) {
 			drop++
 		}
 	}
-	drop -= countKept(next)
+	drop -= countKept(next) + b.skip
 	if drop <= 0 {
 		return d.ops, true
 	}
@@ -169,7 +215,12 @@ func (s *Stream) growBlock(text string) (ops []Op, ok bool) {
 		}
 		b.prefix = text[b.start : b.start+bytes.LastIndexByte(src[:first], '\n')+1]
 	}
-	s.tree = parseNodes(dropElems(h, list, drop))
+	if b.loose {
+		// The placeholder goes before the new first kept item, at its
+		// indentation.
+		b.prefix = placeholder(block.(*ast.List), src, blockPos(next))
+	}
+	s.tree = parseNodes(dropElems(h, list, b.skip, drop))
 	b.start = newStart
 	return d.ops, true
 }
@@ -204,13 +255,15 @@ func lastElem(n *node) *node {
 	return nil
 }
 
-// dropElems returns h without the first drop element children of list (a
-// node of h) and the text after each.
-func dropElems(h []byte, list *node, drop int) []byte {
+// dropElems returns h without drop element children of list (a node of h)
+// after its first skip ones, and the text after each.
+func dropElems(h []byte, list *node, skip, drop int) []byte {
 	off := list.off + list.open // where list's children begin in h
 	from, to := -1, -1
 	for _, n := range list.kids {
 		switch {
+		case n.elem && skip > 0:
+			skip--
 		case n.elem && drop > 0:
 			if from < 0 {
 				from = off
