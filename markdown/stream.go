@@ -72,9 +72,11 @@ type Stream struct {
 	// left it.
 	tree []node
 	// code is set while the open part is one open fenced code block,
-	// block while it is one list, quote or table.
+	// block while it is one list, quote or table, para while it is one
+	// long paragraph.
 	code  *codeTail
 	block *blockTail
+	para  *paraTail
 }
 
 // Stream returns a Stream for one new answer.
@@ -107,6 +109,12 @@ func (s *Stream) Grow(text string) []Op {
 		}
 		s.leaveBlock()
 	}
+	if s.para != nil {
+		if ops, ok := s.growPara(text); ok {
+			return ops
+		}
+		s.leavePara()
+	}
 	ops := s.growAll(text)
 	if len(s.tree) > 0 && s.tree[0].elem {
 		switch t := s.tree[0].raw; {
@@ -115,6 +123,8 @@ func (s *Stream) Grow(text string) []Op {
 		case bytes.HasPrefix(t, []byte("<ul")), bytes.HasPrefix(t, []byte("<ol")),
 			bytes.HasPrefix(t, []byte("<blockquote")), bytes.HasPrefix(t, []byte("<table")):
 			s.enterBlock(text)
+		case bytes.HasPrefix(t, []byte("<p>")):
+			s.enterPara(text)
 		}
 	}
 	return ops

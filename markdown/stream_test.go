@@ -234,6 +234,10 @@ func TestGrowReadsOnlyTheTail(t *testing.T) {
 				b := *s.block
 				twin.block = &b
 			}
+			if s.para != nil {
+				p := *s.para
+				twin.para = &p
+			}
 			garbage := strings.Repeat("\x00", m) + cur[m:]
 			o1 := twin.Grow(garbage)
 			o2 := s.Grow(cur)
@@ -454,6 +458,34 @@ func TestBlockTailStaysSmall(t *testing.T) {
 		}
 		if steps < len(text)/10 || longest > limit {
 			t.Errorf("%s: %d steps rendered from the last children, of at most %d lines", name, steps, longest)
+		}
+	}
+}
+
+// TestParaTailStaysSmall streams long paragraphs, one of a single line with
+// code, emphasis and links, one of English lines and one of Japanese ones,
+// and checks that the Stream renders each from a cut on (paraTail): what a
+// step renders stays under two cuts' length, however long the paragraph.
+func TestParaTailStaysSmall(t *testing.T) {
+	r := New()
+	c := corpus(t)
+	en := strings.ReplaceAll(c["long-paragraph.md"], ". ", ".\n")
+	ja := strings.Repeat("日本語の文章は改行で空白を入れずにつながります。**重要**な点は、描画が一度だけで済むことです。\n", 40)
+	for name, text := range map[string]string{"long-paragraph.md": c["long-paragraph.md"], "lines": en, "ja": ja} {
+		checkStream(t, r, text, tokenEnds(text, 3))
+		s := r.Stream()
+		steps, longest := 0, 0
+		for _, end := range tokenEnds(text, 1) {
+			s.Grow(text[:end])
+			if s.para == nil {
+				continue
+			}
+			steps++
+			longest = max(longest, end-s.para.start)
+		}
+		t.Logf("%s: %d steps from a cut on, at most %d bytes rendered", name, steps, longest)
+		if steps < len(text)/20 || longest > 2*paraMove+64 {
+			t.Errorf("%s: %d steps rendered from a cut, of at most %d bytes", name, steps, longest)
 		}
 	}
 }
