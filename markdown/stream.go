@@ -62,6 +62,20 @@ import (
 // Render(text[:Mark()]) followed by Render(text[Mark():]) is Render(text):
 // a reader that joins late is given that, and the next Ops continue it.
 //
+// # What a token costs
+//
+// Grow parses and renders only the open part, so a token costs the open
+// block, and for the blocks that grow longest less than that: while the
+// open part is one fenced code block, one list, quote or table, or one long
+// paragraph, Grow renders it from its last piece of code (codeTail), its
+// last children (blockTail) or a cut in the paragraph (paraTail) on, and
+// the Stream's copy of the reader holds only that part, with the reader's
+// last node before it. A token then costs a line of code, an item, a row,
+// a few hundred bytes of a paragraph, however long the block has grown.
+// Each of these ends, back to rendering the whole open part, when the
+// block ends or changes as a whole (a list that turns loose, a paragraph
+// that turns into a heading or a table).
+//
 // The tests check all of this on a corpus of answers streamed in tokens of
 // 1 to 6 bytes and at every rune boundary, on every example of the
 // CommonMark spec, and FuzzRender on any input.

@@ -63,9 +63,15 @@
     const b = $(".jump");
     if (b) b.hidden = !show;
   }
+  // The view stops following when the reader scrolls up from where it was
+  // left, not when the answer grew under it before the next frame moves it.
   window.addEventListener("scroll", () => {
-    follow = atBottom();
-    if (follow) showJump(false);
+    if (atBottom()) {
+      follow = true;
+      showJump(false);
+    } else if (scroller().scrollTop + 48 < leftAt) {
+      follow = false;
+    }
   }, { passive: true });
 
   // --- The message box ------------------------------------------------------
@@ -188,7 +194,10 @@
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
   // own events do not always reach the document.
-  // Only what was added is looked at: this runs at every token.
+  // Only what was added is looked at: this runs at every token. What reads
+  // the layout (the scroll position) waits for the next frame, so that a
+  // token never forces a layout of its own.
+  let framed = false;
   function changed(records) {
     for (const r of records) {
       for (const n of r.addedNodes) {
@@ -197,6 +206,13 @@
         localCopyLabels(n);
       }
     }
+    if (!framed) {
+      framed = true;
+      requestAnimationFrame(frame);
+    }
+  }
+  function frame() {
+    framed = false;
     syncComposer();
     // The reader may have scrolled up since the view was last moved, before
     // the scroll event says so.
