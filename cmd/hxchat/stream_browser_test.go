@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hxchat/hxchat/internal/cmspec"
@@ -273,5 +276,59 @@ func TestBrowserStreamKeepsNodes(t *testing.T) {
 	if got := eval[string](t, tab3, `document.querySelector(".msg.assistant .text").innerHTML`); got != want {
 		t.Errorf("the reloaded tab shows\n%.300s\nnot\n%.300s", got, want)
 	}
+	log.check(t)
+}
+
+// TestBrowserStreamBusy streams the long code answer of the corpus through
+// the app to a page, a 4-byte token every 3 ms as a fast model sends them,
+// and reports how busy the page's main thread was meanwhile (Chromium's
+// own counters: tasks, scripts, layout, style). Opt-in, like
+// TestBrowserSwapCost:
+//
+//	HXCHAT_SWAP_COST=1 go test -v -run TestBrowserStreamBusy ./cmd/hxchat
+func TestBrowserStreamBusy(t *testing.T) {
+	if os.Getenv("HXCHAT_SWAP_COST") == "" {
+		t.Skip("a measurement: HXCHAT_SWAP_COST=1 go test -v -run TestBrowserStreamBusy ./cmd/hxchat")
+	}
+	ctx, log := chrome(t)
+	up := llmtest.NewServer(t)
+	m := startApp(t, testConfig(up, t.TempDir()))
+	b, err := os.ReadFile("../../markdown/testdata/corpus/long-go-code.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	var tokens []string
+	prev := 0
+	for _, end := range cmspec.ChunkEnds(text, 4) {
+		tokens = append(tokens, text[prev:end])
+		prev = end
+	}
+	up.Reply(llmtest.Reply{Tokens: tokens, Delay: 3 * time.Millisecond})
+	metrics := func() map[string]float64 {
+		var out map[string]float64
+		do(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			r, err := cdp.Call(ctx, tg, performance.GetMetrics, cdp.Empty{})
+			out = map[string]float64{}
+			for _, m := range r.Metrics {
+				out[m.Name] = m.Value
+			}
+			return err
+		}))
+		return out
+	}
+	do(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, performance.Enable, performance.EnableParams{})
+		return err
+	}))
+	start := time.Now()
+	m0 := metrics()
+	sendFromNewChat(t, ctx, m, "show me the hub")
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return strings.Contains(s, "each reader calls") })
+	wall := time.Since(start)
+	m1 := metrics()
+	d := func(k string) float64 { return m1[k] - m0[k] }
+	t.Logf("%d tokens in %.1f s: main thread busy %.1f s (scripts %.1f s, layout %.1f s, style %.1f s), %d layouts",
+		len(tokens), wall.Seconds(), d("TaskDuration"), d("ScriptDuration"), d("LayoutDuration"), d("RecalcStyleDuration"), int(d("LayoutCount")))
 	log.check(t)
 }
