@@ -45,7 +45,7 @@ func (s *Stream) enterPara(text string) {
 	if !ok {
 		return
 	}
-	s.tree, s.para = parseNodes(h), p
+	s.tree, s.para, s.plain = parseNodes(h), p, nil
 }
 
 // onePara parses src and returns its one block if it is a paragraph.

@@ -91,6 +91,10 @@ type Stream struct {
 	code  *codeTail
 	block *blockTail
 	para  *paraTail
+	// plain, when set, is the open part's HTML, a paragraph of one line of
+	// plain words; tree is then out of date, and made from plain when
+	// another step needs it.
+	plain []byte
 }
 
 // Stream returns a Stream for one new answer.
@@ -130,7 +134,11 @@ func (s *Stream) Grow(text string) []Op {
 		s.leavePara()
 	}
 	ops := s.growAll(text)
-	if len(s.tree) > 0 && s.tree[0].elem {
+	if s.plain != nil {
+		// One line of plain words: a paragraph, long enough for a
+		// paraTail perhaps.
+		s.enterPara(text)
+	} else if len(s.tree) > 0 && s.tree[0].elem {
 		switch t := s.tree[0].raw; {
 		case bytes.HasPrefix(t, []byte(`<div class="code">`)):
 			s.enterCode(text)
@@ -150,6 +158,19 @@ func (s *Stream) growAll(text string) []Op {
 	if done == nil && tail == nil {
 		return nil
 	}
+	if p := s.plain; p != nil && done == nil && plainTail(tail) && len(tail) >= len(p) &&
+		bytes.Equal(tail[:len(p)-len("</p>\n")], p[:len(p)-len("</p>\n")]) {
+		// The usual step of prose: words added to a line of plain words.
+		// The reader's copy is that line, parsed when it is needed.
+		s.plain = tail
+		if len(tail) == len(p) {
+			return nil
+		}
+		return []Op{{Path: []int{0}, HTML: bytes.Clone(tail[len(p)-len("</p>\n") : len(tail)-len("</p>\n")])}}
+	}
+	if s.plain != nil {
+		s.tree, s.plain = parseNodes(s.plain), nil
+	}
 	// The rendering of text[previous mark:] is done followed by tail.
 	nodes := parseNodes(append(done, tail...))
 	var d differ
@@ -161,7 +182,18 @@ func (s *Stream) growAll(text string) []Op {
 		n += len(nodes[nd].raw)
 	}
 	s.tree = nodes[nd:]
+	if done == nil && plainTail(tail) {
+		s.plain = tail
+	}
 	return d.ops
+}
+
+// plainTail reports whether tail is a line of plain words in a paragraph,
+// as grow renders one without parsing it: its only text has nothing to
+// escape.
+func plainTail(tail []byte) bool {
+	return bytes.HasPrefix(tail, []byte("<p>")) && bytes.HasSuffix(tail, []byte("</p>\n")) &&
+		!bytes.ContainsAny(tail[3:len(tail)-5], "<>&\n")
 }
 
 // grow renders the answer at text: the HTML of the blocks that became final

@@ -238,6 +238,7 @@ func TestGrowReadsOnlyTheTail(t *testing.T) {
 				p := *s.para
 				twin.para = &p
 			}
+			twin.plain = bytes.Clone(s.plain)
 			garbage := strings.Repeat("\x00", m) + cur[m:]
 			o1 := twin.Grow(garbage)
 			o2 := s.Grow(cur)
