@@ -120,7 +120,7 @@ func TestSSEReader(t *testing.T) {
 func TestAnswerDOM(t *testing.T) {
 	p := streamParams{Tokens: 3, Line: 2}
 	tok := func(seq int) string { return strings.ReplaceAll(tokenText(p, seq), "0000000000", "0000000042") }
-	d := newAnswerDOM("m5")
+	d := &answerDOM{}
 	var seen []int
 	scan := func(c []byte) { scanTokens(c, func(seq int, stamp int64) { seen = append(seen, seq) }) }
 	d.apply([]byte(`<hx-partial hx-target="#m5-body" hx-swap="innerHTML"><p>`+tok(1)+`</p>`+"\n"+`</hx-partial>`), nil, scan)

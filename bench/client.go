@@ -224,11 +224,11 @@ func (b *browser) turn(ctx context.Context, res *answerResult) error {
 	if err != nil {
 		return err
 	}
-	mid, ok := answerDOMID(path)
+	_, ok := answerDOMID(path)
 	if !ok {
 		return fail("protocol", "unexpected stream URL %q", path)
 	}
-	dom := newAnswerDOM(mid)
+	dom := &answerDOM{}
 	res.lat = make([]time.Duration, 0, p.Tokens)
 	res.at = make([]time.Duration, 0, p.Tokens)
 	maxSeq, gaps := 0, 0

@@ -146,8 +146,6 @@ type answerDOM struct {
 	final []byte // the answer's text once the final article came
 }
 
-func newAnswerDOM(string) *answerDOM { return &answerDOM{} }
-
 var (
 	partialOpen  = []byte("<hx-partial")
 	partialClose = []byte("</hx-partial>")
@@ -186,29 +184,6 @@ func (d *answerDOM) shown() []byte { return []byte(d.r.HTML()) }
 
 // unknown counts the fragments that did not fit the page.
 func (d *answerDOM) unknown() int { return d.r.Unknown }
-
-// trimCloseTag removes the last end tag of h (and what follows it).
-func trimCloseTag(h []byte) []byte {
-	if i := bytes.LastIndex(h, []byte("</")); i >= 0 {
-		return h[:i]
-	}
-	return h
-}
-
-// attr returns the value of attribute name in a start tag (double-quoted,
-// as html/template writes them).
-func attr(tag []byte, name string) []byte {
-	key := []byte(" " + name + `="`)
-	i := bytes.Index(tag, key)
-	if i < 0 {
-		return nil
-	}
-	v := tag[i+len(key):]
-	if j := bytes.IndexByte(v, '"'); j >= 0 {
-		return v[:j]
-	}
-	return nil
-}
 
 // scanTokens calls fn with the sequence number and stamp (µs) of every token
 // in the text of h (tags skipped), in order. A token is "w{seq}.{stamp}",

@@ -47,7 +47,7 @@ func tokenData(large bool) []byte {
 		b.WriteString(`</code></pre></div>` + "\n")
 		html = b.String()
 	}
-	return fmt.Appendf(nil, `<hx-partial hx-target="#m%d-tail" hx-swap="innerHTML">%s</hx-partial>`, benchMsg, html)
+	return fmt.Appendf(nil, `<hx-partial hx-target="#m%d-body" hx-swap="md p:0">%s</hx-partial>`, benchMsg, html)
 }
 
 // logData reports the size of the benchmark's data once per benchmark.

@@ -134,28 +134,3 @@ func (d *DOM) HTML() string {
 	write(d.root.kids)
 	return b.String()
 }
-
-// canonicalHTML returns html, a fragment of this package's HTML, in the form
-// of DOM.HTML: what a DOM Set to html returns, without building it.
-func canonicalHTML(html []byte) string {
-	var b []byte
-	var write func(ns []node)
-	write = func(ns []node) {
-		for i, n := range ns {
-			if !n.elem {
-				if i > 0 && !ns[i-1].elem {
-					b = append(b, "<!--two texts-->"...)
-				}
-				b = appendEscaped(b, textOf(n.raw))
-				continue
-			}
-			b = append(b, n.raw[:n.open]...)
-			if len(n.raw) > n.open {
-				write(n.kids)
-				b = append(b, n.raw[bytes.LastIndexByte(n.raw, '<'):]...)
-			}
-		}
-	}
-	write(parseNodes(html))
-	return string(b)
-}

@@ -88,9 +88,6 @@ type streamStats struct {
 	ops, bytes            int // Ops sent, and the bytes of their HTML
 }
 
-// canonical returns html as a reader's copy of it serializes.
-func canonical(html []byte) string { return canonicalHTML(html) }
-
 // checkStream feeds text to a Stream, growing it to each of ends in turn,
 // applies the Ops to a reader's copy (DOM) and checks the properties of
 // Stream at every step:
@@ -489,4 +486,29 @@ func TestParaTailStaysSmall(t *testing.T) {
 			t.Errorf("%s: %d steps rendered from a cut, of at most %d bytes", name, steps, longest)
 		}
 	}
+}
+
+// canonical returns html, a fragment of this package's HTML, in the form
+// of DOM.HTML: what a DOM Set to html returns, without building it.
+func canonical(html []byte) string {
+	var b []byte
+	var write func(ns []node)
+	write = func(ns []node) {
+		for i, n := range ns {
+			if !n.elem {
+				if i > 0 && !ns[i-1].elem {
+					b = append(b, "<!--two texts-->"...)
+				}
+				b = appendEscaped(b, textOf(n.raw))
+				continue
+			}
+			b = append(b, n.raw[:n.open]...)
+			if len(n.raw) > n.open {
+				write(n.kids)
+				b = append(b, n.raw[bytes.LastIndexByte(n.raw, '<'):]...)
+			}
+		}
+	}
+	write(parseNodes(html))
+	return string(b)
 }
