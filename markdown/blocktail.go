@@ -34,6 +34,16 @@ type blockTail struct {
 	// reader: no change reaches back to it.
 	loose bool
 	skip  int // elements of the prefix in the block's element: the placeholder
+	// nested is set while the last child ends in an open fenced code
+	// block that streams on its own; noNest is 1 + where in the text the
+	// fence line of the last code block that could not begins.
+	nested *nestedCode
+	noNest int
+	// The last step's document, of src, which begins at srcOff in the
+	// text: what enterNested looks into.
+	doc    ast.Node
+	src    []byte
+	srcOff int
 }
 
 // placeholder returns a list item, a blank line after it, that goes before
@@ -122,8 +132,22 @@ func (s *Stream) oneBlock(src []byte, kind ast.NodeKind) (doc, block ast.Node, o
 }
 
 // growBlock is Grow while the tail is a blockTail; ok is false when it no
-// longer is, and the general path must take over.
+// longer is, and the general path must take over. When the block's last
+// child ends in an open fenced code block, the next steps stream that
+// block as a nestedCode.
 func (s *Stream) growBlock(text string) (ops []Op, ok bool) {
+	b := s.block
+	b.doc, b.src = nil, nil
+	ops, ok = s.stepBlock(text)
+	if ok && b.doc != nil {
+		s.enterNested(text, b.doc, b.src, b.srcOff)
+	}
+	b.doc, b.src = nil, nil
+	return ops, ok
+}
+
+// stepBlock is growBlock's step of the block itself.
+func (s *Stream) stepBlock(text string) (ops []Op, ok bool) {
 	b := s.block
 	if len(text) < b.start {
 		return nil, true // not a continuation, as Grow says
@@ -133,6 +157,7 @@ func (s *Stream) growBlock(text string) (ops []Op, ok bool) {
 	if !ok {
 		return nil, false
 	}
+	b.doc, b.src, b.srcOff = doc, src, b.start-len(b.prefix)
 	block := doc.FirstChild()
 	nodes := parseNodes(h)
 	if len(nodes) != 2 {

@@ -71,7 +71,9 @@ import (
 // last children (blockTail) or a cut in the paragraph (paraTail) on, and
 // the Stream's copy of the reader holds only that part, with the reader's
 // last node before it. A token then costs a line of code, an item, a row,
-// a few hundred bytes of a paragraph, however long the block has grown.
+// a few hundred bytes of a paragraph, however long the block has grown. A
+// list item or quote that ends in an open fenced code block streams that
+// block from its last piece on as well (nestedCode), at any depth.
 // Each of these ends, back to rendering the whole open part, when the
 // block ends or changes as a whole (a list that turns loose, a paragraph
 // that turns into a heading or a table).
@@ -120,6 +122,12 @@ func (s *Stream) Grow(text string) []Op {
 			return ops
 		}
 		s.leaveCode()
+	}
+	if s.block != nil && s.block.nested != nil {
+		if ops, ok := s.growNested(text); ok {
+			return ops
+		}
+		s.leaveNested() // back to the block, or out of it
 	}
 	if s.block != nil {
 		if ops, ok := s.growBlock(text); ok {

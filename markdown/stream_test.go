@@ -229,6 +229,11 @@ func TestGrowReadsOnlyTheTail(t *testing.T) {
 			}
 			if s.block != nil {
 				b := *s.block
+				if b.nested != nil {
+					nc, sub := *b.nested, *b.nested.sub
+					c := *sub.code
+					sub.code, nc.sub, b.nested = &c, &sub, &nc
+				}
 				twin.block = &b
 			}
 			if s.para != nil {
@@ -511,4 +516,40 @@ func canonical(html []byte) string {
 	}
 	write(parseNodes(html))
 	return string(b)
+}
+
+// TestNestedCodeStaysSmall streams long code blocks inside list items and
+// quotes and checks that the Stream renders each from its last piece on
+// (nestedCode in a blockTail): what a step renders stays a few dozen lines,
+// however long the block, and blank lines of code (empty, or spaces and
+// tabs) do not end it.
+func TestNestedCodeStaysSmall(t *testing.T) {
+	r := New()
+	text := corpus(t)["nested-long-code.md"]
+	s := r.Stream()
+	steps, longest, entered := 0, 0, 0
+	inCode := false
+	for _, end := range tokenEnds(text, 1) {
+		s.Grow(text[:end])
+		nc := (*nestedCode)(nil)
+		if s.block != nil {
+			nc = s.block.nested
+		}
+		if nc == nil {
+			inCode = false
+			continue
+		}
+		if !inCode {
+			entered++
+			inCode = true
+		}
+		steps++
+		longest = max(longest, bytes.Count(nc.code[min(nc.sub.code.start, len(nc.code)):], []byte("\n")))
+	}
+	t.Logf("%d steps in %d code blocks from the last piece on, at most %d lines rendered", steps, entered, longest)
+	// Five code blocks, in a list item, a nested list's item, an item that
+	// begins with its fence, and a quote.
+	if steps < len(text)/8 || longest > maxChunk+2 || entered > 12 {
+		t.Errorf("%d steps in %d code blocks from the last piece, of at most %d lines", steps, entered, longest)
+	}
 }
