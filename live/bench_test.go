@@ -258,6 +258,7 @@ type fixedAnswer struct{ data []byte }
 func (a fixedAnswer) Grow(string) ([]byte, int)           { return a.data, 0 }
 func (a fixedAnswer) Final(*hxchat.Message, error) []byte { return []byte("final") }
 func (a fixedAnswer) Wait(hxchat.Retry) []byte            { return nil }
+func (a fixedAnswer) Finish(string) []byte                { return nil }
 
 // nopStore is a Store whose writes of a running answer cost nothing; any
 // other method panics. It keeps the last answer finished.

@@ -25,6 +25,11 @@ type AnswerRenderer interface {
 	// snapshot renders apart from the rest. data needs to stay valid only
 	// until the next call: the runner copies it into the event at once.
 	Grow(text string) (data []byte, mark int)
+	// Finish renders the event that completes the answer's text once it
+	// is all there is (text is the last Grow's): what a finished text
+	// shows differently from a growing one, like a link that the text
+	// ends in; nil when nothing does. Its data is valid as Grow's is.
+	Finish(text string) []byte
 	// Wait renders the event that says the provider waits to try again,
 	// before the answer's first text; its data is valid as Grow's is.
 	Wait(retry hxchat.Retry) []byte
@@ -234,6 +239,16 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		}
 	}
 
+	if t := text.String(); t != "" && !errors.Is(err, errRender) {
+		// The text is all there is: it shows as finished before the
+		// final event, which keeps it. Nothing of it is still to come.
+		var data []byte
+		if ferr := safely(func() { data = render.Finish(t) }); ferr != nil {
+			err = ferr
+		} else if len(data) > 0 {
+			stream.Publish(t, len(t), func(id string) []byte { return AppendEvent(nil, "", id, data) })
+		}
+	}
 	answer.Content = text.String()
 	answer.FinishReason = finish
 	answer.Usage = usage

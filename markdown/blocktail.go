@@ -309,5 +309,5 @@ func dropElems(h []byte, list *node, skip, drop int) []byte {
 func (s *Stream) leaveBlock() {
 	text := s.block.text
 	s.block = nil
-	s.tree = parseNodes(s.r.Render(text[s.mark:]))
+	s.tree = parseNodes(s.renderText(text[s.mark:]))
 }

@@ -153,7 +153,19 @@ func (s *Stream) renderSafe(src []byte, doc ast.Node) (h []byte, ok bool) {
 			h, ok = nil, false
 		}
 	}()
+	if !s.final {
+		markOpenLink(doc, src)
+	}
 	return s.r.renderDoc(src, doc), true
+}
+
+// renderText renders text, the open part of the answer, as the Stream
+// shows it: with RenderOpen until Finish, with Render after.
+func (s *Stream) renderText(text string) []byte {
+	if s.final {
+		return s.r.Render(text)
+	}
+	return s.r.RenderOpen(text)
 }
 
 // findCode returns the code element of the code block that tree holds.
@@ -190,5 +202,5 @@ func codeLines(src []byte, n ast.Node) (code []byte, complete int) {
 func (s *Stream) leaveCode() {
 	text := s.code.text
 	s.code = nil
-	s.tree = parseNodes(s.r.Render(text[s.mark:]))
+	s.tree = parseNodes(s.renderText(text[s.mark:]))
 }

@@ -32,8 +32,13 @@ func FuzzRender(f *testing.F) {
 		// Another split, each part checked.
 		s := r.Stream()
 		var dom DOM
-		for _, end := range tokenEnds(src, seed+1) {
-			for _, op := range s.Grow(src[:end]) {
+		ends := tokenEnds(src, seed+1)
+		for i, end := range ends {
+			ops := s.Grow(src[:end])
+			if i == len(ends)-1 {
+				ops = append(ops, s.Finish(src[:end])...)
+			}
+			for _, op := range ops {
 				checkSafe(t, src, op.HTML)
 				if err := dom.Apply(op); err != nil {
 					t.Fatalf("%q: %v", src, err)

@@ -126,6 +126,27 @@ func (r *Renderer) Render(src string) []byte {
 	return r.render(source(src))
 }
 
+// RenderOpen renders src, the text of an answer still being written, as a
+// Stream shows it: as Render does, but for a URL that src ends in (see
+// markOpenLink), which shows as text until the answer goes on or ends. A
+// reader that joins an answer while it is written gets the text after the
+// Stream's Mark rendered so.
+func (r *Renderer) RenderOpen(src string) []byte {
+	return r.renderOpen(source(src))
+}
+
+// renderOpen is RenderOpen for a source.
+func (r *Renderer) renderOpen(src []byte) (out []byte) {
+	defer func() {
+		if recover() != nil {
+			out = fallback(src)
+		}
+	}()
+	doc := r.parse(src)
+	markOpenLink(doc, src)
+	return r.renderDoc(src, doc)
+}
+
 // source returns text as the parser's source: a copy in which each byte that
 // is not part of valid UTF-8 is replaced by '?' (goldmark can panic on such
 // bytes). The replacement keeps every offset, and it is the same whether

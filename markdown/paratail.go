@@ -129,7 +129,7 @@ func (s *Stream) growPara(text string) (ops []Op, ok bool) {
 func (s *Stream) leavePara() {
 	text := s.para.text
 	s.para = nil
-	s.tree = parseNodes(s.r.Render(text[s.mark:]))
+	s.tree = parseNodes(s.renderText(text[s.mark:]))
 }
 
 // safeCut returns the last place in src, the source of paragraph para, that

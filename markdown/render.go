@@ -178,6 +178,10 @@ func renderAutoLink(w util.BufWriter, source []byte, node ast.Node, entering boo
 	}
 	n := node.(*ast.AutoLink)
 	label := n.Label(source)
+	if _, open := n.Attribute(openLink); open {
+		_, _ = w.Write(util.EscapeHTML(label))
+		return ast.WalkContinue, nil
+	}
 	url := n.URL(source)
 	if n.AutoLinkType == ast.AutoLinkEmail && !hasPrefixFold(url, "mailto:") {
 		url = append([]byte("mailto:"), url...)
@@ -271,4 +275,34 @@ func (r safeRenderer) renderCode(w util.BufWriter, source []byte, node ast.Node,
 	_, _ = w.Write(util.EscapeHTML(crlfToLF(code[done:])))
 	_, _ = w.WriteString("</code></pre></div>\n")
 	return ast.WalkSkipChildren, nil
+}
+
+// openLink is the mark of a URL that the text of an answer still being
+// written ends in (see markOpenLink).
+var openLink = []byte("hxchat-open-link")
+
+// markOpenLink marks the URL that src ends in, the last inline of n, if it
+// is one that Linkify made a link: only closing punctuation follows it, so
+// the next token may make it longer. Such a URL renders as its text (a
+// link's href would change at every token, and the link be sent anew), until
+// a space or line break ends it or the answer does (Stream.Finish).
+func markOpenLink(n ast.Node, src []byte) {
+	for ; n != nil; n = n.LastChild() {
+		l, ok := n.(*ast.AutoLink)
+		if !ok {
+			continue
+		}
+		label := l.Label(src)
+		start := cap(src) - cap(label)
+		if len(label) == 0 || start < 0 || start >= len(src) || &src[start] != &label[0] {
+			return // not a part of src
+		}
+		for _, c := range src[start+len(label):] {
+			if !bytes.ContainsRune([]byte(".,:;!?*_~'\")]"), rune(c)) {
+				return
+			}
+		}
+		l.SetAttribute(openLink, true)
+		return
+	}
 }

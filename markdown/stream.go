@@ -15,7 +15,10 @@ import (
 // # What a reader is sent
 //
 // After each Grow, a reader that applied every Op so far holds exactly the
-// nodes of Render(text) (so the end of an answer shows no jump), and the Ops
+// nodes of RenderOpen(text), and after Finish those of Render(text) (so the
+// end of an answer shows no jump); RenderOpen differs from Render only in
+// a URL that the text ends in, which shows as text until something follows
+// it, so that it is not sent anew as a link at every token. The Ops
 // only ever extend what it holds: a node it was shown stays, and grows at
 // its end; what is cut is the innermost open piece. Bytes on the wire follow
 // what is new, not the size of the block that is still open: a code block
@@ -97,6 +100,18 @@ type Stream struct {
 	// plain words; tree is then out of date, and made from plain when
 	// another step needs it.
 	plain []byte
+	// final is set by Finish: the text is all there is.
+	final bool
+}
+
+// Finish returns the Ops that bring a reader from the last Grow to the
+// answer as Render shows it whole, once its text is all there is (text, the
+// whole answer, begins with the last Grow's text): the URL it ends in, if
+// any, becomes a link (see RenderOpen), and anything still to show is
+// shown. Grow is not called after it.
+func (s *Stream) Finish(text string) []Op {
+	s.final = true
+	return s.Grow(text)
 }
 
 // Stream returns a Stream for one new answer.
@@ -233,6 +248,9 @@ func (s *Stream) grow(text string) (done, tail []byte) {
 		}
 		src = src[cut:]
 		doc = s.r.parse(src)
+	}
+	if !s.final {
+		markOpenLink(doc, src)
 	}
 	tail = s.r.renderDoc(src, doc)
 	if tail == nil {

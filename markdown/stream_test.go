@@ -92,10 +92,12 @@ type streamStats struct {
 // applies the Ops to a reader's copy (DOM) and checks the properties of
 // Stream at every step:
 //
-//	(a) the reader holds Render(text so far), node for node;
+//	(a) the reader holds RenderOpen(text so far), node for node;
 //	(b) a reader that joins now, given Render(text[:Mark]) and
-//	    Render(text[Mark:]), holds the same;
-//	Mark only grows and is the start of a line.
+//	    RenderOpen(text[Mark:]), holds the same;
+//	Mark only grows and is the start of a line;
+//
+// and that after Finish the reader holds Render(text so far).
 func checkStream(t testing.TB, r *Renderer, text string, ends []int) streamStats {
 	t.Helper()
 	s := r.Stream()
@@ -126,16 +128,29 @@ func checkStream(t testing.TB, r *Renderer, text string, ends []int) streamStats
 		// (b), which makes (a) cheap to check: Render(text[:Mark]) then
 		// Render(text[Mark:]) is Render(text). Checked in full now and
 		// then (it costs the whole text), and at the end.
-		late := done + canonical(r.Render(cur[m:]))
+		late := done + canonical(r.RenderOpen(cur[m:]))
 		if i%16 == 0 || i == len(ends)-1 {
-			if want := canonical(r.Render(cur)); late != want {
+			if want := canonical(r.RenderOpen(cur)); late != want {
 				t.Fatalf("after %q: a reader joining at Mark %d holds\n%q\nnot Render's\n%q", cur, m, late, want)
 			}
 		}
 		if got := dom.HTML(); got != late {
-			t.Fatalf("after %q: the reader holds\n%q\nnot Render's\n%q\n(ops %v)", cur, got, late, ops)
+			t.Fatalf("after %q: the reader holds\n%q\nnot RenderOpen's\n%q\n(ops %v)", cur, got, late, ops)
 		}
 		st.maxTail = max(st.maxTail, len(cur)-m)
+	}
+	if len(ends) > 0 {
+		cur := text[:ends[len(ends)-1]]
+		for _, op := range s.Finish(cur) {
+			if err := dom.Apply(op); err != nil {
+				t.Fatalf("finishing %q: %v: %v", cur, err, op)
+			}
+			st.ops++
+			st.bytes += len(op.HTML)
+		}
+		if got, want := dom.HTML(), canonical(r.Render(cur)); got != want {
+			t.Fatalf("finished %q: the reader holds\n%q\nnot Render's\n%q", cur, got, want)
+		}
 	}
 	return st
 }
@@ -551,5 +566,42 @@ func TestNestedCodeStaysSmall(t *testing.T) {
 	// begins with its fence, and a quote.
 	if steps < len(text)/8 || longest > maxChunk+2 || entered > 12 {
 		t.Errorf("%d steps in %d code blocks from the last piece, of at most %d lines", steps, entered, longest)
+	}
+}
+
+// TestOpenLink checks that a URL being written is sent as text, once, and
+// becomes a link when a space ends it, or when the answer ends in it.
+func TestOpenLink(t *testing.T) {
+	r := New()
+	for _, text := range []string{
+		"See https://example.com/docs/streaming.html for more.",
+		"- docs: www.example.com/a_(b)\n- mail: someone@example.com",
+		"Read it at https://example.com/docs/streaming.html",
+	} {
+		s := r.Stream()
+		var dom DOM
+		links, sent := 0, 0
+		ends := tokenEnds(text, 1)
+		for i, end := range ends {
+			ops := s.Grow(text[:end])
+			if i == len(ends)-1 {
+				ops = append(ops, s.Finish(text)...)
+			}
+			for _, op := range ops {
+				links += bytes.Count(op.HTML, []byte("<a "))
+				sent += len(op.HTML)
+				if err := dom.Apply(op); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		want := canonical(r.Render(text))
+		if got := dom.HTML(); got != want {
+			t.Errorf("%q: the reader holds\n%q\nnot\n%q", text, got, want)
+		}
+		if n := strings.Count(want, "<a "); links != n {
+			t.Errorf("%q: %d links sent for the %d of the answer", text, links, n)
+		}
+		t.Logf("%q: %d bytes sent for %d", text, sent, len(want))
 	}
 }

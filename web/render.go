@@ -68,7 +68,7 @@ func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageV
 	m.Content = snap.Text
 	v := messageView{Message: m, L: l, Wait: snap.Wait}
 	body := f.md.Render(snap.Text[:snap.Mark])
-	v.Body = template.HTML(append(body, f.md.Render(snap.Text[snap.Mark:])...))
+	v.Body = template.HTML(append(body, f.md.RenderOpen(snap.Text[snap.Mark:])...))
 	return v
 }
 
@@ -100,6 +100,19 @@ func (a *mdAnswer) Grow(text string) ([]byte, int) {
 		appendOp(&a.buf, a.id, op)
 	}
 	return a.buf.Bytes(), a.s.Mark() // copied into the event before the next call
+}
+
+// Finish implements live.AnswerRenderer.
+func (a *mdAnswer) Finish(text string) []byte {
+	ops := a.s.Finish(text)
+	if len(ops) == 0 {
+		return nil
+	}
+	a.buf.Reset()
+	for _, op := range ops {
+		appendOp(&a.buf, a.id, op)
+	}
+	return a.buf.Bytes()
 }
 
 // appendOp writes op as the htmx partial that applies it to the body of
@@ -207,10 +220,15 @@ func waitText(l *locale, r hxchat.Retry) string {
 // as a generation sends them: for tests and tools that replay an answer.
 func AnswerSteps(id int64, text string, ends []int) [][]byte {
 	a := mdAnswer{id: domID(id), s: markdown.New().Stream()}
-	steps := make([][]byte, 0, len(ends))
+	steps := make([][]byte, 0, len(ends)+1)
 	for _, end := range ends {
 		data, _ := a.Grow(text[:end])
 		steps = append(steps, bytes.Clone(data))
+	}
+	if len(ends) > 0 {
+		if data := a.Finish(text[:ends[len(ends)-1]]); data != nil {
+			steps = append(steps, bytes.Clone(data))
+		}
 	}
 	return steps
 }

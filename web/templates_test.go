@@ -196,9 +196,6 @@ func TestAnswerWireBytes(t *testing.T) {
 		final := len(f.md.Render(text))
 		t.Logf("%-24s final %6d B, event stream %7d B in %5d events: %.2f× the final HTML, %.0f B an event", filepath.Base(file), final, wire, events, float64(wire)/float64(final), float64(wire)/float64(events))
 		limit := 2*final + 100*events
-		if filepath.Base(file) == "en-links-html.md" {
-			limit += final // see markdown.TestStreamBytes
-		}
 		if wire > limit {
 			t.Errorf("%s: %d bytes on the wire, over %d", filepath.Base(file), wire, limit)
 		}

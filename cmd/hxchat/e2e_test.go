@@ -129,6 +129,47 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestAnswerEndsInLink: a URL that is still being written is sent as text
+// (a link's href would change at every token), to a reader that follows
+// the stream and to one that joins in the middle of it; when the answer
+// ends in it, it becomes a link before the final event, which keeps the
+// text: the reader then holds what a page load shows.
+func TestAnswerEndsInLink(t *testing.T) {
+	tokens := []string{"The docs are at ", "https://exa", "mple.com/do", "cs/stre", "aming"}
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 3})
+	m := startApp(t, testConfig(up, t.TempDir()))
+	b := newBrowser(t, m)
+	_, events := b.send("", "where are the docs?")
+
+	waitFor(t, "three tokens", func() bool { return seqOf(m, answerID(events)) >= 3 })
+	first := b.stream(events, "", 1)
+	var late answerDOM
+	late.apply(t, first)
+	if got := late.html(); strings.Contains(got, "<a ") || !strings.Contains(got, "https://example.com/do") {
+		t.Fatalf("a reader joining mid-URL holds %q, want the URL as text", got)
+	}
+	close(gate)
+	rest := b.stream(events, first[len(first)-1].id, 0)
+	text := strings.Join(tokens, "")
+	late.apply(t, rest)
+	if got, want := late.html(), rendered(text); got != want {
+		t.Errorf("the reader that joined holds %q, want %q", got, want)
+	}
+	// The link is sent once: by the event that finishes the text, before
+	// the final one (whose article keeps the text, hx-preserve).
+	var links []string
+	for _, ev := range rest {
+		if strings.Contains(ev.data, "<a ") && !strings.Contains(ev.data, "hx-preserve") {
+			links = append(links, ev.id)
+		}
+	}
+	if len(links) != 1 {
+		t.Errorf("the link is sent in events %v, want one", links)
+	}
+}
+
 // TestPrivacy: another session gets 404 for the conversation, its stream and
 // every action, and a cookie the server did not issue is replaced.
 func TestPrivacy(t *testing.T) {
