@@ -56,7 +56,7 @@ func (plainAnswer) Final(m *hxchat.Message, _ error) []byte {
 	return []byte("final:" + string(m.State))
 }
 func (plainAnswer) Wait(r hxchat.Retry) []byte { return []byte("wait:" + r.After.String()) }
-func (plainAnswer) Finish(string) []byte      { return nil }
+func (plainAnswer) Finish(string) []byte       { return nil }
 
 type fixture struct {
 	store  *sqlite.Store
