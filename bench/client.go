@@ -71,6 +71,7 @@ type answerResult struct {
 	ttft        time.Duration   // added latency of token 1; -1 if it never came
 	postToFirst time.Duration   // from sending the message to seeing token 1, minus the model's delay; -1 if never
 	reconnects  int
+	wire        int64    // bytes of its event streams (bodies, uncompressed)
 	notes       []string // non-fatal troubles (each reconnect's cause)
 	fail        string   // the kind of failure; "" when the answer arrived whole
 	detail      string   // what exactly failed (for the log)
@@ -334,6 +335,7 @@ func (b *browser) turn(ctx context.Context, res *answerResult) error {
 			}
 		}
 		lastID = r.lastID
+		res.wire += r.read
 		resp.Body.Close()
 		g.noteOpen(-1)
 		if state != "" {

@@ -155,6 +155,7 @@ type rungResult struct {
 	Failed     int            // answers that did not arrive whole
 	Failures   map[string]int // failed answers by kind
 	Reconnects int            // event stream reconnects (htmx-style)
+	Wire       int64          // bytes of the answers' event streams
 	Notes      map[string]int // reconnect causes by kind
 	Details    []string       // a few failure details, for the log
 	Tokens     int64          // tokens delivered (first seen by a browser)
@@ -371,6 +372,7 @@ wait:
 			res.PostToFirst = append(res.PostToFirst, r.postToFirst)
 		}
 		res.Reconnects += r.reconnects
+		res.Wire += r.wire
 		for _, n := range r.notes {
 			res.Notes[n]++
 		}

@@ -214,6 +214,9 @@ func details(r *rungResult) string {
 	if r.Reconnects > 0 {
 		fmt.Fprintf(&b, " (%s)", kinds(r.Notes))
 	}
+	if r.Answers > 0 {
+		fmt.Fprintf(&b, "; event streams %.1f KiB an answer", float64(r.Wire)/1024/float64(r.Answers))
+	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "- added latency per token: p50 %s, p90 %s, p99 %s, p99.9 %s, max %s ms (%d samples)\n",
 		ms(pct(r.Lat, .5)), ms(pct(r.Lat, .9)), ms(pct(r.Lat, .99)), ms(pct(r.Lat, .999)), ms(pct(r.Lat, 1)), len(r.Lat))

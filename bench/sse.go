@@ -37,6 +37,7 @@ type sseReader struct {
 	skipLF bool // the last line ended in CR: a following LF belongs to it
 	lastID string
 	data   []byte
+	read   int64 // bytes read from src
 }
 
 func newSSEReader(r io.Reader) *sseReader {
@@ -86,6 +87,7 @@ func (r *sseReader) readLine() ([]byte, error) {
 		}
 		n, err := r.src.Read(r.buf[r.w:])
 		r.w += n
+		r.read += int64(n)
 		r.err = err
 	}
 }
