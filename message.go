@@ -52,7 +52,11 @@ type Conversation struct {
 	SystemPrompt string
 	// Model is the model (or Azure deployment) this conversation talks to,
 	// one of those configured; empty means the default one.
-	Model     string
+	Model string
+	// CurrentID is the last message of the branch shown (see Thread): the
+	// version the user last chose, or the newest message; 0 before the
+	// first message.
+	CurrentID int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -61,15 +65,20 @@ type Conversation struct {
 type Message struct {
 	ID             int64 // assigned by the store, increasing
 	ConversationID string
-	Role           Role
-	Content        string // for a streaming answer: the text up to the last checkpoint
-	State          State
-	FinishReason   string    // as the model said it: "stop", "length", "content_filter", ...
-	ErrorCode      ErrorCode // why a StateError answer ended; empty otherwise
-	Model          string    // the model or deployment that wrote an answer
-	Usage          Usage
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// ParentID is the message this one follows: the question an answer
+	// answers, the answer a question follows; 0 for a first question.
+	// Messages with the same parent are versions of one another (an edited
+	// question, a regenerated answer).
+	ParentID     int64
+	Role         Role
+	Content      string // for a streaming answer: the text up to the last checkpoint
+	State        State
+	FinishReason string    // as the model said it: "stop", "length", "content_filter", ...
+	ErrorCode    ErrorCode // why a StateError answer ended; empty otherwise
+	Model        string    // the model or deployment that wrote an answer
+	Usage        Usage
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Usage counts the tokens of one answer, when the provider reports them.

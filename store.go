@@ -30,7 +30,8 @@ type Store interface {
 	// DeleteConversation deletes a conversation the session owns, with all
 	// its messages.
 	DeleteConversation(ctx context.Context, sessionID, id string) error
-	// Messages returns the messages of a conversation, oldest first.
+	// Messages returns every message of a conversation, every version of
+	// every branch, oldest first, each with its ParentID (see Thread).
 	Messages(ctx context.Context, conversationID string) ([]Message, error)
 	// Message returns one message of a conversation.
 	Message(ctx context.Context, conversationID string, id int64) (*Message, error)
@@ -38,23 +39,33 @@ type Store interface {
 	// StartTurn stores a user message and the assistant message that will
 	// answer it (State streaming), in one transaction. When conv.CreatedAt is
 	// zero the conversation is created first, and its session is recorded
-	// if it is not yet (a browser's first message: one write, not two). It
-	// sets the ids and times of user and answer, and bumps the
-	// conversation's UpdatedAt.
+	// if it is not yet (a browser's first message: one write, not two).
+	// Otherwise the user message follows user.ParentID, a message of the
+	// conversation (else ENotFound), or when that is 0 the conversation's
+	// CurrentID. It sets the ids, parents and times of user and answer,
+	// makes the answer the conversation's CurrentID, and bumps its UpdatedAt.
 	StartTurn(ctx context.Context, conv *Conversation, user, answer *Message) error
-	// RestartAnswer replaces the answer old, which must be the last message
-	// of its conversation and final (done, failed, stopped or interrupted:
-	// Retry and Regenerate), with a new streaming answer, in one transaction,
-	// and sets answer's id and times. It returns an EConflict error when old
-	// is not the last message or is still streaming.
+	// RestartAnswer adds answer (state streaming) as a new version of the
+	// answer old, which must be final (done, failed, stopped or
+	// interrupted: Retry and Regenerate), in one transaction: old and what
+	// follows it are kept. It sets answer's id, parent and times and makes
+	// it the conversation's CurrentID. It returns an EConflict error when
+	// old is not an answer or is still streaming.
 	RestartAnswer(ctx context.Context, old *Message, answer *Message) error
-	// EditTurn changes the text of the user message user (user.ID and
-	// user.Content), deletes every message after it, and adds answer (state
-	// streaming) after it, in one transaction; it sets answer's id and times.
-	// It returns an EConflict error when an answer of the conversation is
-	// still streaming, ENotFound when user is not a user message of the
+	// EditTurn adds a new version of the user message user.ID with the text
+	// user.Content, and answer (state streaming) after it, in one
+	// transaction: the old version and what follows it are kept. On success
+	// user holds the new version and answer the answer, with their ids,
+	// parents and times, and answer is the conversation's CurrentID. It
+	// returns an EConflict error when an answer of the conversation is still
+	// streaming, ENotFound when user is not a user message of the
 	// conversation user.ConversationID.
 	EditTurn(ctx context.Context, user *Message, answer *Message) error
+	// SelectBranch makes message id the CurrentID of a conversation the
+	// session owns: the branch that ends there is the one shown. It returns
+	// ENotFound when the message is not one of that conversation. It does
+	// not change the conversation's UpdatedAt.
+	SelectBranch(ctx context.Context, sessionID, conversationID string, id int64) error
 	// SetConversationOptions stores the system prompt and model of a
 	// conversation the session owns.
 	SetConversationOptions(ctx context.Context, sessionID, id, systemPrompt, model string) error

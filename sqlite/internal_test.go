@@ -302,6 +302,107 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 }
 
+// TestMigrateFromVersion2: a database of schema version 2 (before
+// versions of messages), with data, opens; each conversation becomes one
+// branch (each message follows the one before it) shown to its last
+// message, and an edit then keeps the old branch.
+func TestMigrateFromVersion2(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hxchat.db")
+	ms, err := loadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 3 || ms[1].version != 2 || ms[2].version != 3 {
+		t.Fatalf("migrations: %+v", ms)
+	}
+	db, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := migrate(ctx, db, ms[:2]); err != nil {
+		t.Fatalf("migrate to version 2: %v", err)
+	}
+	// Two conversations whose messages interleave, as two tabs write them.
+	sid, a, b := hxchat.NewID(), hxchat.NewID(), hxchat.NewID()
+	stmts := []string{
+		"INSERT INTO sessions (id, created_at) VALUES ('" + sid + "', 1700000000000)",
+		"INSERT INTO conversations (id, session_id, title, created_at, updated_at) VALUES ('" + a + "', '" + sid + "', 'a', 1700000000000, 1700000009000)",
+		"INSERT INTO conversations (id, session_id, title, created_at, updated_at) VALUES ('" + b + "', '" + sid + "', 'b', 1700000000000, 1700000008000)",
+	}
+	for i, conv := range []string{a, b, a, b, a, a} {
+		role := "user"
+		if i >= 2 && i != 4 || i == 5 {
+			role = "assistant"
+		}
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO messages (id, conversation_id, role, content, state, created_at, updated_at) VALUES (%d, '%s', '%s', 'message %d', 'done', %d, %d)",
+			i+1, conv, role, i+1, 1700000000000+i, 1700000000000+i))
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, path)
+	for _, tc := range []struct {
+		conv    string
+		parents map[int64]int64
+		current int64
+	}{
+		{a, map[int64]int64{1: 0, 3: 1, 5: 3, 6: 5}, 6},
+		{b, map[int64]int64{2: 0, 4: 2}, 4},
+	} {
+		c, err := s.Conversation(ctx, sid, tc.conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.CurrentID != tc.current || c.UpdatedAt.UnixMilli() < 1700000008000 {
+			t.Errorf("conversation %s after migrating: %+v, want current %d", c.Title, c, tc.current)
+		}
+		msgs, err := s.Messages(ctx, tc.conv)
+		if err != nil || len(msgs) != len(tc.parents) {
+			t.Fatalf("Messages(%s) after migrating = %d, %v", c.Title, len(msgs), err)
+		}
+		for _, m := range msgs {
+			if m.ParentID != tc.parents[m.ID] {
+				t.Errorf("message %d follows %d, want %d", m.ID, m.ParentID, tc.parents[m.ID])
+			}
+		}
+		if br := hxchat.NewThread(msgs).Branch(c.CurrentID); len(br) != len(msgs) {
+			t.Errorf("conversation %s: branch of %d messages, want all %d", c.Title, len(br), len(msgs))
+		}
+	}
+	var parent sql.NullInt64
+	s.r.QueryRowContext(ctx, "SELECT parent_id FROM messages WHERE id = 1").Scan(&parent)
+	if parent.Valid {
+		t.Errorf("a first question follows %d, want NULL", parent.Int64)
+	}
+
+	// An edit of the second question of a keeps the old branch.
+	user, err := s.Message(ctx, a, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user.Content = "message 5, edited"
+	answer := &hxchat.Message{}
+	if err := s.EditTurn(ctx, user, answer); err != nil {
+		t.Fatalf("EditTurn after migrating: %v", err)
+	}
+	msgs, _ := s.Messages(ctx, a)
+	th := hxchat.NewThread(msgs)
+	if len(msgs) != 6 || user.ParentID != 3 || len(th.Versions(5)) != 2 || len(th.Branch(6)) != 4 {
+		t.Errorf("after an edit: %d messages, new version after %d, versions %v", len(msgs), user.ParentID, th.Versions(5))
+	}
+	if err := s.Integrity(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestLoadMigrationsRefusesBadNames(t *testing.T) {
 	for _, fsys := range []fstest.MapFS{
 		{"m/init.sql": {Data: []byte("SELECT 1")}},
@@ -391,9 +492,9 @@ func TestQueryPlans(t *testing.T) {
 	for _, q := range []string{
 		"SELECT " + conversationColumns + " FROM conversations WHERE session_id = 'x' ORDER BY updated_at DESC, rowid DESC",
 		"SELECT " + messageColumns + " FROM messages WHERE conversation_id = 'x' ORDER BY id",
-		"SELECT max(id) FROM messages WHERE conversation_id = 'x'",
 		"SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = 'x' AND state = 'streaming')",
-		"DELETE FROM messages WHERE conversation_id = 'x' AND id > 1",
+		"SELECT EXISTS (SELECT 1 FROM messages WHERE id = 1 AND conversation_id = 'x')",
+		"UPDATE conversations SET current_id = 1 WHERE id = 'x' AND session_id = 'y' AND EXISTS (SELECT 1 FROM messages WHERE id = 1 AND conversation_id = 'x')",
 		"UPDATE messages SET state = 'interrupted' WHERE state = 'streaming'",
 		strings.NewReplacer("?", "'x'").Replace(searchSQL),
 	} {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -55,11 +56,11 @@ func (s *Store) SessionExists(ctx context.Context, id string) (bool, error) {
 	return ok, nil
 }
 
-const conversationColumns = "id, session_id, title, system_prompt, model, created_at, updated_at"
+const conversationColumns = "id, session_id, title, system_prompt, model, current_id, created_at, updated_at"
 
 func scanConversation(row interface{ Scan(...any) error }, c *hxchat.Conversation) error {
 	var created, updated int64
-	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &created, &updated); err != nil {
+	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &c.CurrentID, &created, &updated); err != nil {
 		return err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -224,13 +225,13 @@ func (s *Store) DeleteConversation(ctx context.Context, sessionID, id string) er
 	return nil
 }
 
-const messageColumns = "id, conversation_id, role, content, state, finish_reason, error_code, model, " +
+const messageColumns = "id, conversation_id, coalesce(parent_id, 0), role, content, state, finish_reason, error_code, model, " +
 	"prompt_tokens, completion_tokens, created_at, updated_at"
 
 func scanMessage(row interface{ Scan(...any) error }, m *hxchat.Message) error {
 	var role, state, code string
 	var created, updated int64
-	if err := row.Scan(&m.ID, &m.ConversationID, &role, &m.Content, &state, &m.FinishReason, &code, &m.Model,
+	if err := row.Scan(&m.ID, &m.ConversationID, &m.ParentID, &role, &m.Content, &state, &m.FinishReason, &code, &m.Model,
 		&m.Usage.PromptTokens, &m.Usage.CompletionTokens, &created, &updated); err != nil {
 		return err
 	}
@@ -239,8 +240,9 @@ func scanMessage(row interface{ Scan(...any) error }, m *hxchat.Message) error {
 	return nil
 }
 
-// Messages returns the messages of a conversation in the order of their ids,
-// oldest first, and hxchat.ErrNotFound if there is no such conversation. It
+// Messages returns the messages of a conversation, every version of every
+// branch, in the order of their ids, oldest first, and hxchat.ErrNotFound if
+// there is no such conversation. It
 // does not check who owns the conversation; call Conversation for that.
 func (s *Store) Messages(ctx context.Context, conversationID string) ([]hxchat.Message, error) {
 	rows, err := s.r.QueryContext(ctx,
@@ -292,18 +294,32 @@ func (s *Store) Message(ctx context.Context, conversationID string, id int64) (*
 	return &m, nil
 }
 
-// insertMessage inserts m into the conversation and returns its id.
+// insertMessage inserts m into the conversation, after m.ParentID (none
+// when 0), and returns its id.
 func insertMessage(ctx context.Context, tx *sql.Tx, convID string, m *hxchat.Message, t time.Time) (int64, error) {
 	res, err := tx.ExecContext(ctx, "INSERT INTO messages ("+
-		"conversation_id, role, content, state, finish_reason, error_code, model, "+
+		"conversation_id, parent_id, role, content, state, finish_reason, error_code, model, "+
 		"prompt_tokens, completion_tokens, created_at, updated_at"+
-		") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		convID, string(m.Role), m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
+		") VALUES (?, nullif(?, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		convID, m.ParentID, string(m.Role), m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
 		m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), t.UnixMilli())
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// setCurrent makes message id the current one of conversation convID.
+func setCurrent(ctx context.Context, tx *sql.Tx, convID string, id int64) error {
+	_, err := tx.ExecContext(ctx, "UPDATE conversations SET current_id = ? WHERE id = ?", id, convID)
+	return err
+}
+
+// inConversation reports whether message id belongs to conversation convID.
+func inConversation(ctx context.Context, tx *sql.Tx, convID string, id int64) (bool, error) {
+	var ok bool
+	err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)", id, convID).Scan(&ok)
+	return ok, err
 }
 
 // bumpConversation sets the conversation's updated_at to t, or one
@@ -325,11 +341,15 @@ func bumpConversation(ctx context.Context, tx *sql.Tx, c *hxchat.Conversation, s
 // Otherwise the conversation must exist and be owned by conv.SessionID (else
 // hxchat.ErrNotFound) and its UpdatedAt moves forward; its other fields,
 // SystemPrompt and Model included, are the stored ones, whatever conv says.
+// The user message then follows user.ParentID, which must be a message of
+// the conversation (else hxchat.ErrNotFound), or the stored CurrentID when
+// user.ParentID is 0.
 //
 // The user message is stored with Role user, State done and its Content; the
 // answer with Role assistant, State streaming, its Content (normally empty)
-// and Model. On success conv, user and answer hold what was stored: ids,
-// conversation id, times. On error they are unchanged.
+// and Model, after the user message; the answer becomes the conversation's
+// CurrentID. On success conv, user and answer hold what was stored: ids,
+// parents, conversation id, times. On error they are unchanged.
 func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, answer *hxchat.Message) error {
 	if conv == nil || user == nil || answer == nil {
 		return invalid("StartTurn needs a conversation, a user message and an answer.")
@@ -362,7 +382,7 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 			c.SessionID, t.UnixMilli()); err != nil {
 			return wrap("start turn", err)
 		}
-		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING",
 			c.ID, c.SessionID, c.Title, c.SystemPrompt, c.Model, t.UnixMilli(), t.UnixMilli())
 		if err != nil {
 			return wrap("start turn", err)
@@ -380,31 +400,47 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 		if err != nil {
 			return wrap("start turn", err)
 		}
+		u.ParentID = cmp.Or(user.ParentID, c.CurrentID)
+		if u.ParentID != 0 {
+			ok, err := inConversation(ctx, tx, c.ID, u.ParentID)
+			if err != nil {
+				return wrap("start turn", err)
+			}
+			if !ok {
+				return hxchat.ErrNotFound
+			}
+		}
 	}
 
 	if u.ID, err = insertMessage(ctx, tx, c.ID, &u, t); err != nil {
 		return wrap("start turn", err)
 	}
+	a.ParentID = u.ID
 	if a.ID, err = insertMessage(ctx, tx, c.ID, &a, t); err != nil {
+		return wrap("start turn", err)
+	}
+	if err := setCurrent(ctx, tx, c.ID, a.ID); err != nil {
 		return wrap("start turn", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap("start turn", err)
 	}
+	c.CurrentID = a.ID
 	u.ConversationID, a.ConversationID = c.ID, c.ID
 	*conv, *user, *answer = c, u, a
 	return nil
 }
 
-// RestartAnswer deletes the answer old and stores answer in its place as a
-// new streaming message with a new, greater id, in one transaction, and bumps
-// the conversation's UpdatedAt. It goes by what is stored, not by old's
-// fields: old.ID must be an assistant message (of old.ConversationID, when
-// that is set; else hxchat.ErrNotFound) that is the last message of its
-// conversation and final (done, error, stopped or interrupted: Retry and
-// Regenerate alike); else it returns an EConflict error and changes nothing.
-// answer is stored like the answer of StartTurn and, on success, holds what
-// was stored.
+// RestartAnswer stores answer as a new version of the answer old: a new
+// streaming message with a new, greater id, after the question old answers,
+// in one transaction; old and every message after it stay. answer becomes
+// the conversation's CurrentID, and the conversation's UpdatedAt moves
+// forward. It goes by what is stored, not by old's fields: old.ID must be an
+// assistant message (of old.ConversationID, when that is set; else
+// hxchat.ErrNotFound) that is final (done, error, stopped or interrupted:
+// Retry and Regenerate alike); else it returns an EConflict error and
+// changes nothing. answer is stored like the answer of StartTurn and, on
+// success, holds what was stored.
 func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *hxchat.Message) error {
 	if old == nil || answer == nil {
 		return invalid("RestartAnswer needs the old and the new answer.")
@@ -417,9 +453,10 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 	defer tx.Rollback()
 
 	var convID, sessionID, role, state string
+	var parent int64
 	err = tx.QueryRowContext(ctx,
-		"SELECT m.conversation_id, c.session_id, m.role, m.state FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
-		old.ID).Scan(&convID, &sessionID, &role, &state)
+		"SELECT m.conversation_id, c.session_id, m.role, m.state, coalesce(m.parent_id, 0) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+		old.ID).Scan(&convID, &sessionID, &role, &state, &parent)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && old.ConversationID != "" && old.ConversationID != convID) {
 		return hxchat.ErrNotFound
 	}
@@ -429,27 +466,20 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 	if hxchat.Role(role) != hxchat.RoleAssistant {
 		return hxchat.Errorf(hxchat.EConflict, "Only an answer can be generated again.")
 	}
-	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT max(id) FROM messages WHERE conversation_id = ?", convID).Scan(&last); err != nil {
-		return wrap("restart answer", err)
-	}
-	if last != old.ID {
-		return hxchat.Errorf(hxchat.EConflict, "Only the last answer can be generated again.")
-	}
 	if !hxchat.State(state).Final() {
 		return hxchat.Errorf(hxchat.EConflict, "This answer is still being written.")
 	}
 
-	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE id = ?", old.ID); err != nil {
-		return wrap("restart answer", err)
-	}
 	var c hxchat.Conversation
 	if err := bumpConversation(ctx, tx, &c, sessionID, convID, t); err != nil {
 		return wrap("restart answer", err)
 	}
-	a := hxchat.Message{ConversationID: convID, Role: hxchat.RoleAssistant, Content: answer.Content,
+	a := hxchat.Message{ConversationID: convID, ParentID: parent, Role: hxchat.RoleAssistant, Content: answer.Content,
 		State: hxchat.StateStreaming, Model: answer.Model, CreatedAt: t, UpdatedAt: t}
 	if a.ID, err = insertMessage(ctx, tx, convID, &a, t); err != nil {
+		return wrap("restart answer", err)
+	}
+	if err := setCurrent(ctx, tx, convID, a.ID); err != nil {
 		return wrap("restart answer", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -459,19 +489,20 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 	return nil
 }
 
-// EditTurn replaces the text of the user message user.ID with user.Content,
-// deletes every message after it (answers and later turns alike), and stores
-// answer after it as a new streaming message with a new, greater id, in one
-// transaction; it bumps the conversation's UpdatedAt. It goes by what is
-// stored: user.ID must be a user message of the conversation
+// EditTurn stores a new version of the user message user.ID with the text
+// user.Content (after the same message as user.ID), and answer after it, as
+// new messages with new, greater ids, in one transaction; the old version
+// and every message after it stay. answer becomes the conversation's
+// CurrentID, and the conversation's UpdatedAt moves forward. It goes by
+// what is stored: user.ID must be a user message of the conversation
 // user.ConversationID, else it returns hxchat.ErrNotFound; no answer of that
 // conversation may be streaming, else it returns an EConflict error. Either
 // way nothing changes. It does not check who owns the conversation; call
 // Conversation for that.
 //
-// answer is stored like the answer of StartTurn. On success user and answer
-// hold what was stored (user keeps its id, role and CreatedAt; its UpdatedAt
-// moves); on error they are unchanged.
+// answer is stored like the answer of StartTurn. On success user holds the
+// new version and answer the answer, as stored; on error they are
+// unchanged.
 func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxchat.Message) error {
 	if user == nil || answer == nil {
 		return invalid("EditTurn needs the user message and an answer.")
@@ -484,9 +515,10 @@ func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxch
 	defer tx.Rollback()
 
 	var sessionID, role string
+	var parent int64
 	err = tx.QueryRowContext(ctx,
-		"SELECT c.session_id, m.role FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND m.conversation_id = ?",
-		user.ID, user.ConversationID).Scan(&sessionID, &role)
+		"SELECT c.session_id, m.role, coalesce(m.parent_id, 0) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ? AND m.conversation_id = ?",
+		user.ID, user.ConversationID).Scan(&sessionID, &role, &parent)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && hxchat.Role(role) != hxchat.RoleUser) {
 		return hxchat.ErrNotFound
 	}
@@ -504,28 +536,47 @@ func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxch
 		return hxchat.Errorf(hxchat.EConflict, "Wait for the answer to end, or stop it, before editing.")
 	}
 
-	var u hxchat.Message
-	if err := scanMessage(tx.QueryRowContext(ctx,
-		"UPDATE messages SET content = ?, updated_at = ? WHERE id = ? RETURNING "+messageColumns,
-		user.Content, t.UnixMilli(), user.ID), &u); err != nil {
-		return wrap("edit turn", err)
-	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE conversation_id = ? AND id > ?", convID, user.ID); err != nil {
-		return wrap("edit turn", err)
-	}
 	var c hxchat.Conversation
 	if err := bumpConversation(ctx, tx, &c, sessionID, convID, t); err != nil {
 		return wrap("edit turn", err)
 	}
-	a := hxchat.Message{ConversationID: convID, Role: hxchat.RoleAssistant, Content: answer.Content,
+	u := hxchat.Message{ConversationID: convID, ParentID: parent, Role: hxchat.RoleUser, Content: user.Content,
+		State: hxchat.StateDone, CreatedAt: t, UpdatedAt: t}
+	if u.ID, err = insertMessage(ctx, tx, convID, &u, t); err != nil {
+		return wrap("edit turn", err)
+	}
+	a := hxchat.Message{ConversationID: convID, ParentID: u.ID, Role: hxchat.RoleAssistant, Content: answer.Content,
 		State: hxchat.StateStreaming, Model: answer.Model, CreatedAt: t, UpdatedAt: t}
 	if a.ID, err = insertMessage(ctx, tx, convID, &a, t); err != nil {
+		return wrap("edit turn", err)
+	}
+	if err := setCurrent(ctx, tx, convID, a.ID); err != nil {
 		return wrap("edit turn", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap("edit turn", err)
 	}
 	*user, *answer = u, a
+	return nil
+}
+
+// SelectBranch makes message id the CurrentID of conversation convID, owned
+// by sessionID: the branch shown ends there. A message that is not one of
+// that conversation, or a conversation another session owns, is
+// hxchat.ErrNotFound. UpdatedAt does not change: the list keeps its order.
+func (s *Store) SelectBranch(ctx context.Context, sessionID, convID string, id int64) error {
+	res, err := s.w.ExecContext(ctx,
+		"UPDATE conversations SET current_id = ? WHERE id = ? AND session_id = ? "+
+			"AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+		id, convID, sessionID, id, convID)
+	if err != nil {
+		return wrap("select branch", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("select branch", err)
+	} else if n == 0 {
+		return hxchat.ErrNotFound
+	}
 	return nil
 }
 

@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"RestartAnswerConflicts", testRestartConflicts},
 		{"EditTurn", testEditTurn},
 		{"EditTurnConflicts", testEditTurnConflicts},
+		{"Versions", testVersions},
+		{"SelectBranchRefused", testSelectBranchRefused},
 		{"ConversationOptions", testConversationOptions},
 		{"SetConversationOptionsRefused", testOptionsRefused},
 		{"InterruptStreaming", testInterruptStreaming},
@@ -205,6 +207,7 @@ func diffMessage(got, want hxchat.Message) []string {
 	}
 	f("ID", got.ID, want.ID)
 	f("ConversationID", got.ConversationID, want.ConversationID)
+	f("ParentID", got.ParentID, want.ParentID)
 	f("Role", got.Role, want.Role)
 	if got.Content != want.Content {
 		d = append(d, fmt.Sprintf("Content = %s, want %s", short(got.Content), short(want.Content)))
@@ -233,7 +236,7 @@ func wantMessage(t *testing.T, what string, got, want hxchat.Message) {
 func wantConversation(t *testing.T, what string, got, want hxchat.Conversation) {
 	t.Helper()
 	if got.ID != want.ID || got.SessionID != want.SessionID || got.Title != want.Title ||
-		got.SystemPrompt != want.SystemPrompt || got.Model != want.Model ||
+		got.SystemPrompt != want.SystemPrompt || got.Model != want.Model || got.CurrentID != want.CurrentID ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s = %+v, want %+v", what, got, want)
 	}
@@ -294,6 +297,9 @@ func testStartTurnCreates(t *testing.T, s hxchat.Store) {
 	}
 	if user.ID <= 0 || answer.ID <= user.ID {
 		t.Errorf("ids: user %d, answer %d; want 0 < user < answer", user.ID, answer.ID)
+	}
+	if user.ParentID != 0 || answer.ParentID != user.ID || conv.CurrentID != answer.ID {
+		t.Errorf("parents: user %d, answer %d, current %d; want 0, the user message, the answer", user.ParentID, answer.ParentID, conv.CurrentID)
 	}
 	for _, m := range []*hxchat.Message{user, answer} {
 		if m.ConversationID != id {
@@ -457,6 +463,10 @@ func testMessagesOrder(t *testing.T, s hxchat.Store) {
 	for i := range ms {
 		if i > 0 && ms[i].ID <= ms[i-1].ID {
 			t.Errorf("Messages[%d].ID = %d, not after %d", i, ms[i].ID, ms[i-1].ID)
+		}
+		// One branch: each message follows the one before it.
+		if i > 0 && ms[i].ParentID != ms[i-1].ID || i == 0 && ms[i].ParentID != 0 {
+			t.Errorf("Messages[%d].ParentID = %d, want the message before it", i, ms[i].ParentID)
 		}
 		wantMessage(t, fmt.Sprintf("Messages[%d]", i), ms[i], *want[i])
 		wantRole := hxchat.RoleUser
@@ -698,20 +708,24 @@ func testRestartAnswer(t *testing.T, s hxchat.Store) {
 			checkTime(t, "new answer CreatedAt", fresh.CreatedAt)
 			checkTime(t, "new answer UpdatedAt", fresh.UpdatedAt)
 
+			if fresh.ParentID != user.ID {
+				t.Errorf("new answer follows %d, want the question %d", fresh.ParentID, user.ID)
+			}
+
+			// The old answer stays, as the first version.
 			ms := getMessages(t, s, conv.ID)
-			if len(ms) != 2 {
-				t.Fatalf("Messages after RestartAnswer: %d, want 2 (the old answer replaced)", len(ms))
+			if len(ms) != 3 {
+				t.Fatalf("Messages after RestartAnswer: %d, want 3 (the old answer kept)", len(ms))
 			}
 			wantMessage(t, "Messages[0]", ms[0], *user)
-			wantMessage(t, "Messages[1]", ms[1], *fresh)
-			m, err := s.Message(ctx, conv.ID, old.ID)
-			wantCode(t, "Message(old answer) after RestartAnswer", err, hxchat.ENotFound)
-			if m != nil {
-				t.Errorf("old answer still there: %+v", m)
-			}
+			wantMessage(t, "Messages[1]", ms[1], *old)
+			wantMessage(t, "Messages[2]", ms[2], *fresh)
 			convAfter := getConversation(t, s, sid, conv.ID)
 			if !convAfter.UpdatedAt.After(convBefore.UpdatedAt) {
 				t.Errorf("RestartAnswer: conversation UpdatedAt %v, not after %v", convAfter.UpdatedAt, convBefore.UpdatedAt)
+			}
+			if convAfter.CurrentID != fresh.ID {
+				t.Errorf("RestartAnswer: CurrentID %d, want the new answer %d", convAfter.CurrentID, fresh.ID)
 			}
 
 			// The new answer streams and ends like any other; then it can be
@@ -727,8 +741,11 @@ func testRestartAnswer(t *testing.T, s hxchat.Store) {
 			if third.ID <= fresh.ID || third.State != hxchat.StateStreaming {
 				t.Errorf("third answer = %+v, after %d", third, fresh.ID)
 			}
-			if ms := getMessages(t, s, conv.ID); len(ms) != 2 || ms[1].ID != third.ID {
-				t.Errorf("Messages after a second RestartAnswer: %d messages", len(ms))
+			if ms := getMessages(t, s, conv.ID); len(ms) != 4 || ms[3].ID != third.ID || third.ParentID != user.ID {
+				t.Errorf("Messages after a second RestartAnswer: %d messages, the new answer after %d", len(ms), third.ParentID)
+			}
+			if v := hxchat.NewThread(getMessages(t, s, conv.ID)).Versions(third.ID); len(v) != 3 {
+				t.Errorf("versions of the answer after a second RestartAnswer: %v, want 3", v)
 			}
 			finish(t, s, third.ID, hxchat.StateDone, "third try") // leave nothing streaming
 		})
@@ -755,12 +772,9 @@ func testRestartConflicts(t *testing.T, s hxchat.Store) {
 		}
 	}
 
-	// Not the last message: an answer with a turn after it, whether it
-	// failed or is done.
 	conv, firstUser, first := newConversation(t, s, sid, "first")
 	finish(t, s, first.ID, hxchat.StateError, "")
 	_, second := turn(t, s, conv, "second")
-	restart("RestartAnswer(not the last message)", conv.ID, getMessage(t, s, conv.ID, first.ID))
 
 	// Still streaming: the last answer, as stored and as a stale copy that
 	// says it has ended.
@@ -772,15 +786,21 @@ func testRestartConflicts(t *testing.T, s hxchat.Store) {
 	finish(t, s, second.ID, hxchat.StateDone, "fine")
 	_, third := turn(t, s, conv, "third")
 	finish(t, s, third.ID, hxchat.StateDone, "also fine")
-	restart("RestartAnswer(done, not the last message)", conv.ID, getMessage(t, s, conv.ID, second.ID))
 	// A user message is not an answer, even the one before the last answer.
 	restart("RestartAnswer(user message)", conv.ID, getMessage(t, s, conv.ID, firstUser.ID))
 
 	// Errors are *hxchat.Error, so that the web layer can show them.
-	err := s.RestartAnswer(ctx, getMessage(t, s, conv.ID, first.ID), &hxchat.Message{})
+	err := s.RestartAnswer(ctx, getMessage(t, s, conv.ID, firstUser.ID), &hxchat.Message{})
 	if _, ok := errors.AsType[*hxchat.Error](err); !ok {
-		t.Errorf("RestartAnswer(not the last message): %T %v, want an *hxchat.Error", err, err)
+		t.Errorf("RestartAnswer(user message): %T %v, want an *hxchat.Error", err, err)
 	}
+	// A missing answer, or one named as another conversation's: not found.
+	b, _, bAnswer := newConversation(t, s, sid, "in b")
+	finish(t, s, bAnswer.ID, hxchat.StateDone, "b")
+	moved := getMessage(t, s, conv.ID, second.ID)
+	moved.ConversationID = b.ID
+	wantCode(t, "RestartAnswer(answer named as another conversation's)", s.RestartAnswer(ctx, moved, &hxchat.Message{}), hxchat.ENotFound)
+	wantCode(t, "RestartAnswer(missing answer)", s.RestartAnswer(ctx, &hxchat.Message{ID: bAnswer.ID + 1000}, &hxchat.Message{}), hxchat.ENotFound)
 }
 
 func testInterruptStreaming(t *testing.T, s hxchat.Store) {
@@ -1302,31 +1322,29 @@ func testEditTurn(t *testing.T, s hxchat.Store) {
 	a1 = finish(t, s, a1.ID, hxchat.StateDone, "first answer")
 	u2, a2 := turn(t, s, conv, "second question, with a typo")
 	finish(t, s, a2.ID, hxchat.StateDone, "second answer, about the typo")
-	u3, a3 := turn(t, s, conv, "third question")
+	_, a3 := turn(t, s, conv, "third question")
 	finish(t, s, a3.ID, hxchat.StateError, "third answer failed")
-	stored1 := getMessage(t, s, conv.ID, a1.ID)
 	tick()
 	other, _, _ := newConversation(t, s, sid, "another conversation")
 	wantIDs(t, "Conversations before EditTurn", getConversations(t, s, sid), other.ID, conv.ID)
 	convBefore := getConversation(t, s, sid, conv.ID)
-	u2Before := getMessage(t, s, conv.ID, u2.ID)
+	before := getMessages(t, s, conv.ID)
 
-	// Edit the second question: its answer and the whole third turn go.
+	// Edit the second question: a new version of it, after the first
+	// answer, with a new answer; every message before stays as it was.
 	tick()
 	text := "second question, 誤字なし\n  with its spaces kept  "
 	user, answer := edit(t, s, conv.ID, u2.ID, text)
-	if user.ID != u2.ID || user.ConversationID != conv.ID || user.Role != hxchat.RoleUser || user.State != hxchat.StateDone ||
-		user.Content != text || !user.CreatedAt.Equal(u2.CreatedAt) {
-		t.Errorf("user message after EditTurn = %+v", user)
+	if user.ID <= a3.ID || user.ConversationID != conv.ID || user.ParentID != a1.ID || user.Role != hxchat.RoleUser ||
+		user.State != hxchat.StateDone || user.Content != text {
+		t.Errorf("new version of the question after EditTurn = %+v", user)
 	}
-	checkTime(t, "edited user message UpdatedAt", user.UpdatedAt)
-	if !user.UpdatedAt.After(u2Before.UpdatedAt) {
-		t.Errorf("EditTurn: user UpdatedAt %v, not after %v", user.UpdatedAt, u2Before.UpdatedAt)
+	checkTime(t, "new version CreatedAt", user.CreatedAt)
+	checkTime(t, "new version UpdatedAt", user.UpdatedAt)
+	if answer.ID <= user.ID {
+		t.Errorf("new answer id %d, not after the new question %d", answer.ID, user.ID)
 	}
-	if answer.ID <= a3.ID {
-		t.Errorf("new answer id %d, not after %d, the last id before the edit", answer.ID, a3.ID)
-	}
-	if answer.ConversationID != conv.ID || answer.Role != hxchat.RoleAssistant || answer.State != hxchat.StateStreaming ||
+	if answer.ConversationID != conv.ID || answer.ParentID != user.ID || answer.Role != hxchat.RoleAssistant || answer.State != hxchat.StateStreaming ||
 		answer.Content != "" || answer.Model != "model-2" || answer.ErrorCode != "" || answer.FinishReason != "" {
 		t.Errorf("new answer after EditTurn = %+v", answer)
 	}
@@ -1334,31 +1352,32 @@ func testEditTurn(t *testing.T, s hxchat.Store) {
 	checkTime(t, "new answer UpdatedAt", answer.UpdatedAt)
 
 	ms := getMessages(t, s, conv.ID)
-	if len(ms) != 4 {
-		t.Fatalf("Messages after EditTurn: %d, want 4 (first turn, edited question, new answer)", len(ms))
+	if len(ms) != len(before)+2 {
+		t.Fatalf("Messages after EditTurn: %d, want %d (all kept, two new)", len(ms), len(before)+2)
 	}
-	wantMessage(t, "Messages[0] after EditTurn", ms[0], *u1)
-	wantMessage(t, "Messages[1] after EditTurn", ms[1], *stored1)
-	wantMessage(t, "Messages[2] after EditTurn", ms[2], *user)
-	wantMessage(t, "Messages[3] after EditTurn", ms[3], *answer)
-	for _, m := range []*hxchat.Message{a2, u3, a3} {
-		got, err := s.Message(ctx, conv.ID, m.ID)
-		wantCode(t, fmt.Sprintf("Message(%d) after EditTurn deleted it", m.ID), err, hxchat.ENotFound)
-		if got != nil {
-			t.Errorf("message %d still there after EditTurn: %+v", m.ID, got)
-		}
+	for i := range before {
+		wantMessage(t, fmt.Sprintf("Messages[%d] after EditTurn", i), ms[i], before[i])
 	}
-	wantSearch(t, s, sid, "typo")
-	wantSearch(t, s, sid, "third")
+	wantMessage(t, "new question in Messages", ms[len(before)], *user)
+	wantMessage(t, "new answer in Messages", ms[len(before)+1], *answer)
+	th := hxchat.NewThread(ms)
+	if v := th.Versions(user.ID); len(v) != 2 || v[0] != u2.ID || v[1] != user.ID {
+		t.Errorf("versions of the second question: %v, want [%d %d]", v, u2.ID, user.ID)
+	}
+	// The old version's branch goes on to the third turn.
+	if b := th.Branch(u2.ID); len(b) != 6 || b[5].ID != a3.ID {
+		t.Errorf("branch of the old version: %d messages, want 6 ending with %d", len(b), a3.ID)
+	}
+	wantSearch(t, s, sid, "typo", conv.ID) // every version is searched
 	wantSearch(t, s, sid, "誤字なし", conv.ID)
 
-	// The conversation moved forward and to the top; only UpdatedAt changed.
+	// The conversation moved forward and to the top, showing the new branch.
 	convAfter := getConversation(t, s, sid, conv.ID)
 	if !convAfter.UpdatedAt.After(convBefore.UpdatedAt) {
 		t.Errorf("EditTurn: conversation UpdatedAt %v, not after %v", convAfter.UpdatedAt, convBefore.UpdatedAt)
 	}
 	w := *convBefore
-	w.UpdatedAt = convAfter.UpdatedAt
+	w.UpdatedAt, w.CurrentID = convAfter.UpdatedAt, answer.ID
 	wantConversation(t, "conversation after EditTurn", *convAfter, w)
 	wantIDs(t, "Conversations after EditTurn", getConversations(t, s, sid), conv.ID, other.ID)
 
@@ -1374,23 +1393,21 @@ func testEditTurn(t *testing.T, s hxchat.Store) {
 	}
 	finish(t, s, again.ID, hxchat.StateStopped, "")
 
-	// Editing the last question (its answer stopped) and then the first one
-	// (everything after it goes); the same text is fine too.
-	_, answer2 := edit(t, s, conv.ID, u2.ID, text)
-	if ms := getMessages(t, s, conv.ID); len(ms) != 4 || ms[3].ID != answer2.ID || answer2.ID <= again.ID {
-		t.Errorf("after editing the last question: %d messages, new answer %d after %d", len(ms), answer2.ID, again.ID)
+	// Editing a version that is not shown, and the first question: a first
+	// question's versions follow nothing. The same text is fine too.
+	_, answer2 := edit(t, s, conv.ID, u2.ID, "second question, with a typo")
+	if answer2.ID <= again.ID {
+		t.Errorf("after editing an old version: new answer %d, not after %d", answer2.ID, again.ID)
 	}
 	finish(t, s, answer2.ID, hxchat.StateError, "")
 	first, answer3 := edit(t, s, conv.ID, u1.ID, "first question, rephrased")
-	ms = getMessages(t, s, conv.ID)
-	if len(ms) != 2 {
-		t.Fatalf("after editing the first question: %d messages, want 2", len(ms))
+	if first.ParentID != 0 || first.Content != "first question, rephrased" || answer3.ParentID != first.ID {
+		t.Errorf("after editing the first question: %+v, answer after %d", first, answer3.ParentID)
 	}
-	wantMessage(t, "first question after EditTurn", ms[0], *first)
-	wantMessage(t, "answer after editing the first question", ms[1], *answer3)
-	if first.Content != "first question, rephrased" || answer3.ID <= answer2.ID {
-		t.Errorf("after editing the first question: content %q, answer id %d after %d", first.Content, answer3.ID, answer2.ID)
+	if b := hxchat.NewThread(getMessages(t, s, conv.ID)).Branch(getConversation(t, s, sid, conv.ID).CurrentID); len(b) != 2 || b[0].ID != first.ID || b[1].ID != answer3.ID {
+		t.Errorf("branch shown after editing the first question: %d messages", len(b))
 	}
+	wantMessage(t, "first question's first version", *getMessage(t, s, conv.ID, u1.ID), *u1)
 	// The title stays: it is the conversation's, not the first message's.
 	if got := getConversation(t, s, sid, conv.ID); got.Title != convBefore.Title {
 		t.Errorf("title after editing the first question: %q, want %q", got.Title, convBefore.Title)
@@ -1616,4 +1633,139 @@ func testOptionsRefused(t *testing.T, s hxchat.Store) {
 	}
 	wantConversation(t, "my conversation after refused options", *getConversation(t, s, sid, mine.ID), *before)
 	wantConversation(t, "their conversation after refused options", *getConversation(t, s, other, theirs.ID), *theirs)
+}
+
+// branchIDs returns the ids of the branch of conv that the store shows.
+func branchIDs(t *testing.T, s hxchat.Store, session, conv string) []int64 {
+	t.Helper()
+	c := getConversation(t, s, session, conv)
+	var ids []int64
+	for _, m := range hxchat.NewThread(getMessages(t, s, conv)).Branch(c.CurrentID) {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+func wantBranch(t *testing.T, s hxchat.Store, session, conv string, ids ...int64) {
+	t.Helper()
+	if got := branchIDs(t, s, session, conv); fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Errorf("branch shown = %v, want %v", got, ids)
+	}
+}
+
+// testVersions: a conversation of three turns whose first question is
+// edited keeps the old branch; choosing it brings it back, and the choice
+// is stored; a turn follows the branch chosen, or the message named.
+func testVersions(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	conv, u1, a1 := newConversation(t, s, sid, "one")
+	finish(t, s, a1.ID, hxchat.StateDone, "answer one")
+	u2, a2 := turn(t, s, conv, "two")
+	finish(t, s, a2.ID, hxchat.StateDone, "answer two")
+	u3, a3 := turn(t, s, conv, "three")
+	finish(t, s, a3.ID, hxchat.StateDone, "answer three")
+	wantBranch(t, s, sid, conv.ID, u1.ID, a1.ID, u2.ID, a2.ID, u3.ID, a3.ID)
+
+	e1, ea1 := edit(t, s, conv.ID, u1.ID, "one, edited")
+	finish(t, s, ea1.ID, hxchat.StateDone, "answer to the edit")
+	wantBranch(t, s, sid, conv.ID, e1.ID, ea1.ID)
+
+	// Back to the first version: its latest leaf, the third answer.
+	tick()
+	listed := getConversation(t, s, sid, conv.ID)
+	if err := s.SelectBranch(ctx, sid, conv.ID, a3.ID); err != nil {
+		t.Fatalf("SelectBranch: %v", err)
+	}
+	wantBranch(t, s, sid, conv.ID, u1.ID, a1.ID, u2.ID, a2.ID, u3.ID, a3.ID)
+	got := getConversation(t, s, sid, conv.ID)
+	w := *listed
+	w.CurrentID = a3.ID
+	wantConversation(t, "conversation after SelectBranch (UpdatedAt unchanged)", *got, w)
+	if cs := getConversations(t, s, sid); len(cs) != 1 || cs[0].CurrentID != a3.ID {
+		t.Errorf("Conversations after SelectBranch = %+v", cs)
+	}
+
+	// Regenerate the second answer there: a third branch, shown.
+	finish(t, s, func() int64 {
+		r := &hxchat.Message{Model: "m"}
+		if err := s.RestartAnswer(ctx, getMessage(t, s, conv.ID, a2.ID), r); err != nil {
+			t.Fatalf("RestartAnswer(an earlier answer): %v", err)
+		}
+		if r.ParentID != u2.ID {
+			t.Errorf("regenerated answer follows %d, want %d", r.ParentID, u2.ID)
+		}
+		wantBranch(t, s, sid, conv.ID, u1.ID, a1.ID, u2.ID, r.ID)
+		return r.ID
+	}(), hxchat.StateDone, "answer two again")
+	r2 := getConversation(t, s, sid, conv.ID).CurrentID
+
+	// A new turn follows the branch shown (ParentID 0)...
+	u4, a4 := turn(t, s, conv, "four")
+	if u4.ParentID != r2 || a4.ParentID != u4.ID || conv.CurrentID != a4.ID {
+		t.Errorf("turn after the branch shown: question after %d (want %d), answer after %d, current %d", u4.ParentID, r2, a4.ParentID, conv.CurrentID)
+	}
+	finish(t, s, a4.ID, hxchat.StateDone, "answer four")
+	wantBranch(t, s, sid, conv.ID, u1.ID, a1.ID, u2.ID, r2, u4.ID, a4.ID)
+	// ...or the message named, which need not be shown.
+	loaded := getConversation(t, s, sid, conv.ID)
+	u5 := &hxchat.Message{Content: "five", ParentID: ea1.ID}
+	a5 := &hxchat.Message{}
+	if err := s.StartTurn(ctx, loaded, u5, a5); err != nil {
+		t.Fatalf("StartTurn after a named message: %v", err)
+	}
+	if u5.ParentID != ea1.ID || a5.ParentID != u5.ID || loaded.CurrentID != a5.ID {
+		t.Errorf("turn after a named message: question after %d, answer after %d, current %d", u5.ParentID, a5.ParentID, loaded.CurrentID)
+	}
+	wantBranch(t, s, sid, conv.ID, e1.ID, ea1.ID, u5.ID, a5.ID)
+	finish(t, s, a5.ID, hxchat.StateDone, "answer five")
+
+	// A turn after a message of another conversation, or a missing one:
+	// not found, nothing stored.
+	b, _, bAnswer := newConversation(t, s, sid, "b")
+	finish(t, s, bAnswer.ID, hxchat.StateDone, "b")
+	n := len(getMessages(t, s, conv.ID))
+	for _, parent := range []int64{bAnswer.ID, bAnswer.ID + 1000} {
+		c := getConversation(t, s, sid, conv.ID)
+		err := s.StartTurn(ctx, c, &hxchat.Message{Content: "lost", ParentID: parent}, &hxchat.Message{})
+		wantCode(t, fmt.Sprintf("StartTurn after message %d of no conversation or another", parent), err, hxchat.ENotFound)
+	}
+	if got := len(getMessages(t, s, conv.ID)); got != n {
+		t.Errorf("refused turns stored messages: %d, was %d", got, n)
+	}
+	wantBranch(t, s, sid, conv.ID, e1.ID, ea1.ID, u5.ID, a5.ID)
+	wantBranch(t, s, sid, b.ID, getMessages(t, s, b.ID)[0].ID, bAnswer.ID)
+}
+
+// testSelectBranchRefused: only the owner may choose a branch, and only
+// among the conversation's own messages.
+func testSelectBranchRefused(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid, other := newSession(t, s), newSession(t, s)
+	mine, mu, ma := newConversation(t, s, sid, "mine")
+	finish(t, s, ma.ID, hxchat.StateDone, "a")
+	theirs, _, ta := newConversation(t, s, other, "theirs")
+	before := getConversation(t, s, sid, mine.ID)
+	for _, tc := range []struct {
+		what, session, conv string
+		id                  int64
+	}{
+		{"another session's message, in my conversation", sid, mine.ID, ta.ID},
+		{"my conversation, by another session", other, mine.ID, ma.ID},
+		{"another session's conversation", sid, theirs.ID, ta.ID},
+		{"a missing message", sid, mine.ID, ta.ID + 1000},
+		{"a missing conversation", sid, hxchat.NewID(), ma.ID},
+		{"message 0", sid, mine.ID, 0},
+	} {
+		err := s.SelectBranch(ctx, tc.session, tc.conv, tc.id)
+		wantCode(t, "SelectBranch of "+tc.what, err, hxchat.ENotFound)
+	}
+	wantConversation(t, "my conversation after refused SelectBranch", *getConversation(t, s, sid, mine.ID), *before)
+	wantConversation(t, "their conversation after refused SelectBranch", *getConversation(t, s, other, theirs.ID), *theirs)
+	// A message that is not a leaf may be chosen: the branch goes on to its
+	// latest leaf.
+	if err := s.SelectBranch(ctx, sid, mine.ID, mu.ID); err != nil {
+		t.Fatalf("SelectBranch(question): %v", err)
+	}
+	wantBranch(t, s, sid, mine.ID, mu.ID, ma.ID)
 }
