@@ -89,12 +89,15 @@ func (t *Thread) Leaf(id int64) int64 {
 // leaf, in order. Given a message that is not a leaf, it goes on to the
 // latest leaf under it; given an unknown id (0 included), it is the branch
 // of the newest message.
-func (t *Thread) Branch(leaf int64) []Message {
-	id := t.Leaf(leaf)
-	if id == 0 {
-		return []Message{}
+func (t *Thread) Branch(leaf int64) []Message { return t.Path(t.Leaf(leaf)) }
+
+// Path returns the messages from the first question down to message id, in
+// order: id and what it follows. It is empty for an unknown id.
+func (t *Thread) Path(id int64) []Message {
+	b := []Message{}
+	if _, ok := t.index[id]; !ok {
+		return b
 	}
-	var b []Message
 	for id != 0 {
 		b = append(b, t.msgs[t.index[id]])
 		id = t.parent(id)

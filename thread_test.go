@@ -56,6 +56,12 @@ func TestThread(t *testing.T) {
 			}
 		})
 	}
+	if got := ids(th.Path(5)); !slices.Equal(got, []int64{1, 2, 3, 5}) {
+		t.Errorf("Path(5) = %v", got)
+	}
+	if got := th.Path(0); got == nil || len(got) != 0 {
+		t.Errorf("Path(0) = %v", got)
+	}
 	if m, ok := th.Message(5); !ok || m.ParentID != 3 {
 		t.Errorf("Message(5) = %+v, %v", m, ok)
 	}

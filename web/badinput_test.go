@@ -59,6 +59,7 @@ var routeTable = []route{
 	{"GET", "/c/{id}/m/{mid}", ""},
 	{"GET", "/c/{id}/m/{mid}/edit", ""},
 	{"POST", "/c/{id}/m/{mid}/edit", "message"},
+	{"POST", "/c/{id}/m/{mid}/show", ""},
 	{"GET", "/conversations", ""},
 	{"GET", "/c/{id}/item", ""},
 	{"GET", "/c/{id}/rename", ""},

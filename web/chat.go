@@ -43,36 +43,19 @@ func (s *Server) conversationSettings(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
-// chatShow shows a conversation. An answer that is still being written shows
-// its text so far and opens its stream to follow it.
+// chatShow shows a conversation: the branch last chosen. An answer that is
+// still being written shows its text so far and opens its stream to follow
+// it.
 func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
-	conv, msgs, err := s.ownedMessages(r)
+	conv, th, err := s.ownedThread(r)
 	if err != nil {
 		return err
 	}
 	p := chatPage{Page: s.basePage(r), Conv: conv, Models: s.o.Models}
 	p.Title = conv.Title + " · hxchat"
 	p.CurrentID = conv.ID
-	for i, m := range msgs {
-		v := s.render.view(m, p.L)
-		if m.State == hxchat.StateStreaming {
-			if st, ok := s.o.Hub.Get(m.ID); ok {
-				if snap := st.Snapshot(); !snap.Ended {
-					// The stream is fresher than the last checkpoint.
-					v = s.render.viewAt(m, p.L, snap)
-					v.Live = true
-				} else {
-					// It ended after the messages were read: show its end.
-					fm, err := s.o.Store.Message(r.Context(), conv.ID, m.ID)
-					if err != nil {
-						return err
-					}
-					v = s.render.view(*fm, p.L)
-				}
-			}
-		}
-		v.Last = i == len(msgs)-1
-		p.Messages = append(p.Messages, v)
+	if p.Messages, err = s.branchViews(r, conv, th, th.Branch(conv.CurrentID), p.L); err != nil {
+		return err
 	}
 	s.tpl.write(w, http.StatusOK, "chat.html", p)
 	return nil
@@ -99,27 +82,35 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text),
 		SystemPrompt: s.o.SystemPrompt, Model: s.model(r.PostFormValue("model"))}
 	var history []hxchat.Message
+	user := &hxchat.Message{Role: hxchat.RoleUser, Content: text, State: hxchat.StateDone}
 	if !isNew {
-		if conv, err = s.ownedConversation(r); err != nil {
+		// The question follows the branch shown.
+		var th *hxchat.Thread
+		if conv, th, err = s.ownedThread(r); err != nil {
 			return err
 		}
-		if history, err = s.o.Store.Messages(r.Context(), conv.ID); err != nil {
-			return err
-		}
-		if n := len(history); n > 0 && history[n-1].State == hxchat.StateStreaming {
-			return userError(hxchat.EConflict, "error.busy")
+		history = th.Branch(conv.CurrentID)
+		if n := len(history); n > 0 {
+			if history[n-1].State == hxchat.StateStreaming {
+				return userError(hxchat.EConflict, "error.busy")
+			}
+			user.ParentID = history[n-1].ID
 		}
 	}
-	user := &hxchat.Message{Role: hxchat.RoleUser, Content: text, State: hxchat.StateDone}
 	answer := s.newAnswer(conv)
 	if err := s.o.Store.StartTurn(r.Context(), conv, user, answer); err != nil {
 		return err
 	}
 	l := s.locales.pick(r)
-	s.start(r, conv, answer, append(history, *user), l)
+	s.start(r, conv, answer, append(history, *user), l, versionNav{})
 
 	v := turnView{User: s.render.view(*user, l), Answer: s.render.view(*answer, l)}
 	v.Answer.Live = answer.State == hxchat.StateStreaming
+	if !isNew {
+		// The conversation goes to the top of the list.
+		item := convItem(*conv, conv.ID, l)
+		v.Moved = &item
+	}
 	if isNew {
 		// The new conversation goes to the top of the list: the rest of
 		// the list is as it was, and is not rendered again.
@@ -155,12 +146,13 @@ func (s *Server) newAnswer(conv *hxchat.Conversation) *hxchat.Message {
 }
 
 // start starts generating answer from the conversation's settings and
-// history. When the runner refuses (it is shutting down), the answer is
+// history (the branch it follows); nav places the answer among its versions
+// when it ends. When the runner refuses (it is shutting down), the answer is
 // stored as failed at once, with Retry offered: the user's message is kept
 // either way.
-func (s *Server) start(r *http.Request, conv *hxchat.Conversation, answer *hxchat.Message, history []hxchat.Message, l *locale) {
+func (s *Server) start(r *http.Request, conv *hxchat.Conversation, answer *hxchat.Message, history []hxchat.Message, l *locale, nav versionNav) {
 	req := hxchat.ChatRequest{Model: s.model(conv.Model), System: conv.SystemPrompt, Messages: turns(history)}
-	err := s.o.Runner.Start(answer, sessionID(r), req, s.render.open(answer, l))
+	err := s.o.Runner.Start(answer, sessionID(r), req, s.render.openAt(answer, l, nav))
 	if err == nil {
 		return
 	}
@@ -185,34 +177,72 @@ func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// answerRetry generates the last answer again (Retry of a failed, stopped or
-// interrupted one; Regenerate of a finished one): a new answer replaces it,
-// and its bubble replaces the old one.
+// answerRetry generates an answer again (Retry of a failed, stopped or
+// interrupted one; Regenerate of a finished one): the new answer is a new
+// version of it, which the page shows; the old one stays a version away.
+// When the old answer ended the branch shown, the new bubble replaces it;
+// else the whole log shows the new branch.
 func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
-	conv, old, err := s.ownedMessage(r)
+	conv, th, err := s.ownedThread(r)
+	if err != nil {
+		return err
+	}
+	old, err := threadMessage(r, th)
 	if err != nil {
 		return err
 	}
 	if err := readForm(w, r); err != nil {
 		return err
 	}
-	history, err := s.messagesBefore(r, conv, old.ID)
-	if err != nil {
-		return err
-	}
+	last := th.Leaf(conv.CurrentID) == old.ID
 	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err
 	}
 	answer := s.newAnswer(conv)
-	if err := s.o.Store.RestartAnswer(r.Context(), old, answer); err != nil {
+	if err := s.o.Store.RestartAnswer(r.Context(), &old, answer); err != nil {
 		return err
 	}
+	vs := th.Versions(old.ID)
+	nav := versionNav{Version: len(vs) + 1, Versions: len(vs) + 1, Prev: vs[len(vs)-1]}
 	l := s.locales.pick(r)
-	s.start(r, conv, answer, history, l)
-	v := s.render.view(*answer, l)
-	v.Live = answer.State == hxchat.StateStreaming
-	s.tpl.write(w, http.StatusOK, "message", v)
+	s.start(r, conv, answer, th.Path(old.ParentID), l, nav)
+	item := convItem(*conv, conv.ID, l)
+	if last {
+		v := s.render.view(*answer, l)
+		v.Live, v.Last, v.versionNav = answer.State == hxchat.StateStreaming, true, nav
+		s.tpl.write(w, http.StatusOK, "message-moved", movedView{Message: v, Moved: item})
+		return nil
+	}
+	return s.writeBranch(w, r, conv, answer.ID, item, l)
+}
+
+// writeBranch answers with the log of the branch that ends with message
+// leaf, read anew, and moves the conversation to the top of the list.
+func (s *Server) writeBranch(w http.ResponseWriter, r *http.Request, conv *hxchat.Conversation, leaf int64, item convItemView, l *locale) error {
+	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
+	if err != nil {
+		return err
+	}
+	th := hxchat.NewThread(msgs)
+	views, err := s.branchViews(r, conv, th, th.Path(leaf), l)
+	if err != nil {
+		return err
+	}
+	s.tpl.write(w, http.StatusOK, "log-moved", movedView{Log: views, Moved: item})
 	return nil
+}
+
+// threadMessage returns the message in the path, if th has it.
+func threadMessage(r *http.Request, th *hxchat.Thread) (hxchat.Message, error) {
+	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
+	if err != nil {
+		return hxchat.Message{}, hxchat.ErrNotFound
+	}
+	m, ok := th.Message(mid)
+	if !ok {
+		return hxchat.Message{}, hxchat.ErrNotFound
+	}
+	return m, nil
 }
 
 // messageSource answers a message's text as it was written (the Markdown
@@ -229,19 +259,6 @@ func (s *Server) messageSource(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(m.Content))
 	return nil
-}
-
-// messagesBefore returns the messages of conv that came before message id.
-func (s *Server) messagesBefore(r *http.Request, conv *hxchat.Conversation, id int64) ([]hxchat.Message, error) {
-	msgs, err := s.o.Store.Messages(r.Context(), conv.ID)
-	if err != nil {
-		return nil, err
-	}
-	i := 0
-	for i < len(msgs) && msgs[i].ID < id {
-		i++
-	}
-	return msgs[:i], nil
 }
 
 // turns makes the history sent to the model: every user message, and every
@@ -378,37 +395,32 @@ func (s *Server) messageEditForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// messageEdit changes a user message and sends it again: the messages after
-// it are replaced by a new answer. It answers with the whole conversation.
+// messageEdit sends a changed question: a new version of the user
+// message, with a new answer, which the page shows; the old version and what
+// followed it stay a version away. It answers with the whole log.
 func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 	text, err := s.messageText(w, r)
 	if err != nil {
 		return err
 	}
-	conv, user, err := s.ownedMessage(r)
+	conv, th, err := s.ownedThread(r)
 	if err != nil {
 		return err
 	}
-	history, err := s.messagesBefore(r, conv, user.ID)
+	user, err := threadMessage(r, th)
 	if err != nil {
 		return err
 	}
 	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err
 	}
+	history := th.Path(user.ParentID)
 	user.Content = text
 	answer := s.newAnswer(conv)
-	if err := s.o.Store.EditTurn(r.Context(), user, answer); err != nil {
+	if err := s.o.Store.EditTurn(r.Context(), &user, answer); err != nil {
 		return err
 	}
 	l := s.locales.pick(r)
-	s.start(r, conv, answer, append(history, *user), l)
-	views := make([]messageView, 0, len(history)+2)
-	for _, m := range append(history, *user) {
-		views = append(views, s.render.view(m, l))
-	}
-	a := s.render.view(*answer, l)
-	a.Live, a.Last = answer.State == hxchat.StateStreaming, true
-	s.tpl.write(w, http.StatusOK, "log", append(views, a))
-	return nil
+	s.start(r, conv, answer, append(history, user), l, versionNav{Version: 1, Versions: 1})
+	return s.writeBranch(w, r, conv, answer.ID, convItem(*conv, conv.ID, l), l)
 }

@@ -35,12 +35,14 @@ type exportConversation struct {
 	Messages     []exportMessage `json:"messages"`
 }
 
-// conversationExport downloads a conversation as Markdown or JSON.
+// conversationExport downloads a conversation as Markdown or JSON: the
+// branch shown.
 func (s *Server) conversationExport(w http.ResponseWriter, r *http.Request) error {
-	conv, msgs, err := s.ownedMessages(r)
+	conv, th, err := s.ownedThread(r)
 	if err != nil {
 		return err
 	}
+	msgs := th.Branch(conv.CurrentID)
 	format := r.PathValue("format")
 	var body []byte
 	switch format {

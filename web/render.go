@@ -74,7 +74,13 @@ func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageV
 
 // open returns the renderer of one answer's events, in language l.
 func (f *fragments) open(m *hxchat.Message, l *locale) live.AnswerRenderer {
-	return &mdAnswer{f: f, l: l, id: domID(m.ID), s: f.md.Stream()}
+	return f.openAt(m, l, versionNav{})
+}
+
+// openAt is open for an answer placed among its versions by nav, which its
+// final event shows.
+func (f *fragments) openAt(m *hxchat.Message, l *locale, nav versionNav) live.AnswerRenderer {
+	return &mdAnswer{f: f, l: l, id: domID(m.ID), s: f.md.Stream(), nav: nav}
 }
 
 // mdAnswer renders the steps of one answer as Markdown, incrementally.
@@ -84,6 +90,7 @@ type mdAnswer struct {
 	id      string // DOM id of the message
 	s       *markdown.Stream
 	waiting bool // the wait of the model service is shown
+	nav     versionNav
 	buf     bytes.Buffer
 }
 
@@ -155,6 +162,7 @@ func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
 // error (a step that could not be rendered, say) it brings the text whole.
 func (a *mdAnswer) Final(m *hxchat.Message, err error) []byte {
 	v := a.f.view(*m, a.l)
+	v.versionNav = a.nav
 	if m.ErrorCode != hxchat.EInternal {
 		v.Body, v.Kept = "", true
 	}

@@ -135,6 +135,7 @@ func (s *Server) routes() http.Handler {
 	app.Handle("GET /c/{id}/m/{mid}", s.handle(s.messageShow))
 	app.Handle("GET /c/{id}/m/{mid}/edit", s.handle(s.messageEditForm))
 	app.Handle("POST /c/{id}/m/{mid}/edit", s.handle(s.messageEdit))
+	app.Handle("POST /c/{id}/m/{mid}/show", s.handle(s.versionShow))
 	app.Handle("GET /conversations", s.handle(s.conversationList))
 	app.Handle("GET /c/{id}/item", s.handle(s.conversationEntry("conv-item")))
 	app.Handle("GET /c/{id}/rename", s.handle(s.conversationEntry("conv-rename")))

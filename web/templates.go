@@ -20,8 +20,9 @@ type templates struct {
 
 func parseTemplates(static *staticFiles) (*templates, error) {
 	funcs := template.FuncMap{
-		"static":   static.url,
-		"convItem": convItem,
+		"static":        static.url,
+		"convItem":      convItem,
+		"versionButton": versionButton,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {

@@ -32,6 +32,13 @@ func TestTemplates(t *testing.T) {
 	user := (&fragments{md: markdown.New()}).view(hxchat.Message{ID: 99, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "日本語 <i>x</i>", State: hxchat.StateDone}, en)
 	views = append(views, user)
 	cp := chatPage{Page: base, Conv: conv, Messages: views}
+	// Versions: the second of three, in Japanese; the first of two, whose ‹
+	// is disabled.
+	ja := ls.get("ja")
+	second := (&fragments{md: markdown.New()}).view(hxchat.Message{ID: 6, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "q", State: hxchat.StateDone}, ja)
+	second.versionNav = versionNav{Version: 2, Versions: 3, Prev: 5, Next: 7}
+	firstOf := views[1]
+	firstOf.versionNav = versionNav{Version: 1, Versions: 2, Next: 9}
 
 	cases := []struct {
 		name string
@@ -48,6 +55,10 @@ func TestTemplates(t *testing.T) {
 		{"event-wait", waitView{ID: "m1", Wait: &hxchat.Retry{Code: hxchat.ERateLimited, After: 3 * time.Second, Attempt: 2, Of: 3}, L: en}, []string{`hx-target="#m1-wait"`, `class="status waiting"`, "3"}},
 		{"event-wait", waitView{ID: "m1"}, []string{`hx-target="#m1-wait" hx-swap="innerHTML"></hx-partial>`}},
 		{"alert", alertView{Message: "<oops>"}, []string{"&lt;oops&gt;"}},
+		{"message", second, []string{`aria-label="バージョン 2 / 3"`, `aria-label="前のバージョン"`, `hx-post="/c/` + conv.ID + `/m/5/show"`,
+			`aria-label="次のバージョン"`, `hx-post="/c/` + conv.ID + `/m/7/show"`, `class="version-count">2/3</span>`}},
+		{"message", firstOf, []string{`data-version="prev" aria-label="Previous version" title="Previous version" disabled>‹</button> <span class="version-count">1/2</span>`,
+			`hx-post="/c/` + conv.ID + `/m/9/show" hx-target="#log" hx-swap="innerHTML">›</button>`}},
 	}
 	for _, tc := range cases {
 		b, err := tpl.render(tc.name, tc.data)

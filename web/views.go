@@ -47,7 +47,16 @@ func (p chatPage) PostURL() string {
 // conversation the parts of the page that now point at it.
 type turnView struct {
 	User, Answer messageView
-	NewConv      *chatPage // set when the message started a conversation
+	NewConv      *chatPage     // set when the message started a conversation
+	Moved        *convItemView // set otherwise: the conversation's entry, which goes to the top of the list
+}
+
+// movedView is a new answer (Message) or a branch of the log (Log), and the
+// conversation's entry, which goes to the top of the list.
+type movedView struct {
+	Message messageView
+	Log     []messageView
+	Moved   convItemView
 }
 
 type alertView struct{ Message string }
@@ -80,6 +89,8 @@ type messageView struct {
 	// busy, how many seconds it asked to wait before a retry; 0 if it did
 	// not say.
 	RetryIn int
+	// versionNav places the message among its versions.
+	versionNav
 }
 
 // DOMID is the id of the message's element.
