@@ -52,7 +52,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	finish := func(m hxchat.Message, seq int64) {
 		id := live.EventID(m.ID, seq)
-		c := live.Closing(s.render.final(m, l, 0), m.State)
+		c := live.Closing(s.render.finalView(s.versioned(r, m, l), 0), m.State)
 		write(c[0](id), c[1](id))
 	}
 

@@ -121,3 +121,14 @@ type versionButtonView struct {
 func versionButton(v messageView, id int64, dir string) versionButtonView {
 	return versionButtonView{L: v.L, ID: id, URL: v.VersionURL(id), Dir: dir}
 }
+
+// versioned returns message m as the page shows it, placed among its
+// versions; for the end of a stream that the runner's own final event no
+// longer holds (that one is placed when the answer starts).
+func (s *Server) versioned(r *http.Request, m hxchat.Message, l *locale) messageView {
+	v := s.render.view(m, l)
+	if msgs, err := s.o.Store.Messages(r.Context(), m.ConversationID); err == nil {
+		v.versionNav = navOf(hxchat.NewThread(msgs), m.ID)
+	}
+	return v
+}

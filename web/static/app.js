@@ -190,6 +190,28 @@
     }
   }
 
+  // --- Versions -------------------------------------------------------------
+  // ‹ and › of a message's versions replace the log with another branch.
+  // The focus, lost with the button pressed, goes to the same button of the
+  // version shown (or the other one, if that end is reached), and the view
+  // stays on it instead of following the end of the log.
+  let versionFocus = null;
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest(".versions .version");
+    const m = b && (b.getAttribute("hx-post") || "").match(/\/m\/(\d+)\/show$/);
+    if (!m) return;
+    versionFocus = { id: "m" + m[1], dir: b.dataset.version };
+    follow = false;
+  });
+  function focusVersion() {
+    const group = versionFocus && document.querySelector("#" + versionFocus.id + " .versions");
+    if (!group) return;
+    const b = group.querySelector('.version[data-version="' + versionFocus.dir + '"]:not(:disabled)') ||
+      group.querySelector(".version:not(:disabled)");
+    versionFocus = null;
+    if (b) b.focus();
+  }
+
   // --- After every change of the page --------------------------------------
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
@@ -206,6 +228,7 @@
         localCopyLabels(n);
       }
     }
+    if (versionFocus) focusVersion();
     if (!framed) {
       framed = true;
       requestAnimationFrame(frame);
