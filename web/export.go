@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -36,22 +37,22 @@ type exportConversation struct {
 }
 
 // conversationExport downloads a conversation as Markdown or JSON: the
-// branch shown.
+// branch shown. The Markdown is in the reader's language and time zone.
 func (s *Server) conversationExport(w http.ResponseWriter, r *http.Request) error {
-	conv, th, err := s.ownedThread(r)
+	conv, all, err := s.ownedMessages(r)
 	if err != nil {
 		return err
 	}
-	msgs := th.Branch(conv.CurrentID)
+	msgs := hxchat.NewThread(all).Branch(conv.CurrentID)
 	format := r.PathValue("format")
 	var body []byte
 	switch format {
 	case "md":
-		body = []byte(exportMarkdown(conv, msgs))
+		body = []byte(exportMarkdown(conv, msgs, s.locales.pick(r), readerZone(r)))
 		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 	case "json":
 		e := exportConversation{ID: conv.ID, Title: conv.Title, SystemPrompt: conv.SystemPrompt, Model: conv.Model,
-			CreatedAt: conv.CreatedAt, UpdatedAt: conv.UpdatedAt, Messages: []exportMessage{}}
+			CreatedAt: conv.CreatedAt, UpdatedAt: lastChange(conv, all), Messages: []exportMessage{}}
 		for _, m := range msgs {
 			e.Messages = append(e.Messages, exportMessage{Role: m.Role, Content: m.Content, State: m.State, Model: m.Model,
 				FinishReason: m.FinishReason, Error: string(m.ErrorCode), PromptTokens: m.Usage.PromptTokens,
@@ -70,25 +71,74 @@ func (s *Server) conversationExport(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// exportMarkdown writes a conversation as a Markdown document: the title,
-// then each message under a heading naming its author.
-func exportMarkdown(conv *hxchat.Conversation, msgs []hxchat.Message) string {
+// lastChange is when conv last changed: its UpdatedAt, which a new message,
+// an edit or a regeneration moves, or the last change of any of its
+// messages (an answer ends after its turn started), whichever is later.
+func lastChange(conv *hxchat.Conversation, msgs []hxchat.Message) time.Time {
+	t := conv.UpdatedAt
+	for _, m := range msgs {
+		if m.UpdatedAt.After(t) {
+			t = m.UpdatedAt
+		}
+	}
+	return t
+}
+
+// zoneCookie holds the reader's time zone (an IANA name, URL-escaped), set
+// by app.js, for the times of the Markdown export.
+const zoneCookie = "hxchat_tz"
+
+// readerZone returns the reader's time zone: the query's tz, else the
+// cookie's, else UTC; a name Go does not know is UTC too.
+func readerZone(r *http.Request) *time.Location {
+	name := r.URL.Query().Get("tz")
+	if name == "" {
+		if c, err := r.Cookie(zoneCookie); err == nil {
+			name, _ = url.PathUnescape(c.Value)
+		}
+	}
+	if name == "" || len(name) > 64 {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name) // refuses paths: "..", a leading "/"
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// exportTime is how the Markdown export writes a time, in zone loc.
+const exportTime = "2006-01-02 15:04 -07:00"
+
+// exportMarkdown writes a conversation as a Markdown document in language l
+// with times in zone loc (which it names): the title, then each message
+// under a heading naming its author, the message's own headings nested
+// below that one.
+func exportMarkdown(conv *hxchat.Conversation, msgs []hxchat.Message, l *locale, loc *time.Location) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", conv.Title)
+	zone := loc.String()
+	if zone != "UTC" {
+		zone += " (UTC" + time.Now().In(loc).Format("-07:00") + ")"
+	}
+	fmt.Fprintf(&b, "*%s*\n\n", l.T("export.zone", zone))
 	if conv.SystemPrompt != "" {
-		fmt.Fprintf(&b, "> System prompt: %s\n\n", strings.ReplaceAll(conv.SystemPrompt, "\n", "\n> "))
+		fmt.Fprintf(&b, "> %s: %s\n\n", l.T("settings.system"), strings.ReplaceAll(conv.SystemPrompt, "\n", "\n> "))
 	}
 	for _, m := range msgs {
-		who := "User"
+		who := l.T("export.user")
 		if m.Role == hxchat.RoleAssistant {
-			who = "Assistant"
+			who = l.T("export.assistant")
 			if m.Model != "" {
 				who += " (" + m.Model + ")"
 			}
 		}
-		fmt.Fprintf(&b, "## %s · %s\n\n%s\n\n", who, m.CreatedAt.Format(time.RFC3339), strings.TrimRight(m.Content, "\n"))
-		if m.State != hxchat.StateDone {
-			fmt.Fprintf(&b, "*(%s)*\n\n", m.State)
+		fmt.Fprintf(&b, "## %s · %s\n\n%s\n\n", who, m.CreatedAt.In(loc).Format(exportTime), strings.TrimRight(nestHeadings(m.Content, 2), "\n"))
+		switch v := (messageView{Message: m, L: l}); {
+		case m.State == hxchat.StateStreaming:
+			fmt.Fprintf(&b, "*(%s)*\n\n", l.T("export.streaming"))
+		case v.StatusText() != "":
+			fmt.Fprintf(&b, "*(%s)*\n\n", v.StatusText())
 		}
 	}
 	return b.String()

@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+	_ "time/tzdata" // the Markdown export's times in the reader's zone, also where the system has no zoneinfo
 
 	"github.com/hxchat/hxchat/config"
 )

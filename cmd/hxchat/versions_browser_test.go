@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hxchat/hxchat/llm/llmtest"
@@ -19,6 +22,10 @@ func TestBrowserVersions(t *testing.T) {
 	up.Reply(said("a1"), said("a2"), said("a3"), said("a1 edited"), said("a3 regenerated"))
 	m := startApp(t, testConfig(up, t.TempDir()))
 	ctx, log := chrome(t)
+	do(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	}))
 	do(t, ctx, chromedp.Navigate("http://"+m.Addr()+"/"), chromedp.WaitVisible(chromedp.ID("message")))
 	for _, q := range []string{"q1", "q2", "q3"} {
 		ask(t, ctx, q)
@@ -79,6 +86,19 @@ func TestBrowserVersions(t *testing.T) {
 	// › goes forward again.
 	eval[bool](t, ctx, `[...document.querySelectorAll('#log .msg.assistant .versions button')].find(b => b.getAttribute('aria-label') === 'Next version').click(), true`)
 	waitFor(t, "the regenerated answer again", func() bool { return strings.HasSuffix(texts(), "|a3 regenerated") })
+
+	// The export link writes the branch shown, in the page's time zone.
+	eval[bool](t, ctx, `window.md = null; fetch(document.querySelector('.export a[href$="/md"]').href).then(r => r.text()).then(t => { window.md = t; }), true`)
+	waitFor(t, "the export", func() bool { return eval[bool](t, ctx, `typeof window.md === 'string'`) })
+	md := eval[string](t, ctx, `window.md`)
+	for _, w := range []string{"Times are in Asia/Tokyo (UTC+09:00).", " +09:00\n\nq3\n", "a3 regenerated"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("export lacks %q:\n%s", w, md)
+		}
+	}
+	if strings.Contains(md, "a3\n") || strings.Contains(md, "edited") {
+		t.Errorf("export has messages of other branches:\n%s", md)
+	}
 	log.check(t)
 }
 

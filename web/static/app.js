@@ -212,6 +212,15 @@
     if (b) b.focus();
   }
 
+  // --- The reader's time zone -------------------------------------------------
+  // The Markdown export writes times in the reader's zone, which the page
+  // tells the server in a cookie (an IANA name such as Asia/Tokyo).
+  function rememberTimeZone() {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz) document.cookie = "hxchat_tz=" + encodeURIComponent(tz) + "; path=/; max-age=34560000; samesite=lax";
+  }
+  rememberTimeZone();
+
   // --- After every change of the page --------------------------------------
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
