@@ -372,13 +372,13 @@ func (s *Server) ownedMessage(r *http.Request) (*hxchat.Conversation, *hxchat.Me
 	return conv, m, nil
 }
 
-// messageShow renders one message (Cancel of an edit).
+// messageShow renders one message (Cancel of an edit), with its versions.
 func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
 	_, m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "message", s.render.view(*m, s.locales.pick(r)))
+	s.tpl.write(w, http.StatusOK, "message", s.versioned(r, *m, s.locales.pick(r)))
 	return nil
 }
 

@@ -129,6 +129,10 @@ func TestVersions(t *testing.T) {
 	if !strings.Contains(body, `aria-label="Previous version"`) || !strings.Contains(body, `aria-label="Next version"`) {
 		t.Errorf("version buttons lack their labels: %s", body)
 	}
+	// An edit's Cancel shows the question again with its versions.
+	if _, one := b.get("/c/" + conv + "/m/" + u1); !strings.Contains(one, `class="version-count">1/2<`) {
+		t.Errorf("the question after Cancel lacks its versions: %s", one)
+	}
 	_, page = b.get("/c/" + conv)
 	if ids, vs := articles(page); len(ids) != 6 || strings.Join(vs, ",") != "1/2" {
 		t.Errorf("reload after choosing version 1: messages %v, versions %v", ids, vs)
