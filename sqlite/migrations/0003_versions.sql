@@ -16,7 +16,8 @@ UPDATE messages SET parent_id = (
     WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id
 );
 
--- The versions of a message, and a parent's replies.
+-- A message's replies: what the foreign key looks up when messages go
+-- (with their conversation), so that a delete does not scan the table.
 CREATE INDEX messages_parent ON messages (parent_id);
 
 -- 0: no message yet.
