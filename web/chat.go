@@ -110,8 +110,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 		// The conversation goes to the top of the list.
 		item := convItem(*conv, conv.ID, l)
 		v.Moved = &item
-	}
-	if isNew {
+	} else {
 		// The new conversation goes to the top of the list: the rest of
 		// the list is as it was, and is not rendered again.
 		p := chatPage{Page: s.page(r), Conv: conv, Models: s.o.Models}
