@@ -63,6 +63,7 @@ func TestBrowserVersions(t *testing.T) {
 	waitFor(t, "the focus on the versions", func() bool {
 		return eval[string](t, ctx, `document.activeElement.getAttribute('aria-label') || ''`) == "Next version"
 	})
+	checkA11y(t, ctx, "a conversation with versions")
 
 	// Regenerate the last answer: 2/2; ‹ shows the old answer.
 	eval[bool](t, ctx, `document.querySelector('.regenerate').click(), true`)
