@@ -124,5 +124,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.tpl.write(w, status, "alert", alertView{Message: msg})
 		return
 	}
-	s.tpl.write(w, status, "error.html", errorPage{Page: s.basePage(r), Status: status, Message: msg})
+	p := s.basePage(r)
+	p.NoComposer = true
+	s.tpl.write(w, status, "error.html", errorPage{Page: p, Status: status, Message: msg})
 }

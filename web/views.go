@@ -20,6 +20,7 @@ type Page struct {
 	Conversations []hxchat.Conversation
 	CurrentID     string // the conversation shown, if any
 	Query         string // what the conversation list is filtered by
+	NoComposer    bool   // the page has no message box (an error page): the skip link leads to the content
 }
 
 // chatPage is a conversation, or a new chat when Conv is nil.

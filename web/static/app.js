@@ -6,7 +6,9 @@
 //   - Send becomes Stop while an answer is being written;
 //   - the view follows a growing answer unless the reader scrolled up, and
 //     then offers a "jump to latest" button;
-//   - the theme switch, the phone menu, Copy buttons and local times.
+//   - the theme switch, the phone menu, Copy buttons and local times;
+//   - keyboard: Escape cancels a rename or an edit and closes the phone
+//     menu, Ctrl/Cmd+Enter sends an edit, focus comes back after a save.
 (() => {
   "use strict";
 
@@ -256,5 +258,66 @@
     changed([{ addedNodes: [document.body] }]);
     if ($("#log")) toBottom();
     new MutationObserver(changed).observe(document.body, { childList: true, subtree: true });
+  });
+  // --- Keyboard ---------------------------------------------------------------
+  // Escape cancels a rename or an edit (as its Cancel button does) and closes
+  // the phone menu; Ctrl/Cmd+Enter sends an edited question.
+  document.addEventListener("keydown", (e) => {
+    if (e.isComposing || e.keyCode === 229 || !(e.target instanceof Element)) return;
+    if (e.key === "Escape") onEscape(e);
+    else if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.matches(".edit textarea")) {
+      e.preventDefault();
+      e.target.form.requestSubmit();
+    }
+  });
+  function onEscape(e) {
+    const cancel = e.target.closest(".renaming, .editing")?.querySelector("button[type=button][hx-get]");
+    if (cancel) {
+      e.preventDefault();
+      cancel.click();
+      return;
+    }
+    const menu = $(".sidebar.open .menu-toggle");
+    if (menu && menu.offsetParent !== null) {
+      menu.click();
+      menu.focus();
+    }
+  }
+
+  // After a rename or an edit is saved or cancelled, its form is swapped out
+  // (and the focus with it): the focus goes back to the renamed item or the
+  // edited bubble.
+  document.addEventListener("submit", (e) => focusAfterSwap(e.target));
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest(".renaming button[type=button], .editing button[type=button]");
+    if (b) focusAfterSwap(b);
+  });
+  function focusAfterSwap(el) {
+    const form = el.closest && el.closest(".renaming, .editing");
+    if (!form) return;
+    const id = form.id, editing = form.classList.contains("editing");
+    const obs = new MutationObserver(() => {
+      if (form.isConnected) return;
+      let to = document.getElementById(id);
+      if (editing && !to) {
+        const users = document.querySelectorAll("#log .msg.user");
+        to = users[users.length - 1];
+      }
+      if (!to) return; // removed, not yet replaced
+      obs.disconnect();
+      if (!editing) to = $("a", to); // a message takes the focus itself (tabindex -1)
+      if (to) to.focus();
+    });
+    obs.observe(document.body, { childList: true, subtree: true });
+    setTimeout(() => obs.disconnect(), 15000);
+  }
+
+  // A rename field opens with the old title selected, ready to be replaced.
+  document.addEventListener("focusin", (e) => {
+    const i = e.target;
+    if (i instanceof HTMLInputElement && i.matches(".renaming input[name=title]") && !i.dataset.selected) {
+      i.dataset.selected = "1";
+      i.select();
+    }
   });
 })();
