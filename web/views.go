@@ -21,6 +21,7 @@ type Page struct {
 	CurrentID     string // the conversation shown, if any
 	Query         string // what the conversation list is filtered by
 	NoComposer    bool   // the page has no message box (an error page): the skip link leads to the content
+	BannerHidden  bool   // the demo banner was dismissed (a cookie set by app.js)
 }
 
 // chatPage is a conversation, or a new chat when Conv is nil.
@@ -123,11 +124,17 @@ func (v messageView) Streaming() bool { return v.State == hxchat.StateStreaming 
 // themeCookie remembers the theme picked with the switch (set by app.js).
 const themeCookie = "hxchat_theme"
 
+// bannerCookie remembers that the demo banner was dismissed (set by app.js).
+const bannerCookie = "hxchat_banner"
+
 // page returns what every page has, without the conversation list.
 func (s *Server) page(r *http.Request) Page {
 	p := Page{L: s.locales.pick(r), Path: r.URL.Path, Title: "hxchat", Provider: s.o.Provider, Demo: s.o.Demo}
 	if c, err := r.Cookie(themeCookie); err == nil && (c.Value == "light" || c.Value == "dark") {
 		p.Theme = c.Value
+	}
+	if c, err := r.Cookie(bannerCookie); err == nil && c.Value == "hidden" {
+		p.BannerHidden = true
 	}
 	return p
 }

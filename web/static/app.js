@@ -8,7 +8,8 @@
 //     then offers a "jump to latest" button;
 //   - the theme switch, the phone menu, Copy buttons and local times;
 //   - keyboard: Escape cancels a rename or an edit and closes the phone
-//     menu, Ctrl/Cmd+Enter sends an edit, focus comes back after a save.
+//     menu, Ctrl/Cmd+Enter sends an edit, focus comes back after a save;
+//   - relative times, the demo banner's close button, a conversation's ⋯.
 (() => {
   "use strict";
 
@@ -167,6 +168,7 @@
     }
     const done = (ok) => {
       btn.classList.add(ok ? "copied" : "copy-failed");
+      if (ok) sayCopied(btn);
       setTimeout(() => btn.classList.remove("copied", "copy-failed"), 1500);
     };
     navigator.clipboard.write([new ClipboardItem({ "text/plain": data })]).then(() => done(true), () => done(false));
@@ -236,6 +238,7 @@
       for (const n of r.addedNodes) {
         if (n.nodeType !== Node.ELEMENT_NODE) continue;
         localTimes(n);
+        relativeTimes(n);
         localCopyLabels(n);
       }
     }
@@ -259,7 +262,7 @@
     if ($("#log")) toBottom();
     new MutationObserver(changed).observe(document.body, { childList: true, subtree: true });
   });
-  // --- Keyboard ---------------------------------------------------------------
+  // --- Keyboard ------------------------------------------------------------
   // Escape cancels a rename or an edit (as its Cancel button does) and closes
   // the phone menu; Ctrl/Cmd+Enter sends an edited question.
   document.addEventListener("keydown", (e) => {
@@ -319,5 +322,76 @@
       i.dataset.selected = "1";
       i.select();
     }
+  });
+
+  // --- Sidebar on touch screens --------------------------------------------
+  // Without hover, a conversation's ✎ and × are behind its ⋯ button.
+  document.addEventListener("click", (e) => {
+    const more = e.target.closest && e.target.closest(".conv-more");
+    if (!more) return;
+    const li = more.closest(".conv"), open = !li.classList.contains("show-actions");
+    for (const o of document.querySelectorAll(".conv.show-actions")) {
+      o.classList.remove("show-actions");
+      $(".conv-more", o).setAttribute("aria-expanded", "false");
+    }
+    li.classList.toggle("show-actions", open);
+    more.setAttribute("aria-expanded", String(open));
+  });
+
+  // --- The demo banner -----------------------------------------------------
+  // Dismissed once, it stays away (a cookie the server reads).
+  document.addEventListener("click", (e) => {
+    const close = e.target.closest && e.target.closest(".banner-close");
+    if (!close) return;
+    close.closest(".banner").remove();
+    document.cookie = "hxchat_banner=hidden; path=/; max-age=34560000; samesite=lax";
+    const box = $("#message") || $("#main");
+    if (box) box.focus();
+  });
+
+  // --- Copied --------------------------------------------------------------
+  // A Copy button says "Copied" for a moment.
+  function sayCopied(btn) {
+    const label = document.body.dataset.copiedLabel;
+    if (!label || btn.dataset.was) return;
+    btn.dataset.was = btn.textContent;
+    btn.textContent = label;
+    setTimeout(() => {
+      btn.textContent = btn.dataset.was;
+      delete btn.dataset.was;
+    }, 1500);
+  }
+
+  // --- Relative times ------------------------------------------------------
+  // A message's time says how long ago, in the page's language ("2 minutes
+  // ago", "2 分前"); its title has the full local date (localTimes). The
+  // server writes the time in UTC for a page without script.
+  function relativeTimes(root) {
+    const lang = document.documentElement.lang || "en";
+    const rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+    const now = Date.now();
+    const times = root.matches && root.matches("time[datetime]") ? [root] : root.querySelectorAll("time[datetime]");
+    for (const t of times) {
+      const d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d)) continue;
+      // The text node's data changes, so that the log (aria-live, for
+      // additions) does not read a time out at every update.
+      const text = ago(rtf, lang, d, now), n = t.firstChild;
+      if (n && n.nodeType === Node.TEXT_NODE && !n.nextSibling) {
+        if (n.data !== text) n.data = text;
+      } else t.textContent = text;
+    }
+  }
+  function ago(rtf, lang, d, now) {
+    const s = Math.round((d - now) / 1000), a = Math.abs(s);
+    if (a < 45) return rtf.format(0, "second");
+    if (a < 45 * 60) return rtf.format(Math.round(s / 60), "minute");
+    if (a < 22 * 3600) return rtf.format(Math.round(s / 3600), "hour");
+    if (a < 6 * 86400) return rtf.format(Math.round(s / 86400), "day");
+    return new Intl.DateTimeFormat(lang, { dateStyle: "medium" }).format(d);
+  }
+  setInterval(() => relativeTimes(document), 30000);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) relativeTimes(document);
   });
 })();
