@@ -275,10 +275,11 @@ func TestBrowserDemo(t *testing.T) {
 		do(t, ctx, chromedp.WaitVisible(chromedp.ID("message")))
 		eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
 		screenshot(t, ctx, "dark-ja.png")
-		do(t, ctx, chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2)), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
+		// The phone (390×844), light, with the code of the answer in view.
+		do(t, ctx, phoneScaled(390, 844, 2))
 		eval[bool](t, ctx, `document.cookie = 'hxchat_theme=; path=/; max-age=0'; true`)
 		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
-		eval[bool](t, ctx, `window.scrollTo(0, 0), true`)
+		eval[bool](t, ctx, `document.querySelector('.md .code').scrollIntoView({block: 'center'}), true`)
 		screenshot(t, ctx, "phone.png")
 	}
 }

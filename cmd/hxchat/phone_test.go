@@ -23,9 +23,12 @@ var wideAnswer = "Here is the code:\n\n```go\nfunc main() { fmt.Println(\"" + st
 
 // phone makes the page a phone's: width × height CSS pixels, a touch
 // screen without hover.
-func phone(width, height int64) chromedp.Action[chromedp.Void] {
+func phone(width, height int64) chromedp.Action[chromedp.Void] { return phoneScaled(width, height, 1) }
+
+// phoneScaled is phone with scale device pixels to a CSS pixel.
+func phoneScaled(width, height int64, scale float64) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height, chromedp.EmulateMobile, chromedp.EmulateScale(1))); err != nil {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height, chromedp.EmulateMobile, chromedp.EmulateScale(scale))); err != nil {
 			return err
 		}
 		_, err := cdp.Call(ctx, tg, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5})
