@@ -63,7 +63,11 @@ func fitsWidth(t *testing.T, ctx context.Context, width int, screen string) {
 // open, a question being edited and an error page.
 func TestBrowserPhoneLayout(t *testing.T) {
 	up := llmtest.NewServer(t)
-	up.Reply(llmtest.Reply{Tokens: []string{wideAnswer}})
+	gate := make(chan struct{})
+	defer close(gate)
+	half := strings.Index(wideAnswer, "See https") // the code and the table first
+	up.Reply(llmtest.Reply{Tokens: []string{wideAnswer}}, llmtest.Reply{Tokens: []string{wideAnswer}},
+		llmtest.Reply{Tokens: []string{wideAnswer[:half], wideAnswer[half:]}, Gate: gate, GateAfter: 1})
 	m := startApp(t, testConfig(up, t.TempDir()))
 	ctx, log := chrome(t)
 	base := "http://" + m.Addr()
@@ -105,6 +109,12 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	if got := eval[string](t, ctx, `[...document.querySelectorAll('.msg.assistant .md pre, .msg.assistant .md table')].map(e => e.scrollWidth > e.clientWidth && e.getBoundingClientRect().right <= 390 ? 'scrolls' : 'no').join(' ')`); got != "scrolls scrolls scrolls scrolls" {
 		t.Errorf("code blocks and tables in their own box: %q", got)
 	}
+	// While an answer is written (Stop instead of Send), half of it shown.
+	do(t, ctx, phone(360, 844), chromedp.Focus(chromedp.ID("message")), typeText("once more"), pressEnter())
+	waitFor(t, "half of the answer", func() bool {
+		return eval[bool](t, ctx, `!!document.querySelector('.msg.state-streaming .md pre') && !document.querySelector('#composer .stop-send').hidden`)
+	})
+	fitsWidth(t, ctx, 360, "answer being written")
 	log.problems = filterProblems(log.problems, "404")
 	log.check(t)
 }

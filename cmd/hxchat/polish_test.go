@@ -57,6 +57,10 @@ func TestBrowserDemoHeader(t *testing.T) {
 		t.Fatalf("%d demo banners", n)
 	}
 	checkA11y(t, ctx, "phone with the demo banner")
+	for _, w := range []int64{360, 390} {
+		do(t, ctx, phone(w, 844), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
+		fitsWidth(t, ctx, int(w), "the demo banner")
+	}
 	eval[bool](t, ctx, `document.querySelector('.banner .banner-close').click(), true`)
 	if got := eval[string](t, ctx, `document.querySelectorAll('.banner').length + ' ' + document.activeElement.id`); got != "0 message" {
 		t.Errorf("after Hide: %q, want no banner and the focus in the message box", got)
@@ -157,6 +161,12 @@ func TestBrowserSidebarTitles(t *testing.T) {
 		t.Errorf("phone after ⋯: (expanded|actions' display|rename on screen) %q", got)
 	}
 	checkA11y(t, ctx, "phone, a conversation's actions open")
+	eval[bool](t, ctx, li+`.querySelector('button[hx-get$="/rename"]').focus(), true`)
+	do(t, ctx, focusPage(), pressEscape())
+	if got := eval[string](t, ctx, `(li => [li.querySelector('.conv-more').getAttribute('aria-expanded'), getComputedStyle(li.querySelector('.conv-actions')).display, document.activeElement === li.querySelector('.conv-more'), li.closest('.sidebar').classList.contains('open')].join('|'))(`+li+`)`); got != "false|none|true|true" {
+		t.Errorf("phone, Escape in the actions: (expanded|actions' display|focus on ⋯|menu open) %q", got)
+	}
+	eval[bool](t, ctx, li+`.querySelector('.conv-more').click(), true`)
 	eval[bool](t, ctx, li+`.querySelector('button[hx-get$="/rename"]').click(), true`)
 	waitFor(t, "the rename field on the phone", func() bool { return eval[int](t, ctx, `document.querySelectorAll('.renaming input').length`) == 1 })
 	fitsWidth(t, ctx, 390, "renaming on the phone")

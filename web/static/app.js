@@ -280,6 +280,12 @@
       cancel.click();
       return;
     }
+    const more = e.target.closest(".conv.show-actions");
+    if (more) {
+      $(".conv-more", more).click();
+      $(".conv-more", more).focus();
+      return;
+    }
     const menu = $(".sidebar.open .menu-toggle");
     if (menu && menu.offsetParent !== null) {
       menu.click();
