@@ -60,6 +60,11 @@ func TestBrowserKeyboard(t *testing.T) {
 	if got := eval[string](t, ctx, `document.querySelector('a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])').textContent`); got != "Skip to the message box" {
 		t.Errorf("the first thing Tab reaches says %q", got)
 	}
+	setLang(t, ctx, "ja")
+	if got := eval[string](t, ctx, `document.querySelector('.skip-link').textContent`); got != "メッセージ入力欄へ移動" {
+		t.Errorf("ja: the skip link says %q", got)
+	}
+	setLang(t, ctx, "en")
 	eval[bool](t, ctx, `document.querySelector('.skip-link').focus(), true`)
 	if top := eval[float64](t, ctx, `document.querySelector('.skip-link').getBoundingClientRect().top`); top < 0 {
 		t.Errorf("the focused skip link is off screen (top %v)", top)

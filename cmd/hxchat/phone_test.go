@@ -78,6 +78,15 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	if n := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant .md pre, .msg.assistant .md table').length`); n != 4 {
 		t.Fatalf("%d code blocks and tables, want 4", n)
 	}
+	// A desktop window (and a narrow one, where the sidebar is beside the
+	// chat) is not widened either.
+	for _, w := range []int64{1100, 800} {
+		do(t, ctx, chromedp.EmulateViewport(w, 800), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
+		page, window := eval[int](t, ctx, `document.documentElement.scrollWidth`), eval[int](t, ctx, `document.documentElement.clientWidth`)
+		if page != window {
+			t.Errorf("desktop window of %d px: the page is %d px wide, the window %d", w, page, window)
+		}
+	}
 	for _, lang := range []string{"en", "ja"} {
 		eval[bool](t, ctx, `document.cookie = 'hxchat_lang=`+lang+`; path=/', true`)
 		for _, width := range []int{360, 390} {
