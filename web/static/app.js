@@ -225,6 +225,39 @@
   }
   rememberTimeZone();
 
+  // --- When hxchat cannot be reached (issue 12) ------------------------------
+  // A message that could not be sent (no response at all: the server is down
+  // or the network is) stays in the box, and the reason shows beside it; the
+  // next accepted message clears it (the server's answer empties #alert).
+  function composerUnreachable(e) {
+    const form = e.target;
+    if (!form || form.id !== "composer") return;
+    const ctx = e.detail && e.detail.ctx;
+    if (ctx && ctx.response) return; // the server answered: it says why itself
+    const alert = $("#alert", form);
+    if (!alert) return;
+    const p = document.createElement("p");
+    p.className = "unreachable";
+    p.textContent = form.dataset.unreachable || "";
+    alert.replaceChildren(p);
+  }
+  document.addEventListener("htmx:error", composerUnreachable);
+
+  // An answer's stream that dropped says that it reconnects (htmx's SSE
+  // extension retries by itself, with Last-Event-ID) until it is back.
+  function streamReconnecting(e, on) {
+    const art = e.target && e.target.closest && e.target.closest(".msg.state-streaming");
+    if (!art) return;
+    if (on && e.type === "htmx:sse:before:connection" && !(e.detail && e.detail.connection && e.detail.connection.attempt > 0)) return;
+    art.classList.toggle("reconnecting", on);
+    const st = $(".reconnect-status", art);
+    if (st) st.hidden = !on;
+  }
+  document.addEventListener("htmx:sse:error", (e) => streamReconnecting(e, true));
+  document.addEventListener("htmx:sse:before:connection", (e) => streamReconnecting(e, true));
+  document.addEventListener("htmx:sse:after:connection", (e) => streamReconnecting(e, false));
+  document.addEventListener("htmx:sse:after:message", (e) => streamReconnecting(e, false));
+
   // --- After every change of the page --------------------------------------
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
