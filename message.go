@@ -59,6 +59,9 @@ type Conversation struct {
 	CurrentID int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Snippet is set by Store.SearchConversations on a conversation found
+	// through one of its messages: the text around the first match.
+	Snippet string
 }
 
 // Message is one user question or assistant answer.

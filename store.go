@@ -22,8 +22,11 @@ type Store interface {
 	// Conversations lists the session's conversations, most recently updated first.
 	Conversations(ctx context.Context, sessionID string) ([]Conversation, error)
 	// SearchConversations lists the session's conversations whose title or
-	// any message contains query (case-insensitive for ASCII letters; any
-	// script), most recently updated first.
+	// any message contains query, most recently updated first. Text and
+	// query are compared after folding (NFKC and width: full-width ＳＳＥ
+	// finds SSE, half-width ｶﾀｶﾅ finds カタカナ; ASCII letters in either
+	// case), in any script. A conversation found through a message has its
+	// Snippet: the text around the first match.
 	SearchConversations(ctx context.Context, sessionID, query string) ([]Conversation, error)
 	// RenameConversation sets the title of a conversation the session owns.
 	RenameConversation(ctx context.Context, sessionID, id, title string) error

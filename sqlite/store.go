@@ -4,12 +4,16 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	msqlite "modernc.org/sqlite"
+
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/fold"
 )
 
 // now returns the current time as it is stored: UTC, whole milliseconds.
@@ -110,39 +114,61 @@ func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.C
 }
 
 // searchSQL lists the conversations of a session (first argument) whose
-// title (second) or any message content (third) matches a LIKE pattern.
+// title or any message content contains the folded query (second), both
+// folded by fold_text (see package fold); with each, the content of its
+// first message that matches, or NULL when only the title does.
 //
-// LIKE, not FTS5: FTS5's default unicode61 tokenizer splits text at spaces and
-// punctuation, and Japanese puts none between words, so 東京 would not match
-// 東京に行きたい; its trigram tokenizer splits any script but cannot match a
-// query shorter than three characters, and two-character words such as 東京
-// are common. LIKE '%q%' matches any substring in any script, and SQLite's LIKE
-// ignores case for ASCII letters only, which is what Store promises. No index
-// helps a pattern with a leading %: the session's conversations are found
-// with conversations_session_updated (which also gives the order, without a
-// sort) and each one's messages with messages_conversation_id, then scanned.
-// That is one session's history, and EXISTS stops at the first match.
-const searchSQL = "SELECT " + conversationColumns + " FROM conversations c WHERE c.session_id = ? AND (" +
-	`c.title LIKE ? ESCAPE '\' OR ` +
-	`EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE ? ESCAPE '\')` +
-	") ORDER BY c.updated_at DESC, c.rowid DESC"
+// instr on folded text, not FTS5: FTS5's default unicode61 tokenizer splits
+// text at spaces and punctuation, and Japanese puts none between words, so
+// 東京 would not match 東京に行きたい; its trigram tokenizer splits any script
+// but cannot match a query shorter than three characters, and two-character
+// words such as 東京 are common. A substring of the folded text matches in
+// any script, and needs no escaping of LIKE's wildcards. No index helps: the
+// session's conversations are found with conversations_session_updated
+// (which also gives the order) and each one's messages with
+// messages_conversation_id, then folded and scanned, up to the first match.
+// That is one session's history.
+const searchSQL = "SELECT " + conversationColumns + ", hit FROM (" +
+	"SELECT " + conversationColumns + ", rowid AS rid, instr(fold_text(title), ?2) > 0 AS in_title, " +
+	"(SELECT m.content FROM messages m WHERE m.conversation_id = c.id AND instr(fold_text(m.content), ?2) > 0 ORDER BY m.id LIMIT 1) AS hit " +
+	"FROM conversations c WHERE c.session_id = ?1" +
+	") WHERE in_title OR hit IS NOT NULL ORDER BY updated_at DESC, rid DESC"
+
+// foldSQL is the SQL function fold_text(s): fold.String, for searchSQL.
+const foldSQL = "fold_text"
+
+func init() {
+	msqlite.MustRegisterDeterministicScalarFunction(foldSQL, 1, func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return fold.String(v), nil
+		case []byte:
+			return fold.String(string(v)), nil
+		case nil:
+			return nil, nil
+		}
+		return nil, fmt.Errorf("fold_text: not text: %T", args[0])
+	})
+}
 
 // maxSearchLen is the longest search query, in bytes after trimming, that
-// SearchConversations accepts; SQLite refuses LIKE patterns much longer than
-// this (SQLITE_MAX_LIKE_PATTERN_LENGTH, 50000 bytes).
+// SearchConversations accepts.
 const maxSearchLen = 4096
 
-// likeEscaper escapes the LIKE wildcards of a query, and the escape
-// character itself, for ESCAPE '\'.
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+// Snippet lengths, in characters: before and after the first match.
+const snippetBefore, snippetAfter = 30, 60
 
 // SearchConversations lists the session's conversations whose title or any
 // message (user or assistant, whatever its state) contains query, most
-// recently updated first, in the order of Conversations. Spaces around query
-// are ignored; an empty or blank query lists every conversation, like
-// Conversations. Letters match in either case for ASCII only (a and A, not é
-// and É); %, _ and \ are plain characters. A query longer than 4096 bytes
-// is an ETooLarge error.
+// recently updated first, in the order of Conversations. Text and query are
+// compared folded (package fold): Unicode NFKC and width, so that
+// full-width ＳＳＥ finds SSE and half-width ｶﾀｶﾅ finds カタカナ, and ASCII
+// letters in either case (a and A, not é and É); %, _ and \ are plain
+// characters. Each conversation found through a message has its Snippet:
+// the text around the first match in its first matching message. Spaces
+// around query are ignored; an empty or blank query lists every
+// conversation, like Conversations. A query longer than 4096 bytes is an
+// ETooLarge error.
 func (s *Store) SearchConversations(ctx context.Context, sessionID, query string) ([]hxchat.Conversation, error) {
 	q := strings.TrimSpace(query)
 	if q == "" {
@@ -151,8 +177,11 @@ func (s *Store) SearchConversations(ctx context.Context, sessionID, query string
 	if len(q) > maxSearchLen {
 		return nil, hxchat.Errorf(hxchat.ETooLarge, "The search text is too long.")
 	}
-	pattern := "%" + likeEscaper.Replace(q) + "%"
-	rows, err := s.r.QueryContext(ctx, searchSQL, sessionID, pattern, pattern)
+	fq := strings.TrimSpace(fold.String(q))
+	if fq == "" {
+		return []hxchat.Conversation{}, nil // folds to spaces only: nothing to find
+	}
+	rows, err := s.r.QueryContext(ctx, searchSQL, sessionID, fq)
 	if err != nil {
 		return nil, wrap("search conversations", err)
 	}
@@ -160,8 +189,14 @@ func (s *Store) SearchConversations(ctx context.Context, sessionID, query string
 	list := []hxchat.Conversation{}
 	for rows.Next() {
 		var c hxchat.Conversation
-		if err := scanConversation(rows, &c); err != nil {
+		var created, updated int64
+		var hit sql.NullString
+		if err := rows.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &created, &updated, &hit); err != nil {
 			return nil, wrap("search conversations", err)
+		}
+		c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+		if hit.Valid {
+			c.Snippet = fold.Snippet(hit.String, fq, snippetBefore, snippetAfter)
 		}
 		list = append(list, c)
 	}

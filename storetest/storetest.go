@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"UnicodeAndLargeText", testUnicode},
 		{"SearchConversations", testSearch},
 		{"SearchConversationsLiteral", testSearchLiteral},
+		{"SearchConversationsFolded", testSearchFolded},
 		{"RenameConversation", testRename},
 		{"DeleteConversation", testDelete},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -1128,6 +1129,59 @@ func testSearchLiteral(t *testing.T, s hxchat.Store) {
 	wantSearch(t, s, sid, `\`, path.ID)
 	wantSearch(t, s, sid, `D:\`, path.ID)
 	wantSearch(t, s, sid, "C:temp", decoy.ID)
+}
+
+// testSearchFolded: text and query are compared folded, as a Japanese
+// reader types them: full-width and half-width Latin letters and digits,
+// full-width and half-width katakana (with their voicing marks) find each
+// other; a conversation found through a message says where it matched.
+func testSearchFolded(t *testing.T, s hxchat.Store) {
+	sid := newSession(t, s)
+	full := titled(t, s, sid, "ストリーミング", "ＳＳＥ で回答を流すには？", "ＨＴＴＰ の接続を開いたままにします。")
+	tick()
+	half := titled(t, s, sid, "ﾒﾓ", "ｶﾞｲﾄﾞを読んだ", "ｻｰﾊﾞｰ側で描画します。")
+	tick()
+	plain := titled(t, s, sid, "Server-Sent Events", "How does SSE reconnect?", "With Last-Event-ID, on version 2.")
+
+	// Half-width query, full-width text, and back; ASCII case too.
+	wantSearch(t, s, sid, "SSE", plain.ID, full.ID)
+	wantSearch(t, s, sid, "ＳＳＥ", plain.ID, full.ID)
+	wantSearch(t, s, sid, "sse", plain.ID, full.ID)
+	wantSearch(t, s, sid, "ｓｓｅ", plain.ID, full.ID)
+	wantSearch(t, s, sid, "http", full.ID)
+	wantSearch(t, s, sid, "２", plain.ID)
+	// Katakana of either width, with voicing marks joined or apart.
+	wantSearch(t, s, sid, "ガイド", half.ID)
+	wantSearch(t, s, sid, "ｶﾞｲﾄﾞ", half.ID)
+	wantSearch(t, s, sid, "サーバー", half.ID)
+	wantSearch(t, s, sid, "ｽﾄﾘｰﾐﾝｸﾞ", full.ID)
+	wantSearch(t, s, sid, "メモ", half.ID)
+	// Hiragana is not katakana: a different word.
+	wantSearch(t, s, sid, "がいど")
+
+	// Where it matched: the text of the first matching message, as written.
+	snippets := map[string]string{}
+	for _, c := range search(t, s, sid, "sse") {
+		snippets[c.ID] = c.Snippet
+	}
+	if got := snippets[full.ID]; got != "ＳＳＥ で回答を流すには？" {
+		t.Errorf("snippet of the full-width match: %q", got)
+	}
+	if got := snippets[plain.ID]; got != "How does SSE reconnect?" {
+		t.Errorf("snippet of the plain match: %q", got)
+	}
+	for _, c := range search(t, s, sid, "メモ") {
+		if c.Snippet != "" {
+			t.Errorf("a match of the title alone has the snippet %q", c.Snippet)
+		}
+	}
+	long := titled(t, s, sid, "long", strings.Repeat("前置き。", 40)+"ここで ＳＳＥ の話。"+strings.Repeat("後書き。", 40), "OK.")
+	for _, c := range search(t, s, sid, "sse") {
+		if c.ID == long.ID && (!strings.HasPrefix(c.Snippet, "…") || !strings.HasSuffix(c.Snippet, "…") ||
+			!strings.Contains(c.Snippet, "ここで ＳＳＥ の話。") || len([]rune(c.Snippet)) > 100) {
+			t.Errorf("snippet of a long message: %q", c.Snippet)
+		}
+	}
 }
 
 func testRename(t *testing.T, s hxchat.Store) {
