@@ -14,6 +14,7 @@ type convItemView struct {
 	Conv    hxchat.Conversation
 	Current bool // the page shows this conversation
 	L       *locale
+	Query   string // the search it was found by, if any (see Found)
 }
 
 func convItem(c hxchat.Conversation, current string, l *locale) convItemView {

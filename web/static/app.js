@@ -258,6 +258,23 @@
   document.addEventListener("htmx:sse:after:connection", (e) => streamReconnecting(e, false));
   document.addEventListener("htmx:sse:after:message", (e) => streamReconnecting(e, false));
 
+  // --- Search while an IME composes (issue 12) ------------------------------
+  // The sidebar's search asks the server at each input; while an IME
+  // composition is open the text is not what the user means yet, so those
+  // inputs do not reach htmx, and the end of the composition searches.
+  function searchComposing(e) {
+    const box = e.target;
+    if (!(box instanceof HTMLInputElement) || !box.classList.contains("search")) return;
+    if (e.type === "compositionstart") box.dataset.composing = "1";
+    else if (e.type === "compositionend") {
+      delete box.dataset.composing;
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    } else if (box.dataset.composing || e.isComposing) e.stopImmediatePropagation();
+  }
+  for (const type of ["compositionstart", "compositionend", "input"]) {
+    document.addEventListener(type, searchComposing, true);
+  }
+
   // --- After every change of the page --------------------------------------
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
