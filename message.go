@@ -82,6 +82,12 @@ type Message struct {
 	Usage        Usage
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// RetryAt is, for an answer that failed because the model service was
+	// busy, when the service said it may be asked again; zero if it did not.
+	RetryAt time.Time
+	// RequestID is the id of the request that started an answer, as the
+	// log shows it; stored with the answer's end.
+	RequestID string
 }
 
 // Usage counts the tokens of one answer, when the provider reports them.

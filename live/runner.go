@@ -195,6 +195,9 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		r.mu.Unlock()
 	}()
 	log := r.o.Logger.With("answer", answer.ID)
+	if answer.RequestID != "" {
+		log = log.With("req", answer.RequestID) // the id the page shows
+	}
 	r.saves.add(answer.ID)
 	defer r.saves.remove(answer.ID)
 
@@ -253,6 +256,9 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	answer.FinishReason = finish
 	answer.Usage = usage
 	answer.State, answer.ErrorCode = outcome(ctx, finish, err)
+	if e, ok := errors.AsType[*hxchat.Error](err); ok && answer.State == hxchat.StateError && e.RetryAfter > 0 {
+		answer.RetryAt = time.Now().Add(e.RetryAfter) // stored: a reload says the same
+	}
 	switch answer.State {
 	case hxchat.StateError:
 		log.Warn("answer failed", "code", answer.ErrorCode, "err", err, "finish_reason", finish)

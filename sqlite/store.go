@@ -19,6 +19,14 @@ import (
 // now returns the current time as it is stored: UTC, whole milliseconds.
 func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
+// millisOrZero is t as stored, 0 for the zero time.
+func millisOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
 // fromMillis turns a stored time back into a time.Time in UTC.
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
@@ -113,10 +121,11 @@ func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.C
 	return list, nil
 }
 
-// searchSQL lists the conversations of a session (first argument) whose
-// title or any message content contains the folded query (second), both
-// folded by fold_text (see package fold); with each, the content of its
-// first message that matches, or NULL when only the title does.
+// searchSQL lists the conversations of a session (third argument) whose
+// title or any message content contains the folded query (first and
+// second), the text folded by fold_text (see package fold); with each, the
+// content of its first message that matches, or NULL when only the title
+// does.
 //
 // instr on folded text, not FTS5: FTS5's default unicode61 tokenizer splits
 // text at spaces and punctuation, and Japanese puts none between words, so
@@ -129,9 +138,9 @@ func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.C
 // messages_conversation_id, then folded and scanned, up to the first match.
 // That is one session's history.
 const searchSQL = "SELECT " + conversationColumns + ", hit FROM (" +
-	"SELECT " + conversationColumns + ", rowid AS rid, instr(fold_text(title), ?2) > 0 AS in_title, " +
-	"(SELECT m.content FROM messages m WHERE m.conversation_id = c.id AND instr(fold_text(m.content), ?2) > 0 ORDER BY m.id LIMIT 1) AS hit " +
-	"FROM conversations c WHERE c.session_id = ?1" +
+	"SELECT " + conversationColumns + ", rowid AS rid, instr(fold_text(title), ?) > 0 AS in_title, " +
+	"(SELECT m.content FROM messages m WHERE m.conversation_id = c.id AND instr(fold_text(m.content), ?) > 0 ORDER BY m.id LIMIT 1) AS hit " +
+	"FROM conversations c WHERE c.session_id = ?" +
 	") WHERE in_title OR hit IS NOT NULL ORDER BY updated_at DESC, rid DESC"
 
 // foldSQL is the SQL function fold_text(s): fold.String, for searchSQL.
@@ -181,7 +190,7 @@ func (s *Store) SearchConversations(ctx context.Context, sessionID, query string
 	if fq == "" {
 		return []hxchat.Conversation{}, nil // folds to spaces only: nothing to find
 	}
-	rows, err := s.r.QueryContext(ctx, searchSQL, sessionID, fq)
+	rows, err := s.r.QueryContext(ctx, searchSQL, fq, fq, sessionID)
 	if err != nil {
 		return nil, wrap("search conversations", err)
 	}
@@ -261,17 +270,20 @@ func (s *Store) DeleteConversation(ctx context.Context, sessionID, id string) er
 }
 
 const messageColumns = "id, conversation_id, coalesce(parent_id, 0), role, content, state, finish_reason, error_code, model, " +
-	"prompt_tokens, completion_tokens, created_at, updated_at"
+	"prompt_tokens, completion_tokens, created_at, updated_at, retry_at, request_id"
 
 func scanMessage(row interface{ Scan(...any) error }, m *hxchat.Message) error {
 	var role, state, code string
-	var created, updated int64
+	var created, updated, retryAt int64
 	if err := row.Scan(&m.ID, &m.ConversationID, &m.ParentID, &role, &m.Content, &state, &m.FinishReason, &code, &m.Model,
-		&m.Usage.PromptTokens, &m.Usage.CompletionTokens, &created, &updated); err != nil {
+		&m.Usage.PromptTokens, &m.Usage.CompletionTokens, &created, &updated, &retryAt, &m.RequestID); err != nil {
 		return err
 	}
 	m.Role, m.State, m.ErrorCode = hxchat.Role(role), hxchat.State(state), hxchat.ErrorCode(code)
 	m.CreatedAt, m.UpdatedAt = fromMillis(created), fromMillis(updated)
+	if retryAt != 0 {
+		m.RetryAt = fromMillis(retryAt)
+	}
 	return nil
 }
 
@@ -708,9 +720,9 @@ func (s *Store) exists(ctx context.Context, op string, id int64) error {
 	return nil
 }
 
-// FinishAnswer saves the final Content, State, FinishReason, ErrorCode, Usage
-// and Model of the streaming answer m.ID (an empty Model keeps the one stored
-// by StartTurn). m.State must be final (done, error, stopped or interrupted),
+// FinishAnswer saves the final Content, State, FinishReason, ErrorCode, Usage,
+// RetryAt, RequestID and Model of the streaming answer m.ID (an empty Model
+// keeps the one stored by StartTurn). m.State must be final (done, error, stopped or interrupted),
 // else it is an EInvalid error. It returns hxchat.ErrNotFound when there is no
 // message m.ID, and an EConflict error, changing nothing, when the answer is
 // no longer streaming. On success m holds the stored conversation id, role,
@@ -729,10 +741,10 @@ func (s *Store) FinishAnswer(ctx context.Context, m *hxchat.Message) error {
 	var created int64
 	err := s.w.QueryRowContext(ctx, "UPDATE messages SET "+
 		"content = ?, state = ?, finish_reason = ?, error_code = ?, model = coalesce(nullif(?, ''), model), "+
-		"prompt_tokens = ?, completion_tokens = ?, updated_at = ? "+
+		"prompt_tokens = ?, completion_tokens = ?, updated_at = ?, retry_at = ?, request_id = ? "+
 		"WHERE id = ? AND state = 'streaming' RETURNING conversation_id, role, model, created_at",
 		m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
-		m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), m.ID).Scan(&convID, &role, &model, &created)
+		m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), millisOrZero(m.RetryAt), m.RequestID, m.ID).Scan(&convID, &role, &model, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		if err := s.exists(ctx, "finish answer", m.ID); err != nil {
 			return err

@@ -626,12 +626,16 @@ func testFinishAnswer(t *testing.T, s hxchat.Store) {
 
 	// Error, with a code and the partial text.
 	conv2, _, answer2 := newConversation(t, s, sid, "a question that fails")
-	m2 := &hxchat.Message{ID: answer2.ID, Content: "Partial ans", State: hxchat.StateError, ErrorCode: hxchat.ERateLimited}
+	// With when the service may be asked again, and the request's id.
+	retryAt := time.Now().Add(7 * time.Second).UTC().Truncate(time.Millisecond)
+	m2 := &hxchat.Message{ID: answer2.ID, Content: "Partial ans", State: hxchat.StateError, ErrorCode: hxchat.ERateLimited,
+		RetryAt: retryAt, RequestID: "5eb63bbbe01eeed0"}
 	if err := s.FinishAnswer(ctx, m2); err != nil {
 		t.Fatalf("FinishAnswer(error): %v", err)
 	}
 	got2 := getMessage(t, s, conv2.ID, answer2.ID)
 	if got2.Content != "Partial ans" || got2.State != hxchat.StateError || got2.ErrorCode != hxchat.ERateLimited ||
+		!got2.RetryAt.Equal(retryAt) || got2.RequestID != "5eb63bbbe01eeed0" ||
 		got2.FinishReason != "" || got2.Usage != (hxchat.Usage{}) || got2.Model != answer2.Model {
 		t.Errorf("failed answer = %+v", got2)
 	}
