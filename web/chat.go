@@ -151,6 +151,7 @@ func (s *Server) newAnswer(conv *hxchat.Conversation) *hxchat.Message {
 // either way.
 func (s *Server) start(r *http.Request, conv *hxchat.Conversation, answer *hxchat.Message, history []hxchat.Message, l *locale, nav versionNav) {
 	req := hxchat.ChatRequest{Model: s.model(conv.Model), System: conv.SystemPrompt, Messages: turns(history)}
+	answer.RequestID = requestID(r) // stored with its end; a failure shows it
 	err := s.o.Runner.Start(answer, sessionID(r), req, s.render.openAt(answer, l, nav))
 	if err == nil {
 		return

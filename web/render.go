@@ -54,7 +54,7 @@ type fragments struct {
 // view returns a message as a page shows it; an answer's text rendered as
 // Markdown.
 func (f *fragments) view(m hxchat.Message, l *locale) messageView {
-	v := messageView{Message: m, L: l}
+	v := messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt)}
 	if m.Role == hxchat.RoleAssistant {
 		v.Body = template.HTML(f.md.Render(m.Content))
 	}
@@ -177,7 +177,9 @@ func (f *fragments) final(m hxchat.Message, l *locale, retryAfter time.Duration)
 }
 
 func (f *fragments) finalView(v messageView, retryAfter time.Duration) []byte {
-	v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
+	if v.RetryIn == 0 {
+		v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
+	}
 	v.Last = true // no message can follow an answer while it is written
 	return f.render("event-final", v)
 }
@@ -209,19 +211,6 @@ type waitView struct {
 
 // WaitID is the id of the element that shows the wait.
 func (v waitView) WaitID() string { return v.ID + waitSuffix }
-
-// Text says that the model service is asked again, and when.
-func (v waitView) Text() string { return waitText(v.L, *v.Wait) }
-
-// waitText says that the model service is asked again, and when.
-func waitText(l *locale, r hxchat.Retry) string {
-	key := "answer.wait.other"
-	if r.Code == hxchat.ERateLimited {
-		key = "answer.wait.rate_limited"
-	}
-	secs := max(int(math.Ceil(r.After.Seconds())), 1)
-	return l.T(key, secs, r.Attempt, r.Of)
-}
 
 // AnswerSteps returns the data of the events with which the stream of
 // answer id shows its text growing to text[:end] for each of ends in turn,

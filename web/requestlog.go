@@ -60,6 +60,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
+// requestID returns the id that logRequests gave the request, or "".
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
 // logger returns the server's logger with the request's id.
 func (s *Server) logger(r *http.Request) *slog.Logger {
 	if id, ok := r.Context().Value(requestIDKey{}).(string); ok {

@@ -87,9 +87,9 @@ type messageView struct {
 	// Last is set on the last message of the conversation: a finished last
 	// answer offers Regenerate.
 	Last bool
-	// RetryIn is, for an answer that just failed because the service was
-	// busy, how many seconds it asked to wait before a retry; 0 if it did
-	// not say.
+	// RetryIn is, for an answer that failed because the service was busy,
+	// how many seconds are left of the wait it asked for before a retry
+	// (from the stored RetryAt); 0 if it did not say or the wait is over.
 	RetryIn int
 	// versionNav places the message among its versions.
 	versionNav
@@ -109,9 +109,6 @@ func (v messageView) SSEID() string { return domID(v.ID) + sseSuffix }
 
 // FinalEvent is the name of the event that ends an answer's stream.
 func (v messageView) FinalEvent() string { return live.FinalEvent }
-
-// WaitText says that the model service is asked again, and when.
-func (v messageView) WaitText() string { return waitText(v.L, *v.Wait) }
 
 // URL is the base of the message's own routes.
 func (v messageView) URL() string {
@@ -169,6 +166,9 @@ func (v messageView) StatusText() string {
 		code := v.ErrorCode
 		if code == "" {
 			code = hxchat.EUpstream
+		}
+		if code == hxchat.ERateLimited && !v.RetryAt.IsZero() && v.RetryIn <= 0 {
+			return v.L.T("error.code.rate_limited_now") // the wait it asked for is over
 		}
 		return codeText(v.L, code, v.RetryIn)
 	}

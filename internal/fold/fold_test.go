@@ -13,7 +13,7 @@ func TestString(t *testing.T) {
 		{"ｶﾀｶﾅ", "カタカナ"},
 		{"ｶﾞｲﾄﾞ", "ガイド"}, // half-width voicing marks join their kana
 		{"カタカナ", "カタカナ"},
-		{"ひらがな", "ひらがな"}, // hiragana stays hiragana
+		{"ひらがな", "ひらがな"},     // hiragana stays hiragana
 		{"Éclair", "Éclair"}, // only ASCII letters change case
 		{"①２３", "123"},
 		{"", ""},

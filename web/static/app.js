@@ -275,6 +275,34 @@
     document.addEventListener(type, searchComposing, true);
   }
 
+  // --- Countdowns (issue 12) -------------------------------------------------
+  // "Retry in 5 s": the server renders the seconds left (also after a
+  // reload, from the stored deadline); the page counts them down and, at 0,
+  // says what the sentence's data-done says instead.
+  let ticking = 0;
+  function countdowns(root) {
+    for (const c of root.querySelectorAll(".countdown .count[data-left]:not([data-until])")) {
+      c.dataset.until = String(Date.now() + Number(c.dataset.left) * 1000);
+    }
+    if (!ticking && document.querySelector(".count[data-until]")) ticking = setInterval(tick, 250);
+  }
+  function tick() {
+    const counts = document.querySelectorAll(".countdown .count[data-until]");
+    for (const c of counts) {
+      const left = Math.ceil((Number(c.dataset.until) - Date.now()) / 1000);
+      if (left > 0) {
+        if (c.textContent !== String(left)) c.textContent = String(left);
+      } else {
+        const s = c.closest(".countdown");
+        s.textContent = s.dataset.done;
+      }
+    }
+    if (counts.length === 0) {
+      clearInterval(ticking);
+      ticking = 0;
+    }
+  }
+
   // --- After every change of the page --------------------------------------
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
@@ -290,6 +318,7 @@
         localTimes(n);
         relativeTimes(n);
         localCopyLabels(n);
+        countdowns(n);
       }
     }
     if (versionFocus) focusVersion();
