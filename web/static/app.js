@@ -82,6 +82,7 @@
     const ta = e.target;
     if (!(ta instanceof HTMLTextAreaElement) || ta.id !== "message") return;
     if (e.key !== "Enter" || e.shiftKey || e.altKey) return;
+    if (touchTyping()) return; // a soft keyboard's Enter breaks the line
     // IME: the Enter that confirms a composition is not a send. Safari fires
     // that keydown after compositionend, with keyCode 229.
     if (e.isComposing || e.keyCode === 229) return;
@@ -303,6 +304,62 @@
     }
   }
 
+  // --- Typing on a phone, and drafts (issue 12) -----------------------------
+  // Soft keyboards have no Shift+Enter: on a touch screen Enter breaks the
+  // line and the Send button sends; the placeholder says so.
+  const coarse = window.matchMedia("(pointer: coarse)");
+  function touchTyping() { return coarse.matches; }
+  function touchPlaceholder(root) {
+    const ta = root.querySelector ? root.querySelector("#message") : null;
+    if (!ta) return;
+    if (!ta.dataset.placeholderDesktop) ta.dataset.placeholderDesktop = ta.placeholder;
+    ta.placeholder = touchTyping() ? ta.dataset.placeholderTouch || ta.placeholder : ta.dataset.placeholderDesktop;
+  }
+  coarse.addEventListener("change", () => touchPlaceholder(document));
+  // A new conversation's composer is morphed from the new chat's one (the
+  // same element, its attributes replaced): say it again.
+  new MutationObserver(() => {
+    const ta = $("#message");
+    if (ta && touchTyping() && ta.dataset.placeholderTouch && ta.placeholder !== ta.dataset.placeholderTouch) touchPlaceholder(document);
+  }).observe(document.documentElement, { subtree: true, attributeFilter: ["placeholder"] });
+
+  // What is typed in the message box is kept per conversation (in this
+  // browser's localStorage) until it is sent: typed while an answer is
+  // written, it is still there after a reload.
+  function draftKey(form) { return "hxchat:draft:" + form.getAttribute("hx-post"); }
+  function storeDraft(e) {
+    const ta = e.target;
+    if (!(ta instanceof HTMLTextAreaElement) || ta.id !== "message" || !ta.form) return;
+    try {
+      if (ta.value.trim() === "") localStorage.removeItem(draftKey(ta.form));
+      else localStorage.setItem(draftKey(ta.form), ta.value);
+    } catch (_) { /* storage full or off: the box still holds the text */ }
+  }
+  function restoreDraft(root) {
+    const ta = root.querySelector ? root.querySelector("#message") : null;
+    if (!ta || ta.value !== "" || !ta.form) return;
+    try {
+      const d = localStorage.getItem(draftKey(ta.form));
+      if (d) ta.value = d;
+    } catch (_) { /* no storage: no draft */ }
+  }
+  function dropDraft(e) {
+    const ctx = e.detail && e.detail.ctx;
+    if (!ctx || !e.target || e.target.id !== "composer") return;
+    if (ctx.response && ctx.response.status < 400) {
+      try { localStorage.removeItem(draftKey(e.target)); } catch (_) { /* nothing kept */ }
+    }
+  }
+  document.addEventListener("input", storeDraft);
+  document.addEventListener("htmx:after:request", dropDraft);
+
+  // What issue 12 adds to each part of the page that appears.
+  function added12(n) {
+    countdowns(n);
+    touchPlaceholder(n);
+    restoreDraft(n);
+  }
+
   // --- After every change of the page --------------------------------------
   // One observer (its callbacks are batched by the browser): swaps of the
   // answer's stream happen on elements that may already be gone, so htmx's
@@ -318,7 +375,7 @@
         localTimes(n);
         relativeTimes(n);
         localCopyLabels(n);
-        countdowns(n);
+        added12(n);
       }
     }
     if (versionFocus) focusVersion();
