@@ -640,7 +640,7 @@ func TestBadInputTooLong(t *testing.T) {
 					n.add("message")
 					before := f.dump(t)
 					resp, body := f.do(t, target.c(), "POST", target.path, url.Values{"message": {c.text}}, mode.hdr...)
-					checkRefusal(t, resp, body, mode.hdr != nil, 413, "The message is too long: at most 32 KiB")
+					checkRefusal(t, resp, body, mode.hdr != nil, 413, "The message is too long: at most about 32,700 characters")
 					f.unchanged(t, before)
 				})
 			}

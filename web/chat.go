@@ -297,10 +297,6 @@ func (s *Server) messageText(w http.ResponseWriter, r *http.Request) (string, er
 	return text, nil
 }
 
-func tooLong(max int) error {
-	return userError(hxchat.ETooLarge, "error.too_long", max>>10)
-}
-
 // maxFormBytes is the largest body of a form other than a message: a title,
 // a system prompt, or none (stop, retry, delete).
 const maxFormBytes = 256 << 10

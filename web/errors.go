@@ -29,7 +29,8 @@ type localError struct {
 	code       hxchat.ErrorCode
 	key        string
 	args       []any
-	retryAfter time.Duration // sent as Retry-After when set
+	argsFor    func(*locale) []any // when set, the arguments in the reader's language
+	retryAfter time.Duration       // sent as Retry-After when set
 }
 
 func (e *localError) Error() string { return string(e.code) + ": " + e.key }
@@ -53,6 +54,9 @@ func codeOf(err error) hxchat.ErrorCode {
 // means (the domain's messages are English, for logs).
 func localMessage(l *locale, err error) string {
 	if e, ok := errors.AsType[*localError](err); ok {
+		if e.argsFor != nil {
+			return l.T(e.key, e.argsFor(l)...)
+		}
 		return l.T(e.key, e.args...)
 	}
 	return codeText(l, hxchat.Code(err), 0)

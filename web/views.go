@@ -22,6 +22,9 @@ type Page struct {
 	Query         string // what the conversation list is filtered by
 	NoComposer    bool   // the page has no message box (an error page): the skip link leads to the content
 	BannerHidden  bool   // the demo banner was dismissed (a cookie set by app.js)
+	// MaxMessageBytes is the longest message a user may send, for the
+	// message box's counter.
+	MaxMessageBytes int
 }
 
 // chatPage is a conversation, or a new chat when Conv is nil.
@@ -126,7 +129,8 @@ const bannerCookie = "hxchat_banner"
 
 // page returns what every page has, without the conversation list.
 func (s *Server) page(r *http.Request) Page {
-	p := Page{L: s.locales.pick(r), Path: r.URL.Path, Title: "hxchat", Provider: s.o.Provider, Demo: s.o.Demo}
+	p := Page{L: s.locales.pick(r), Path: r.URL.Path, Title: "hxchat", Provider: s.o.Provider, Demo: s.o.Demo,
+		MaxMessageBytes: s.o.MaxMessageBytes}
 	if c, err := r.Cookie(themeCookie); err == nil && (c.Value == "light" || c.Value == "dark") {
 		p.Theme = c.Value
 	}

@@ -353,11 +353,38 @@
   document.addEventListener("input", storeDraft);
   document.addEventListener("htmx:after:request", dropDraft);
 
+  // --- The size limit (issue 12) -------------------------------------------
+  // The limit is in bytes (data-max-bytes); past 80 % of it the box says
+  // about how many characters are left, or too many, at the rate of bytes
+  // per character of the text typed so far (3 for Japanese, 1 for English).
+  function sizeCounter(ta) {
+    const out = ta.form && $("#counter", ta.form), max = Number(ta.dataset.maxBytes);
+    if (!out || !max) return;
+    const bytes = new TextEncoder().encode(ta.value).length;
+    const over = bytes > max;
+    out.hidden = bytes <= max * 0.8;
+    out.classList.toggle("over", over);
+    if (out.hidden) return;
+    const per = Math.max(bytes / Math.max([...ta.value].length, 1), 1);
+    const n = over ? Math.ceil((bytes - max) / per) : Math.floor((max - bytes) / per);
+    const fmt = new Intl.NumberFormat(document.documentElement.lang);
+    out.textContent = (over ? out.dataset.over : out.dataset.left).replace("{n}", fmt.format(n));
+  }
+  document.addEventListener("input", (e) => {
+    if (e.target instanceof HTMLTextAreaElement && e.target.id === "message") sizeCounter(e.target);
+  });
+  document.addEventListener("htmx:after:request", () => {
+    const ta = $("#message");
+    if (ta) sizeCounter(ta); // emptied once sent
+  });
+
   // What issue 12 adds to each part of the page that appears.
   function added12(n) {
     countdowns(n);
     touchPlaceholder(n);
     restoreDraft(n);
+    const ta = n.querySelector ? n.querySelector("#message") : null;
+    if (ta) sizeCounter(ta);
   }
 
   // --- After every change of the page --------------------------------------
