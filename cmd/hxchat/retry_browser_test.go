@@ -33,30 +33,31 @@ func TestBrowserRetryCountdown(t *testing.T) {
 		return llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": ms}}
 	}
 	up := llmtest.NewServer(t)
-	up.Reply(busy("4000"), busy("300"), busy("3000"))
+	// Long waits, so that a reload on a busy machine still falls within them.
+	up.Reply(busy("6000"), busy("300"), busy("5000"))
 	m := startApp(t, testConfig(up, t.TempDir()))
 	ctx, log := chrome(t)
 	sendFromNewChat(t, ctx, m, "busy?")
 
 	reWait := regexp.MustCompile(`Trying again in (\d+) s \(attempt 2 of 3\)`)
-	waitText(t, ctx, ".msg.assistant .waiting", "the wait", func(s string) bool { return secondsIn(reWait, s) == 4 })
+	waitText(t, ctx, ".msg.assistant .waiting", "the wait", func(s string) bool { return secondsIn(reWait, s) == 6 })
 	waitText(t, ctx, ".msg.assistant .waiting", "the wait counting down", func(s string) bool {
 		n := secondsIn(reWait, s)
-		return n > 0 && n < 4
+		return n > 0 && n < 6
 	})
 	waitFor(t, "the page's address", func() bool { return eval[string](t, ctx, `location.pathname`) != "/" })
 	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
-	if s := waitText(t, ctx, ".msg.assistant .waiting", "the wait after a reload", func(s string) bool { return s != "" }); secondsIn(reWait, s) < 1 || secondsIn(reWait, s) > 3 {
+	if s := waitText(t, ctx, ".msg.assistant .waiting", "the wait after a reload", func(s string) bool { return s != "" }); secondsIn(reWait, s) < 1 || secondsIn(reWait, s) > 5 {
 		t.Errorf("after a reload the wait says %q", s)
 	}
 
-	// The retries ran out: "Retry in 3 s.", counting down, also after a reload.
+	// The retries ran out: "Retry in 5 s.", counting down, also after a reload.
 	reRetry := regexp.MustCompile(`busy \(rate limit\)\. Retry in (\d+) s\.`)
 	status := ".msg.assistant.state-error .status"
-	waitText(t, ctx, status, "the failed answer", func(s string) bool { return secondsIn(reRetry, s) == 3 })
-	waitText(t, ctx, status, "its countdown", func(s string) bool { n := secondsIn(reRetry, s); return n > 0 && n < 3 })
+	first := secondsIn(reRetry, waitText(t, ctx, status, "the failed answer", func(s string) bool { n := secondsIn(reRetry, s); return n >= 4 && n <= 5 }))
+	waitText(t, ctx, status, "its countdown", func(s string) bool { n := secondsIn(reRetry, s); return n > 0 && n < first })
 	do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("message")))
-	if s := waitText(t, ctx, status, "the failed answer after a reload", func(s string) bool { return s != "" }); secondsIn(reRetry, s) < 1 || secondsIn(reRetry, s) > 2 {
+	if s := waitText(t, ctx, status, "the failed answer after a reload", func(s string) bool { return s != "" }); secondsIn(reRetry, s) < 1 || secondsIn(reRetry, s) >= first {
 		t.Errorf("after a reload the failed answer says %q", s)
 	}
 	waitText(t, ctx, status, "the end of the wait", func(s string) bool { return s == "The model service was busy (rate limit). You can retry now." })
