@@ -260,7 +260,8 @@ func TestStopAndRetry(t *testing.T) {
 
 // TestUpstreamErrors: every way the model's API fails ends the answer with
 // a message the user understands, keeps the partial text, and closes the
-// stream with its final event.
+// stream with its final event. Retry is offered where asking again can
+// help; where only an administrator can, the answer shows the request id.
 func TestUpstreamErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -283,6 +284,8 @@ func TestUpstreamErrors(t *testing.T) {
 		{"no finish", llmtest.Reply{Tokens: []string{"cut"}, NoFinish: true, NoDone: true}, "cut", "could not be completed"},
 		{"filtered reply", llmtest.Reply{Tokens: []string{"partial"}, FinishReason: "content_filter"}, "partial", "content filter"},
 	}
+	noRetry := map[string]bool{"unauthorized": true, "not found": true, "prompt filtered (Azure 400)": true}
+	askAdmin := map[string]bool{"unauthorized": true, "not found": true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			up := llmtest.NewServer(t)
@@ -297,8 +300,14 @@ func TestUpstreamErrors(t *testing.T) {
 			if d.html() != rendered(tt.text) {
 				t.Errorf("kept %q, want %q", d.html(), rendered(tt.text))
 			}
-			if !strings.Contains(d.final, "state-error") || !strings.Contains(d.final, tt.says) || !strings.Contains(d.final, "/retry") {
-				t.Errorf("final bubble lacks error state, %q or Retry: %s", tt.says, d.final)
+			if !strings.Contains(d.final, "state-error") || !strings.Contains(d.final, tt.says) {
+				t.Errorf("final bubble lacks error state or %q: %s", tt.says, d.final)
+			}
+			if got := strings.Contains(d.final, "/retry"); got == noRetry[tt.name] {
+				t.Errorf("final bubble offers Retry: %v, want %v: %s", got, !got, d.final)
+			}
+			if got := strings.Contains(d.final, `class="status request-id"`); got != askAdmin[tt.name] {
+				t.Errorf("final bubble shows a request id: %v, want %v: %s", got, !got, d.final)
 			}
 			if strings.Contains(d.final, "sk-test-key") {
 				t.Error("key in the page")
@@ -505,7 +514,7 @@ func TestMessageSizeSetting(t *testing.T) {
 	cfg.MaxMessageBytes = 4 << 10
 	b := newBrowser(t, startApp(t, cfg))
 	resp, body := b.post("/c", url.Values{"message": {strings.Repeat("x", 4<<10+1)}})
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "at most 4 KiB") {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "at most about 4,000 characters") {
 		t.Errorf("4 KiB + 1: %d %s", resp.StatusCode, body)
 	}
 	if n := len(up.Requests()); n != 0 {
