@@ -17,14 +17,18 @@ import (
 // their voicing marks become their ordinary forms), then width folding (what
 // NFKC leaves of East Asian width variants), then ASCII letters in lower
 // case. Letters of other scripts keep their case.
+//
+// The store folds every message it searches, so this is made fast for the
+// common cases: ASCII text is only lowered, other text is transformed whole
+// (Find, which needs to know where each character came from, folds
+// character by character, to the same result).
 func String(s string) string {
-	var b strings.Builder
-	var it norm.Iter
-	it.InitString(norm.NFKC, s)
-	for !it.Done() {
-		b.WriteString(segment(it.Next()))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return asciiLower(width.Fold.String(norm.NFKC.String(s)))
+		}
 	}
-	return b.String()
+	return asciiLower(s)
 }
 
 // segment folds a segment that NFKC returned: width, then ASCII case.
@@ -39,6 +43,13 @@ func segment(seg []byte) string {
 }
 
 func asciiLower(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
 	b := []byte(s)
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {

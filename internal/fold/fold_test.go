@@ -2,7 +2,10 @@ package fold
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestString(t *testing.T) {
@@ -60,5 +63,38 @@ func TestSnippet(t *testing.T) {
 		if got := Snippet(c.s, c.q, 4, 3); got != c.want {
 			t.Errorf("Snippet(%q, %q) = %q, want %q", c.s, c.q, got, c.want)
 		}
+	}
+}
+
+// TestStringBySegments: String, which folds text whole, folds as Find does,
+// one NFKC segment at a time.
+func TestStringBySegments(t *testing.T) {
+	for _, s := range []string{
+		"ＳＳＥ and SSE", "ｶﾞｲﾄﾞを読む", "Ｈｅｌｌｏ　Ｗｏｒｌｄ！", "e\u0301te\u0301 Café", "①②③ ㍻ ﾊﾟﾋﾟﾌﾟﾍﾟﾎﾟ",
+		"한국어 ﾟ゛", "Ǆ ﬁ ẞ", "\u200b\ufeffzero width", "東京に行きたい。",
+	} {
+		var b strings.Builder
+		var it norm.Iter
+		it.InitString(norm.NFKC, s)
+		for !it.Done() {
+			b.WriteString(segment(it.Next()))
+		}
+		if got, want := String(s), b.String(); got != want {
+			t.Errorf("String(%q) = %q, by segments %q", s, got, want)
+		}
+	}
+}
+
+func BenchmarkString(b *testing.B) {
+	for _, c := range []struct{ name, text string }{
+		{"ja", strings.Repeat("東京に行きたいです。SSE の話をします。", 100)},
+		{"ascii", strings.Repeat("Server-Sent Events reconnect with Last-Event-ID. ", 100)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.text)))
+			for b.Loop() {
+				String(c.text)
+			}
+		})
 	}
 }
