@@ -282,10 +282,12 @@
   // says what the sentence's data-done says instead.
   let ticking = 0;
   function countdowns(root) {
+    let found = false; // this runs at every token: look at the new nodes only
     for (const c of root.querySelectorAll(".countdown .count[data-left]:not([data-until])")) {
       c.dataset.until = String(Date.now() + Number(c.dataset.left) * 1000);
+      found = true;
     }
-    if (!ticking && document.querySelector(".count[data-until]")) ticking = setInterval(tick, 250);
+    if (found && !ticking) ticking = setInterval(tick, 250);
   }
   function tick() {
     const counts = document.querySelectorAll(".countdown .count[data-until]");
@@ -309,18 +311,17 @@
   // line and the Send button sends; the placeholder says so.
   const coarse = window.matchMedia("(pointer: coarse)");
   function touchTyping() { return coarse.matches; }
-  function touchPlaceholder(root) {
-    const ta = root.querySelector ? root.querySelector("#message") : null;
+  function touchPlaceholder(ta) {
     if (!ta) return;
     if (!ta.dataset.placeholderDesktop) ta.dataset.placeholderDesktop = ta.placeholder;
     ta.placeholder = touchTyping() ? ta.dataset.placeholderTouch || ta.placeholder : ta.dataset.placeholderDesktop;
   }
-  coarse.addEventListener("change", () => touchPlaceholder(document));
+  coarse.addEventListener("change", () => touchPlaceholder($("#message")));
   // A new conversation's composer is morphed from the new chat's one (the
   // same element, its attributes replaced): say it again.
   new MutationObserver(() => {
     const ta = $("#message");
-    if (ta && touchTyping() && ta.dataset.placeholderTouch && ta.placeholder !== ta.dataset.placeholderTouch) touchPlaceholder(document);
+    if (ta && touchTyping() && ta.dataset.placeholderTouch && ta.placeholder !== ta.dataset.placeholderTouch) touchPlaceholder(ta);
   }).observe(document.documentElement, { subtree: true, attributeFilter: ["placeholder"] });
 
   // What is typed in the message box is kept per conversation (in this
@@ -335,9 +336,8 @@
       else localStorage.setItem(draftKey(ta.form), ta.value);
     } catch (_) { /* storage full or off: the box still holds the text */ }
   }
-  function restoreDraft(root) {
-    const ta = root.querySelector ? root.querySelector("#message") : null;
-    if (!ta || ta.value !== "" || !ta.form) return;
+  function restoreDraft(ta) {
+    if (ta.value !== "" || !ta.form) return;
     try {
       const d = localStorage.getItem(draftKey(ta.form));
       if (d) ta.value = d;
@@ -378,13 +378,14 @@
     if (ta) sizeCounter(ta); // emptied once sent
   });
 
-  // What issue 12 adds to each part of the page that appears.
+  // What issue 12 adds to each part of the page that appears (an element).
   function added12(n) {
     countdowns(n);
-    touchPlaceholder(n);
-    restoreDraft(n);
-    const ta = n.querySelector ? n.querySelector("#message") : null;
-    if (ta) sizeCounter(ta);
+    const ta = n.id === "message" ? n : n.querySelector("#message");
+    if (!ta) return;
+    touchPlaceholder(ta);
+    restoreDraft(ta);
+    sizeCounter(ta);
   }
 
   // --- After every change of the page --------------------------------------
