@@ -34,7 +34,9 @@ func TestBrowserSearchJapanese(t *testing.T) {
 	do(t, ctx, chromedp.Navigate("http://"+m.Addr()+"/"), chromedp.WaitVisible(chromedp.ID("message")))
 	ask(t, ctx, "質問です")
 	// Send is back (Stop goes at the next frame): the box sends again.
-	waitFor(t, "Send", func() bool { return eval[bool](t, ctx, `!document.getElementById('composer').classList.contains('busy')`) })
+	waitFor(t, "Send", func() bool {
+		return eval[bool](t, ctx, `!document.getElementById('composer').classList.contains('busy')`)
+	})
 	ask(t, ctx, "<b>bold</b> では sse で回答を流しますか？")
 	do(t, ctx, chromedp.Navigate("http://"+m.Addr()+"/"), chromedp.WaitVisible(chromedp.ID("message")))
 	ask(t, ctx, "another question")
