@@ -380,8 +380,9 @@
 
   // What issue 12 adds to each part of the page that appears (an element).
   function added12(n) {
+    if (!n.firstElementChild) return; // most tokens: a leaf (a word, a highlighted span)
     countdowns(n);
-    const ta = n.id === "message" ? n : n.querySelector("#message");
+    const ta = n.querySelector("#message"); // in a page, a composer
     if (!ta) return;
     touchPlaceholder(ta);
     restoreDraft(ta);
