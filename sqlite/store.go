@@ -200,7 +200,7 @@ func (s *Store) SearchConversations(ctx context.Context, sessionID, query string
 		var c hxchat.Conversation
 		var created, updated int64
 		var hit sql.NullString
-		if err := rows.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &created, &updated, &hit); err != nil {
+		if err := rows.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &c.CurrentID, &created, &updated, &hit); err != nil {
 			return nil, wrap("search conversations", err)
 		}
 		c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
