@@ -119,7 +119,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		t.Errorf("code blocks and tables in their own box: %q", got)
 	}
 	// While an answer is written (Stop instead of Send), half of it shown.
-	do(t, ctx, phone(360, 844), chromedp.Focus(chromedp.ID("message")), typeText("once more"), pressEnter())
+	do(t, ctx, phone(360, 844), chromedp.Focus(chromedp.ID("message")), typeText("once more"), chromedp.Click(chromedp.CSS("#composer button.send")))
 	waitFor(t, "half of the answer", func() bool {
 		return eval[bool](t, ctx, `!!document.querySelector('.msg.state-streaming .md pre') && !document.querySelector('#composer .stop-send').hidden`)
 	})

@@ -22,7 +22,8 @@ func typeText(text string) chromedp.Action[chromedp.Void] {
 func ask(t *testing.T, ctx context.Context, text string) {
 	t.Helper()
 	n := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant.state-done').length`)
-	do(t, ctx, chromedp.Focus(chromedp.ID("message")), typeText(text), pressEnter())
+	// Send, not Enter: on a touch screen Enter breaks the line.
+	do(t, ctx, chromedp.Focus(chromedp.ID("message")), typeText(text), chromedp.Click(chromedp.CSS("#composer button.send")))
 	waitFor(t, "the answer to "+text, func() bool {
 		return eval[int](t, ctx, `document.querySelectorAll('.msg.assistant.state-done').length`) == n+1
 	})
