@@ -87,6 +87,9 @@ func TestVersions(t *testing.T) {
 	follow := func(body string) string {
 		t.Helper()
 		c := reConnect.FindStringSubmatch(body)
+		if c == nil && strings.Contains(body, `class="msg assistant state-done"`) {
+			return "" // the fake model was done before the page was written
+		}
 		if c == nil {
 			t.Fatalf("no answer streams in %s", body)
 		}
