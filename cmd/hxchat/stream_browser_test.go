@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,5 +334,100 @@ func TestBrowserStreamBusy(t *testing.T) {
 	d := func(k string) float64 { return m1[k] - m0[k] }
 	t.Logf("%d tokens in %.1f s: main thread busy %.1f s (scripts %.1f s, layout %.1f s, style %.1f s), %d layouts",
 		len(tokens), wall.Seconds(), d("TaskDuration"), d("ScriptDuration"), d("LayoutDuration"), d("RecalcStyleDuration"), int(d("LayoutCount")))
+	log.check(t)
+}
+
+// TestBrowserStreamResumes drops the network under a page while a long
+// code block streams, and again while a long list does: each time htmx
+// reconnects with Last-Event-ID and gets only what it missed (some twenty
+// tokens, which the stream's replay log holds), appended to the nodes the
+// page holds: a node of the code block shown before the drops is still in
+// the page after them, so no snapshot replaced it. Just before its final
+// event the answer equals a page load of it.
+func TestBrowserStreamResumes(t *testing.T) {
+	ctx, log := chrome(t)
+	up := llmtest.NewServer(t)
+	m := startApp(t, testConfig(up, t.TempDir()))
+	px := newProxy(t, m.Addr())
+	code, err := os.ReadFile("../../markdown/testdata/corpus/long-go-code.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := os.ReadFile("../../markdown/testdata/corpus/long-list.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(code) + "\n" + string(list)
+	var tokens []string
+	prev := 0
+	for _, end := range cmspec.ChunkEnds(text, 8) {
+		tokens = append(tokens, text[prev:end])
+		prev = end
+	}
+	// The tokens pass a gate that the test holds: free, or a given number
+	// more while the network is down.
+	gate, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	var allow atomic.Int64 // tokens still let through; -1: all
+	allow.Store(-1)
+	go func() {
+		for {
+			if n := allow.Load(); n == 0 {
+				time.Sleep(time.Millisecond)
+				continue
+			} else if n > 0 {
+				allow.Add(-1)
+			}
+			select {
+			case gate <- struct{}{}:
+			case <-done:
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate})
+	base := "http://" + px.Addr()
+	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), "show me the hub"), pressEnter())
+	waitFor(t, "the answer's bubble", func() bool { return eval[bool](t, ctx, `!!document.querySelector(".msg.assistant .text")`) })
+	eval[bool](t, ctx, `(() => {
+	  const body = document.querySelector(".msg.assistant .text");
+	  window.__connects = 0;
+	  document.addEventListener("htmx:sse:after:connection", () => window.__connects++);
+	  new MutationObserver(() => { if (document.querySelector(".msg.assistant.state-streaming")) window.__last = body.innerHTML; })
+	    .observe(body, { childList: true, subtree: true, characterData: true, attributes: true });
+	  return true;
+	})()`)
+	drop := func(what, ready string) {
+		t.Helper()
+		waitFor(t, what, func() bool { return eval[bool](t, ctx, ready) })
+		n := eval[int](t, ctx, `window.__connects`)
+		allow.Store(0)
+		px.setDown(true)
+		allow.Store(20) // missed by the page
+		waitFor(t, "twenty tokens while the network is down", func() bool { return allow.Load() == 0 })
+		px.setDown(false)
+		waitFor(t, "the stream to come back after a drop in "+what, func() bool { return eval[int](t, ctx, `window.__connects`) > n })
+		allow.Store(-1)
+	}
+	drop("the code block to grow", `(c => !!c && c.textContent.split("\n").length > 30)(document.querySelector(".msg.assistant code"))`)
+	eval[bool](t, ctx, `window.__anchor = document.createTreeWalker(document.querySelector(".msg.assistant code"), NodeFilter.SHOW_TEXT).nextNode(), true`)
+	drop("the list", `!!document.querySelector(".msg.assistant li:nth-child(5)")`)
+	if !eval[bool](t, ctx, `window.__anchor.isConnected`) {
+		t.Error("the code block shown before a drop was replaced after it, not continued")
+	}
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
+	fresh, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	do(t, fresh, chromedp.Navigate(base+eval[string](t, ctx, "location.pathname")))
+	undecorated := strings.NewReplacer(" l10n", "").Replace
+	want := undecorated(eval[string](t, fresh, `document.querySelector(".msg.assistant .text").innerHTML`))
+	if got := undecorated(eval[string](t, ctx, `window.__last`)); got != want {
+		t.Errorf("just before its final event the resumed answer was\n%.300s\nnot as a page load shows it\n%.300s", got, want)
+	}
+	for _, expected := range []string{"Failed to fetch", "network error", "net::ERR_"} {
+		log.problems = filterProblems(log.problems, expected)
+	}
 	log.check(t)
 }
