@@ -58,7 +58,13 @@ type Conversation struct {
 	// first message.
 	CurrentID int64
 	CreatedAt time.Time
+	// UpdatedAt is when the conversation last got a message; the list is
+	// ordered by it.
 	UpdatedAt time.Time
+	// ChangedAt is when the conversation itself last changed, its title or
+	// settings (zero if never): such a change does not reorder the list,
+	// but an export says the conversation changed.
+	ChangedAt time.Time
 	// Snippet is set by Store.SearchConversations on a conversation found
 	// through one of its messages: the text around the first match.
 	Snippet string

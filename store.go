@@ -28,7 +28,8 @@ type Store interface {
 	// case), in any script. A conversation found through a message has its
 	// Snippet: the text around the first match.
 	SearchConversations(ctx context.Context, sessionID, query string) ([]Conversation, error)
-	// RenameConversation sets the title of a conversation the session owns.
+	// RenameConversation sets the title of a conversation the session owns,
+	// and its ChangedAt; its UpdatedAt stays (the list keeps its order).
 	RenameConversation(ctx context.Context, sessionID, id, title string) error
 	// DeleteConversation deletes a conversation the session owns, with all
 	// its messages.
@@ -70,7 +71,7 @@ type Store interface {
 	// not change the conversation's UpdatedAt.
 	SelectBranch(ctx context.Context, sessionID, conversationID string, id int64) error
 	// SetConversationOptions stores the system prompt and model of a
-	// conversation the session owns.
+	// conversation the session owns, and its ChangedAt; its UpdatedAt stays.
 	SetConversationOptions(ctx context.Context, sessionID, id, systemPrompt, model string) error
 	// Checkpoint saves the partial text of a streaming answer. It does nothing
 	// to an answer that is no longer streaming.

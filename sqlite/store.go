@@ -68,14 +68,17 @@ func (s *Store) SessionExists(ctx context.Context, id string) (bool, error) {
 	return ok, nil
 }
 
-const conversationColumns = "id, session_id, title, system_prompt, model, current_id, created_at, updated_at"
+const conversationColumns = "id, session_id, title, system_prompt, model, current_id, created_at, updated_at, changed_at"
 
 func scanConversation(row interface{ Scan(...any) error }, c *hxchat.Conversation) error {
-	var created, updated int64
-	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &c.CurrentID, &created, &updated); err != nil {
+	var created, updated, changed int64
+	if err := row.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &c.CurrentID, &created, &updated, &changed); err != nil {
 		return err
 	}
 	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+	if changed != 0 {
+		c.ChangedAt = fromMillis(changed)
+	}
 	return nil
 }
 
@@ -198,12 +201,15 @@ func (s *Store) SearchConversations(ctx context.Context, sessionID, query string
 	list := []hxchat.Conversation{}
 	for rows.Next() {
 		var c hxchat.Conversation
-		var created, updated int64
+		var created, updated, changed int64
 		var hit sql.NullString
-		if err := rows.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &c.CurrentID, &created, &updated, &hit); err != nil {
+		if err := rows.Scan(&c.ID, &c.SessionID, &c.Title, &c.SystemPrompt, &c.Model, &c.CurrentID, &created, &updated, &changed, &hit); err != nil {
 			return nil, wrap("search conversations", err)
 		}
 		c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+		if changed != 0 {
+			c.ChangedAt = fromMillis(changed)
+		}
 		if hit.Valid {
 			c.Snippet = fold.Snippet(hit.String, fq, snippetBefore, snippetAfter)
 		}
@@ -238,7 +244,7 @@ func (s *Store) RenameConversation(ctx context.Context, sessionID, id, title str
 		return invalid("The title is empty.")
 	}
 	res, err := s.w.ExecContext(ctx,
-		"UPDATE conversations SET title = ? WHERE id = ? AND session_id = ?", t, id, sessionID)
+		"UPDATE conversations SET title = ?, changed_at = ? WHERE id = ? AND session_id = ?", t, now().UnixMilli(), id, sessionID)
 	if err != nil {
 		return wrap("rename conversation", err)
 	}
@@ -429,7 +435,7 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 			c.SessionID, t.UnixMilli()); err != nil {
 			return wrap("start turn", err)
 		}
-		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING",
+		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, 0, ?, ?, 0) ON CONFLICT (id) DO NOTHING",
 			c.ID, c.SessionID, c.Title, c.SystemPrompt, c.Model, t.UnixMilli(), t.UnixMilli())
 		if err != nil {
 			return wrap("start turn", err)
@@ -645,8 +651,8 @@ func (s *Store) SetConversationOptions(ctx context.Context, sessionID, id, syste
 		return hxchat.Errorf(hxchat.ETooLarge, "The system prompt is too long (at most %d KiB).", MaxSystemPrompt>>10)
 	}
 	res, err := s.w.ExecContext(ctx,
-		"UPDATE conversations SET system_prompt = ?, model = ? WHERE id = ? AND session_id = ?",
-		systemPrompt, model, id, sessionID)
+		"UPDATE conversations SET system_prompt = ?, model = ?, changed_at = ? WHERE id = ? AND session_id = ?",
+		systemPrompt, model, now().UnixMilli(), id, sessionID)
 	if err != nil {
 		return wrap("set conversation options", err)
 	}

@@ -1212,6 +1212,9 @@ func testRename(t *testing.T, s hxchat.Store) {
 		w := *before
 		w.Title = got.Title
 		wantConversation(t, "conversation after RenameConversation", *got, w)
+		if !got.ChangedAt.After(before.UpdatedAt) || !got.ChangedAt.After(before.ChangedAt) {
+			t.Errorf("RenameConversation: ChangedAt %v, not after the conversation's last change %v, %v", got.ChangedAt, before.UpdatedAt, before.ChangedAt)
+		}
 	}
 
 	// The oldest conversation renamed stays last: UpdatedAt does not move.
@@ -1618,6 +1621,9 @@ func testConversationOptions(t *testing.T, s hxchat.Store) {
 		w := *before
 		w.SystemPrompt, w.Model = prompt, model
 		wantConversation(t, "conversation after SetConversationOptions", *got, w)
+		if !got.ChangedAt.After(before.UpdatedAt) || !got.ChangedAt.After(before.ChangedAt) {
+			t.Errorf("SetConversationOptions: ChangedAt %v, not after the conversation's last change %v, %v", got.ChangedAt, before.UpdatedAt, before.ChangedAt)
+		}
 	}
 
 	// Japanese, several lines, spaces around: stored exactly. The older

@@ -72,10 +72,14 @@ func (s *Server) conversationExport(w http.ResponseWriter, r *http.Request) erro
 }
 
 // lastChange is when conv last changed: its UpdatedAt, which a new message,
-// an edit or a regeneration moves, or the last change of any of its
-// messages (an answer ends after its turn started), whichever is later.
+// an edit or a regeneration moves, its ChangedAt (a rename, its settings),
+// or the last change of any of its messages (an answer ends after its turn
+// started), whichever is later.
 func lastChange(conv *hxchat.Conversation, msgs []hxchat.Message) time.Time {
 	t := conv.UpdatedAt
+	if conv.ChangedAt.After(t) {
+		t = conv.ChangedAt
+	}
 	for _, m := range msgs {
 		if m.UpdatedAt.After(t) {
 			t = m.UpdatedAt

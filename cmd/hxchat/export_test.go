@@ -90,7 +90,16 @@ func TestExportForTheReader(t *testing.T) {
 	}
 	_, ev = b.send(conv, "again")
 	b.stream(ev, "", 0)
-	if second, _ := updated(); !second.After(first) {
+	second, _ := updated()
+	if !second.After(first) {
 		t.Errorf("updated_at after a second turn: %v, not after %v", second, first)
+	}
+	// A rename changes the conversation too.
+	time.Sleep(5 * time.Millisecond)
+	if resp, body := b.post("/c/"+conv+"/rename", url.Values{"title": {"renamed"}}); resp.StatusCode != 200 {
+		t.Fatalf("rename: %d %s", resp.StatusCode, body)
+	}
+	if third, _ := updated(); !third.After(second) {
+		t.Errorf("updated_at after a rename: %v, not after %v", third, second)
 	}
 }
