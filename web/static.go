@@ -6,11 +6,18 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
+	"strings"
 	"time"
+
+	"github.com/tdewolff/minify/v2"
+	"github.com/tdewolff/minify/v2/css"
+	"github.com/tdewolff/minify/v2/js"
 
 	"github.com/hxchat/hxchat/markdown"
 )
@@ -35,8 +42,12 @@ type staticFile struct {
 
 func newStaticFiles() (*staticFiles, error) {
 	sf := &staticFiles{files: make(map[string]staticFile)}
-	sf.add("chroma.css", markdown.CSS()) // code highlighting, generated
-	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+	chroma, err := minified("chroma.css", markdown.CSS()) // code highlighting, generated
+	if err != nil {
+		return nil, err
+	}
+	sf.add("chroma.css", chroma)
+	err = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -44,10 +55,37 @@ func newStaticFiles() (*staticFiles, error) {
 		if err != nil {
 			return err
 		}
+		if b, err = minified(path.Base(p), b); err != nil {
+			return err
+		}
 		sf.add(path.Base(p), b)
 		return nil
 	})
 	return sf, err
+}
+
+// minified returns b, the static file name, without what a browser does not
+// need (comments, spaces): our own script and style sheet are written to be
+// read, and sent small. The vendored files come minified already.
+func minified(name string, b []byte) ([]byte, error) {
+	var m interface {
+		Minify(*minify.M, io.Writer, io.Reader, map[string]string) error
+	}
+	switch {
+	case strings.HasSuffix(name, ".min.js"):
+		return b, nil
+	case strings.HasSuffix(name, ".js"):
+		m = &js.Minifier{}
+	case strings.HasSuffix(name, ".css"):
+		m = &css.Minifier{}
+	default:
+		return b, nil
+	}
+	var out bytes.Buffer
+	if err := m.Minify(minify.New(), &out, bytes.NewReader(b), nil); err != nil {
+		return nil, fmt.Errorf("web: minify %s: %w", name, err)
+	}
+	return out.Bytes(), nil
 }
 
 // add serves b as the static file name.

@@ -133,3 +133,30 @@ func TestStaticConditional(t *testing.T) {
 		t.Errorf("bad range: %d %v", w.Code, w.Header())
 	}
 }
+
+// TestStaticMinified: our own script and style sheets are served without
+// comments and spaces (the page's first load is counted in bytes), and the
+// vendored files as they come.
+func TestStaticMinified(t *testing.T) {
+	sf, err := newStaticFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"app.js", "app.css", "htmx.min.js"} {
+		src, err := staticFS.ReadFile("static/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sf.files[name].body
+		t.Logf("%s: %d bytes served of %d", name, len(got), len(src))
+		switch {
+		case name == "htmx.min.js" && !bytes.Equal(got, src):
+			t.Errorf("%s: vendored file changed", name)
+		case name != "htmx.min.js" && (len(got) > len(src)*7/8 || bytes.Contains(got, []byte("/*"))):
+			t.Errorf("%s: %d bytes served of %d, or comments left", name, len(got), len(src))
+		}
+	}
+	if got := sf.files["chroma.css"].body; bytes.Contains(got, []byte("\n\n")) || len(got) == 0 {
+		t.Errorf("chroma.css not minified: %.200q", got)
+	}
+}
