@@ -8,6 +8,9 @@
 //	POST /openai/deployments/{dep}/chat/completions      Azure shape (needs api-version and api-key)
 //	POST /openai/v1/chat/completions                     Azure v1 shape (needs api-key or a Bearer token)
 //
+// RequireBearer makes both Azure shapes accept only one Entra ID token, as
+// a resource that signs in with Entra ID does.
+//
 // The Azure shape starts with the prompt-annotation chunk (choices: [] and
 // prompt_filter_results) and carries content_filter_results on every choice,
 // as Azure does.
@@ -45,7 +48,8 @@ type Server struct {
 	mu      sync.Mutex
 	replies []Reply
 	reqs    []Request
-	conns   int // connections accepted
+	conns   int    // connections accepted
+	bearer  string // the only token Azure shapes accept, if not ""
 }
 
 // NewServer starts a plain-HTTP server on a loopback address. It is closed
@@ -106,6 +110,16 @@ func (s *Server) Reply(r ...Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replies = append(s.replies, r...)
+}
+
+// RequireBearer makes the Azure shapes accept a request only with
+// "Authorization: Bearer " + token and no Api-Key; any other gets Azure's
+// 401 for a missing, invalid or expired token. Call it again to accept
+// another token (a refreshed one) instead; "" accepts any key or token again.
+func (s *Server) RequireBearer(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bearer = token
 }
 
 // Conns returns how many connections the server has accepted.
@@ -198,6 +212,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqs = append(s.reqs, rec)
 	n := len(s.reqs)
+	bearer := s.bearer
 	s.mu.Unlock()
 
 	shape := shapeOf(r.URL.Path)
@@ -207,6 +222,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case shape == shapeAzure && r.URL.Query().Get("api-version") == "":
 		writeError(w, http.StatusNotFound, nil, `{"error":{"code":"404","message":"Resource not found"}}`)
+		return
+	case shape != shapeOpenAI && bearer != "" &&
+		(r.Header.Get("Authorization") != "Bearer "+bearer || len(r.Header.Values("Authorization")) != 1 || r.Header.Get("Api-Key") != ""):
+		writeError(w, http.StatusUnauthorized, nil, entraUnauthorized)
 		return
 	case shape != shapeOpenAI && r.Header.Get("Api-Key") == "" && !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
 		writeError(w, http.StatusUnauthorized, nil, defaultErrorBody(shape, http.StatusUnauthorized, ""))
@@ -266,6 +285,10 @@ func echo(msgs []Message) Reply {
 	}
 	return Reply{Tokens: toks}
 }
+
+// entraUnauthorized is Azure OpenAI's answer to a request whose Entra ID
+// token is missing, invalid or expired.
+const entraUnauthorized = `{"error":{"code":"401","message":"Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired."}}`
 
 func presentedKey(r *http.Request) string {
 	if k := r.Header.Get("Api-Key"); k != "" {

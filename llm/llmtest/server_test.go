@@ -85,3 +85,49 @@ func TestReplyQueue(t *testing.T) {
 		t.Errorf("%d requests recorded", n)
 	}
 }
+
+func TestRequireBearer(t *testing.T) {
+	s := NewServer(t)
+	defer http.DefaultClient.CloseIdleConnections()
+	s.RequireBearer("tok-1")
+	status := func(path string, header ...string) int {
+		t.Helper()
+		body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		req, _ := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(body))
+		for i := 0; i < len(header); i += 2 {
+			req.Header.Add(header[i], header[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, path := range []string{"/openai/deployments/dep/chat/completions?api-version=2024-10-21", "/openai/v1/chat/completions"} {
+		tests := []struct {
+			header []string
+			want   int
+		}{
+			{nil, http.StatusUnauthorized},
+			{[]string{"Api-Key", "k"}, http.StatusUnauthorized},
+			{[]string{"Authorization", "Bearer tok-0"}, http.StatusUnauthorized},
+			{[]string{"Authorization", "Bearer tok-1", "Api-Key", "k"}, http.StatusUnauthorized},
+			{[]string{"Authorization", "Bearer tok-1", "Authorization", "Bearer tok-1"}, http.StatusUnauthorized},
+			{[]string{"Authorization", "Bearer tok-1"}, http.StatusOK},
+		}
+		for _, tt := range tests {
+			if got := status(path, tt.header...); got != tt.want {
+				t.Errorf("%s %q: status %d, want %d", path, tt.header, got, tt.want)
+			}
+		}
+	}
+	s.RequireBearer("tok-2")
+	if got := status("/openai/v1/chat/completions", "Authorization", "Bearer tok-1"); got != http.StatusUnauthorized {
+		t.Errorf("the old token after the new one is required: status %d", got)
+	}
+	if got := status("/v1/chat/completions"); got != http.StatusOK {
+		t.Errorf("OpenAI shape: status %d; RequireBearer is for the Azure shapes", got)
+	}
+}
