@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hxchat/hxchat"
 	"github.com/openai/openai-go/v3/azure"
 	"github.com/openai/openai-go/v3/option"
@@ -19,7 +20,13 @@ type AzureOptions struct {
 	// optionally with a path prefix (an API gateway). An Azure v1 URL
 	// (ending in /openai/v1) is used as a base URL as it is.
 	Endpoint string
-	APIKey   string // sent in the Api-Key header
+	// APIKey is sent in the Api-Key header. Exactly one of APIKey and
+	// Credential is set.
+	APIKey string
+	// Credential, instead of a key, signs in with Entra ID: each request
+	// carries "Authorization: Bearer <token>" for EntraScope. The SDK asks
+	// it for a token on every request: wrap it with ReuseTokens.
+	Credential azcore.TokenCredential
 	// APIVersion, e.g. "2024-10-21", is required except for v1 URLs, which
 	// send it only when it is "preview" or "latest".
 	APIVersion string
@@ -29,7 +36,8 @@ type AzureOptions struct {
 
 // NewAzure returns a provider for an Azure OpenAI deployment. Requests go
 // to {Endpoint}/openai/deployments/{Deployment}/chat/completions?api-version=…
-// with the key in the Api-Key header.
+// with the key in the Api-Key header, or with a token of Credential in the
+// Authorization header.
 //
 // HTTPS endpoints and plain-HTTP loopback endpoints (tests, a local proxy) go
 // through the SDK's azure package. A plain-HTTP endpoint on any other host
@@ -44,8 +52,10 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 		return nil, fmt.Errorf("llm: azure endpoint: %w", err)
 	}
 	switch {
-	case o.APIKey == "":
-		return nil, errors.New("llm: azure: the API key is empty")
+	case o.APIKey == "" && o.Credential == nil:
+		return nil, errors.New("llm: azure: the API key is empty, and there is no Entra ID credential")
+	case o.APIKey != "" && o.Credential != nil:
+		return nil, errors.New("llm: azure: both an API key and an Entra ID credential are given")
 	case o.Deployment == "":
 		return nil, errors.New("llm: azure: the deployment is empty")
 	}
@@ -58,12 +68,19 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 		return nil, errors.New("llm: azure: the API version is empty (for example 2024-10-21)")
 	}
 
+	// auth sets the key or the token where the SDK's azure package cannot.
+	var cred azcore.TokenCredential
+	auth := func() option.RequestOption { return option.WithHeader("Api-Key", o.APIKey) }
+	if o.Credential != nil {
+		cred = markFailures{o.Credential}
+		auth = func() option.RequestOption { return withBearer(cred) }
+	}
 	opts := o.requestOptions()
 	switch {
 	case v1:
 		// The v1 API takes the model in the body, like OpenAI, and the key
 		// in Api-Key; azure.WithEndpoint would add /openai/deployments/….
-		opts = append(opts, option.WithBaseURL(endpoint+"/"), option.WithHeader("Api-Key", o.APIKey))
+		opts = append(opts, option.WithBaseURL(endpoint+"/"), auth())
 		if o.APIVersion == "preview" || o.APIVersion == "latest" {
 			opts = append(opts, option.WithQuery("api-version", o.APIVersion))
 		}
@@ -71,15 +88,24 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 		opts = append(opts,
 			option.WithBaseURL(endpoint+"/openai/deployments/"+url.PathEscape(o.Deployment)+"/"),
 			option.WithQuery("api-version", o.APIVersion),
-			option.WithHeader("Api-Key", o.APIKey))
+			auth())
 	default:
-		opts = append(opts, azure.WithEndpoint(endpoint, o.APIVersion), azure.WithAPIKey(o.APIKey))
+		opts = append(opts, azure.WithEndpoint(endpoint, o.APIVersion))
+		if cred != nil {
+			opts = append(opts, azure.WithTokenCredential(cred)) // scope EntraScope, its default
+		} else {
+			opts = append(opts, azure.WithAPIKey(o.APIKey))
+		}
 		if u.Scheme == "http" {
 			opts = append(opts, azure.WithUnsafeAllowHTTP())
 		}
 	}
+	check := "check AZURE_OPENAI_API_KEY: a key of the resource at " + endpoint + " (Azure portal: the resource, Keys and Endpoint)"
+	if cred != nil {
+		check = "check the Entra ID identity hxchat runs as: it needs the role Cognitive Services OpenAI User on the resource at " + endpoint
+	}
 	return o.provider("Azure OpenAI · "+o.Deployment, o.Deployment, o.APIKey, opts, settingsToCheck{
-		auth: "check AZURE_OPENAI_API_KEY: a key of the resource at " + endpoint + " (Azure portal: the resource, Keys and Endpoint)",
+		auth: check,
 		notFound: fmt.Sprintf("check AZURE_OPENAI_ENDPOINT (%s), AZURE_OPENAI_DEPLOYMENT (%q, a deployment's name, not the model's) and AZURE_OPENAI_API_VERSION (%q)",
 			endpoint, o.Deployment, o.APIVersion),
 	}), nil

@@ -32,6 +32,13 @@ func (p *chatProvider) mapError(ctx, sctx context.Context, err error, res *http.
 		return &hxchat.Error{Code: hxchat.ETimeout, Message: "The model service stopped sending the answer.",
 			Err: fmt.Errorf("llm: no chunk for %s", p.idle)}
 	}
+	if ce, ok := errors.AsType[*credentialError](err); ok {
+		// Nothing was sent: Entra ID gave no token (the identity lost its
+		// access, the managed identity endpoint or az failed).
+		return &hxchat.Error{Code: hxchat.EUpstreamAuth,
+			Message: "hxchat could not sign in to the model service (Entra ID). Ask the administrator to check its Azure identity.",
+			Err:     fmt.Errorf("llm: %w; %s", ce, entraFix)}
+	}
 	if apiErr, ok := errors.AsType[*openai.Error](err); ok {
 		u := &upstreamError{Status: apiErr.StatusCode, Code: apiErr.Code, Type: apiErr.Type, Param: apiErr.Param,
 			Message: apiErr.Message, err: apiErr}
