@@ -101,14 +101,25 @@ type Config struct {
 	OpenAI OpenAI
 }
 
+// The values of Azure.Auth.
+const (
+	AzureAuthKey   = "key"   // the Api-Key header, with APIKey
+	AzureAuthEntra = "entra" // Entra ID tokens, from azidentity's DefaultAzureCredential
+)
+
 // Azure configures Azure OpenAI. When Endpoint is set, Load has checked that
-// APIKey, APIVersion and Deployment are set too.
+// APIVersion and Deployment are set too, and that APIKey is set when Auth is
+// AzureAuthKey.
 type Azure struct {
 	// Endpoint is the resource endpoint, like https://NAME.openai.azure.com/
 	// (-azure-endpoint, AZURE_OPENAI_ENDPOINT).
 	Endpoint string
 	// APIKey is a key of the resource (-azure-api-key, AZURE_OPENAI_API_KEY).
 	APIKey Secret
+	// Auth says how hxchat signs in: AzureAuthKey or AzureAuthEntra
+	// (-azure-auth, AZURE_OPENAI_AUTH; by default key when APIKey is set,
+	// else entra). Load sets it when Endpoint is set; see UsesEntra.
+	Auth string
 	// APIVersion is the REST API version sent as api-version
 	// (-azure-api-version, AZURE_OPENAI_API_VERSION, default "2024-10-21").
 	APIVersion string
@@ -190,10 +201,24 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
+// UsesEntra reports whether hxchat signs in with Entra ID rather than a
+// key: Auth says so, or, in a Config made without Load, no key is set.
+func (a Azure) UsesEntra() bool {
+	return a.Auth == AzureAuthEntra || a.Auth == "" && a.APIKey == ""
+}
+
+// authName is the sign-in of UsesEntra, for logs.
+func (a Azure) authName() string {
+	if a.UsesEntra() {
+		return AzureAuthEntra
+	}
+	return AzureAuthKey
+}
+
 // String describes the Azure settings on one line; the key shows as set or unset.
 func (a Azure) String() string {
-	return fmt.Sprintf("endpoint=%s deployment=%s api_version=%s api_key=%s",
-		logfmt(displayURL(a.Endpoint)), logfmt(a.Deployment), logfmt(a.APIVersion), a.APIKey)
+	return fmt.Sprintf("endpoint=%s deployment=%s api_version=%s auth=%s api_key=%s",
+		logfmt(displayURL(a.Endpoint)), logfmt(a.Deployment), logfmt(a.APIVersion), a.authName(), a.APIKey)
 }
 
 // LogValue logs the Azure settings as a group; the key shows as set or unset.
@@ -202,6 +227,7 @@ func (a Azure) LogValue() slog.Value {
 		slog.String("endpoint", displayURL(a.Endpoint)),
 		slog.String("deployment", a.Deployment),
 		slog.String("api_version", a.APIVersion),
+		slog.String("auth", a.authName()),
 		slog.String("api_key", a.APIKey.String()),
 	)
 }

@@ -166,7 +166,16 @@ func TestProviders(t *testing.T) {
 			"AZURE_OPENAI_ENDPOINT":   "https://res.openai.azure.com/",
 			"AZURE_OPENAI_API_KEY":    azureKey,
 			"AZURE_OPENAI_DEPLOYMENT": "gpt-4o",
-		}, ProviderAzure, Azure{Endpoint: "https://res.openai.azure.com/", APIKey: azureKey, APIVersion: DefaultAzureAPIVersion, Deployment: "gpt-4o"}, OpenAI{}},
+		}, ProviderAzure, Azure{Endpoint: "https://res.openai.azure.com/", APIKey: azureKey, Auth: AzureAuthKey, APIVersion: DefaultAzureAPIVersion, Deployment: "gpt-4o"}, OpenAI{}},
+		{"azure without key: entra", map[string]string{
+			"AZURE_OPENAI_ENDPOINT":   "https://res.openai.azure.com/",
+			"AZURE_OPENAI_DEPLOYMENT": "gpt-4o",
+		}, ProviderAzure, Azure{Endpoint: "https://res.openai.azure.com/", Auth: AzureAuthEntra, APIVersion: DefaultAzureAPIVersion, Deployment: "gpt-4o"}, OpenAI{}},
+		{"azure entra asked for", map[string]string{
+			"AZURE_OPENAI_ENDPOINT":   "https://res.openai.azure.com/",
+			"AZURE_OPENAI_AUTH":       "Entra",
+			"AZURE_OPENAI_DEPLOYMENT": "gpt-4o",
+		}, ProviderAzure, Azure{Endpoint: "https://res.openai.azure.com/", Auth: AzureAuthEntra, APIVersion: DefaultAzureAPIVersion, Deployment: "gpt-4o"}, OpenAI{}},
 		{"openai", map[string]string{"OPENAI_API_KEY": openaiKey, "OPENAI_MODEL": "gpt-4o-mini"},
 			ProviderOpenAI, noAzure, OpenAI{APIKey: openaiKey, Model: "gpt-4o-mini"}},
 		{"ollama without key", map[string]string{"OPENAI_BASE_URL": "http://localhost:11434/v1", "OPENAI_MODEL": "llama3.2"},
@@ -206,6 +215,7 @@ func TestSeedDotenv(t *testing.T) {
 		Azure: Azure{
 			Endpoint:   "https://my-resource.openai.azure.com/",
 			APIKey:     azureKey,
+			Auth:       AzureAuthKey,
 			APIVersion: "2024-02-15-preview",
 			Deployment: "gpt-4o-mini",
 		},
@@ -262,8 +272,12 @@ func TestValidationErrors(t *testing.T) {
 	}{
 		{"azure without deployment", nil, azure("AZURE_OPENAI_DEPLOYMENT", ""), "",
 			[]string{"AZURE_OPENAI_DEPLOYMENT (-azure-deployment) is empty: set it to the name of your Azure OpenAI deployment"}},
-		{"azure without key", nil, azure("AZURE_OPENAI_API_KEY", ""), "",
-			[]string{"AZURE_OPENAI_API_KEY (-azure-api-key) is empty", "Keys and Endpoint"}},
+		{"azure auth key without key", []string{"-azure-auth", "key"}, azure("AZURE_OPENAI_API_KEY", ""), "",
+			[]string{"AZURE_OPENAI_API_KEY (-azure-api-key) is empty, but AZURE_OPENAI_AUTH (-azure-auth, set by the flag) says key", "Keys and Endpoint", "entra"}},
+		{"azure auth unknown", nil, azure("AZURE_OPENAI_AUTH", "token"), "",
+			[]string{`AZURE_OPENAI_AUTH (-azure-auth, set in the environment) is "token": use key (AZURE_OPENAI_API_KEY) or entra`}},
+		{"azure key under another name", nil, azure("AZURE_OPENAI_API_KEY", "", "AZURE_OPENAI_KEY", azureKey), "",
+			[]string{"AZURE_OPENAI_API_KEY (-azure-api-key) is empty, but AZURE_OPENAI_KEY is set: rename it", "entra"}},
 		{"azure key without endpoint", nil, map[string]string{"AZURE_OPENAI_API_KEY": azureKey}, "",
 			[]string{"AZURE_OPENAI_ENDPOINT (-azure-endpoint) is empty", "AZURE_OPENAI_API_KEY in the environment is set", "https://NAME.openai.azure.com/"}},
 		{"azure endpoint not a url", nil, azure("AZURE_OPENAI_ENDPOINT", "res.openai.azure.com"), "",
@@ -373,7 +387,7 @@ func hasLineWith(msg string, subs ...string) bool {
 }
 
 func TestSeveralErrorsOneLineEach(t *testing.T) {
-	_, _, err := Load([]string{"-drain=x", "-log-level=loud"},
+	_, _, err := Load([]string{"-drain=x", "-log-level=loud", "-azure-auth=key"},
 		env(map[string]string{"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/"}), "", nil)
 	if err == nil {
 		t.Fatal("no error")
@@ -444,6 +458,18 @@ func TestWarnings(t *testing.T) {
 		{"LOCALHOST.", nil, map[string]string{"OPENAI_BASE_URL": "http://LOCALHOST.:11434/v1", "OPENAI_API_KEY": openaiKey, "OPENAI_MODEL": "m"}, "", ""},
 		{"127.0.0.2", nil, map[string]string{"OPENAI_BASE_URL": "http://127.0.0.2:8000/v1", "OPENAI_API_KEY": openaiKey, "OPENAI_MODEL": "m"}, "", ""},
 		{"::1", nil, map[string]string{"OPENAI_BASE_URL": "http://[::1]:8000/v1", "OPENAI_API_KEY": openaiKey, "OPENAI_MODEL": "m"}, "", ""},
+		{"entra token over http", nil, map[string]string{
+			"AZURE_OPENAI_ENDPOINT": "http://proxy.internal:8080/", "AZURE_OPENAI_DEPLOYMENT": "d",
+		}, "", "Entra ID tokens will be sent over plain http to proxy.internal:8080 (AZURE_OPENAI_ENDPOINT)"},
+		{"entra token to loopback", nil, map[string]string{
+			"AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:8080/", "AZURE_OPENAI_DEPLOYMENT": "d",
+		}, "", ""},
+		{"entra asked for with a key", []string{"-azure-auth=entra"}, map[string]string{
+			"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/", "AZURE_OPENAI_API_KEY": azureKey, "AZURE_OPENAI_DEPLOYMENT": "d",
+		}, "", "AZURE_OPENAI_API_KEY is set, but AZURE_OPENAI_AUTH is entra: the key is not used"},
+		{"azure entra https", nil, map[string]string{
+			"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/", "AZURE_OPENAI_DEPLOYMENT": "d",
+		}, "", ""},
 		{"azure https", nil, map[string]string{
 			"AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/", "AZURE_OPENAI_API_KEY": azureKey, "AZURE_OPENAI_DEPLOYMENT": "d",
 		}, "", ""},

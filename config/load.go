@@ -99,6 +99,8 @@ func Load(args []string, getenv func(string) string, dotenvPath string, stderr i
 		}
 	}
 
+	// A key under the name of other samples means a key, not Entra ID.
+	l.keyAlias = strings.TrimSpace(getenv(aliasAzureKey)) != "" || strings.TrimSpace(dotenv[aliasAzureKey]) != ""
 	cfg := l.config()
 	l.warnAliases(getenv, dotenv)
 	l.warnUnknown(dotenv)
@@ -133,6 +135,7 @@ type loader struct {
 	vals     map[string]value   // by environment name
 	dotenv   string             // the .env path, for messages
 	secrets  []string           // every key seen, to keep them out of messages
+	keyAlias bool               // AZURE_OPENAI_KEY is set
 	errs     []string
 	warns    []string
 }
@@ -214,7 +217,7 @@ func (l *loader) config() Config {
 	if cfg.IdleTimeout > 0 && cfg.IdleTimeout < time.Second {
 		l.errorf(envIdleTimeout, "is %q, too short for a model to start answering: use at least 1s, or 0 for no limit", l.get(envIdleTimeout))
 	}
-	l.provider(cfg)
+	l.provider(&cfg)
 	cfg.Models = l.models(cfg)
 	return cfg
 }
@@ -248,7 +251,7 @@ func (l *loader) models(cfg Config) []string {
 
 // provider checks the model settings: at most one provider, and everything
 // the chosen one needs.
-func (l *loader) provider(cfg Config) {
+func (l *loader) provider(cfg *Config) {
 	azure := l.setNames(envAzureEndpoint, envAzureAPIKey, envAzureDeployment)
 	openai := l.setNames(envOpenAIAPIKey, envOpenAIBaseURL, envOpenAIModel)
 	switch {
@@ -264,16 +267,18 @@ func (l *loader) provider(cfg Config) {
 		} else {
 			l.checkURL(envAzureEndpoint, "https://NAME.openai.azure.com/")
 		}
-		if a.APIKey == "" {
-			l.errorf(envAzureAPIKey, "is empty: set it to a key of your Azure OpenAI resource (Azure portal: the resource, Keys and Endpoint)")
-		}
+		cfg.Azure.Auth = l.azureAuth(a.APIKey)
 		if a.Deployment == "" {
 			l.errorf(envAzureDeployment, "is empty: set it to the name of your Azure OpenAI deployment")
 		}
 		if a.APIVersion == "" {
 			l.errorf(envAzureAPIVersion, "is empty: set it to an Azure OpenAI API version, like %s", DefaultAzureAPIVersion)
 		}
-		l.warnPlainHTTP(envAzureEndpoint, envAzureAPIKey)
+		if cfg.Azure.Auth == AzureAuthEntra {
+			l.warnPlainHTTPToken()
+		} else {
+			l.warnPlainHTTP(envAzureEndpoint, envAzureAPIKey)
+		}
 
 	case len(openai) > 0:
 		o := cfg.OpenAI
@@ -293,6 +298,46 @@ func (l *loader) provider(cfg Config) {
 		}
 		l.warnPlainHTTP(envOpenAIBaseURL, envOpenAIAPIKey)
 	}
+}
+
+// aliasAzureKey is where other samples put the key of AZURE_OPENAI_API_KEY.
+const aliasAzureKey = "AZURE_OPENAI_KEY"
+
+// azureAuth resolves how hxchat signs in to Azure OpenAI: as
+// AZURE_OPENAI_AUTH says, or else with the key when one is set, and with
+// Entra ID when none is.
+func (l *loader) azureAuth(key Secret) string {
+	switch auth := strings.ToLower(l.get(envAzureAuth)); {
+	case auth == "" && key != "", auth == AzureAuthKey:
+		if key == "" {
+			l.errorf(envAzureAPIKey, "is empty, but %s says key: set it to a key of your Azure OpenAI resource (Azure portal: the resource, Keys and Endpoint), or set %s to entra to sign in with Entra ID",
+				l.label(envAzureAuth), envAzureAuth)
+		}
+		return AzureAuthKey
+	case auth == "" && l.keyAlias:
+		l.errorf(envAzureAPIKey, "is empty, but %s is set: rename it to %s, or set %s to entra to sign in with Entra ID",
+			aliasAzureKey, envAzureAPIKey, envAzureAuth)
+		return AzureAuthKey
+	case auth == "", auth == AzureAuthEntra:
+		if key != "" {
+			l.warnf("%s is set, but %s is entra: the key is not used; hxchat signs in with Entra ID", envAzureAPIKey, envAzureAuth)
+		}
+		return AzureAuthEntra
+	default:
+		l.errorf(envAzureAuth, "is %q: use key (AZURE_OPENAI_API_KEY) or entra (Entra ID), or leave it unset", l.get(envAzureAuth))
+		return ""
+	}
+}
+
+// warnPlainHTTPToken warns when Entra ID tokens would be sent over plain
+// http to an Azure endpoint on a host that is not loopback.
+func (l *loader) warnPlainHTTPToken() {
+	u, err := url.Parse(l.get(envAzureEndpoint))
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.Hostname() == "" || isLoopback(u.Hostname()) {
+		return
+	}
+	l.warnf("Entra ID tokens will be sent over plain http to %s (%s): anyone on the network between can read and use them for an hour; use https://",
+		u.Host, envAzureEndpoint)
 }
 
 // setNames returns the settings among envs that have a value, each with
@@ -377,7 +422,7 @@ func isLoopback(host string) bool {
 // and samples use while hxchat's own name is unset.
 func (l *loader) warnAliases(getenv func(string) string, dotenv map[string]string) {
 	aliases := [...][2]string{
-		{"AZURE_OPENAI_KEY", envAzureAPIKey},
+		{aliasAzureKey, envAzureAPIKey},
 		{"AZURE_OPENAI_DEPLOYMENT_NAME", envAzureDeployment},
 		{"OPENAI_API_BASE", envOpenAIBaseURL},
 	}

@@ -12,6 +12,7 @@ const (
 	envAzureAPIKey     = "AZURE_OPENAI_API_KEY"
 	envAzureAPIVersion = "AZURE_OPENAI_API_VERSION"
 	envAzureDeployment = "AZURE_OPENAI_DEPLOYMENT"
+	envAzureAuth       = "AZURE_OPENAI_AUTH"
 	envSystemPrompt    = "SYSTEM_PROMPT"
 	envOpenAIAPIKey    = "OPENAI_API_KEY"
 	envOpenAIBaseURL   = "OPENAI_BASE_URL"
@@ -61,7 +62,9 @@ func sections() []section {
 			{envAzureEndpoint, "azure-endpoint", "URL", "", false,
 				"endpoint of your Azure OpenAI resource, like https://NAME.openai.azure.com/"},
 			{envAzureAPIKey, "azure-api-key", "KEY", "", true,
-				"a key of the resource (Azure portal: the resource, Keys and Endpoint)"},
+				"a key of the resource (Azure portal: the resource, Keys and Endpoint); without one, hxchat signs in with Entra ID"},
+			{envAzureAuth, "azure-auth", "key|entra", "", false,
+				"how hxchat signs in to Azure OpenAI: key (AZURE_OPENAI_API_KEY) or entra (Entra ID: a service principal in AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, workload or managed identity, or az login; the identity needs the role Cognitive Services OpenAI User); default key when a key is set, else entra"},
 			{envAzureAPIVersion, "azure-api-version", "VERSION", DefaultAzureAPIVersion, false,
 				"Azure OpenAI REST API version"},
 			{envAzureDeployment, "azure-deployment", "NAME", "", false,
@@ -160,6 +163,8 @@ Example %s (the seed app's file works as it is):
   AZURE_OPENAI_DEPLOYMENT=gpt-4o-mini
   SYSTEM_PROMPT="You are a helpful assistant. Answer briefly."
 
+  # without AZURE_OPENAI_API_KEY, hxchat signs in with Entra ID (a managed
+  # identity, AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or az login)
   # or OpenAI:  OPENAI_API_KEY=sk-...  and  OPENAI_MODEL=gpt-4o-mini
   # or Ollama:  OPENAI_BASE_URL=http://localhost:11434/v1  and  OPENAI_MODEL=llama3.2
 
