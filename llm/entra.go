@@ -38,8 +38,8 @@ const EntraCheckTimeout = 20 * time.Second
 // entraSources says what DefaultAzureCredential tries, in its order, and
 // what each needs; entraFix says what to do when none works.
 const (
-	entraSources = "tried the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), " +
-		"workload identity (AZURE_FEDERATED_TOKEN_FILE), managed identity (on Azure), " +
+	entraSources = "DefaultAzureCredential tries, in order, the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), " +
+		"workload identity (AZURE_FEDERATED_TOKEN_FILE), managed identity (on Azure; AZURE_CLIENT_ID picks a user-assigned one), " +
 		"the Azure CLI (az login), the Azure Developer CLI (azd auth login) and Azure PowerShell"
 	entraFix = "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET of a service principal, " +
 		"give the machine a managed identity, or run az login; the identity needs the role " +

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/live"
@@ -32,6 +33,10 @@ type Main struct {
 	// Timeouts of the HTTP server against slow or silent clients; zero
 	// fields take the defaults (tests shorten them).
 	Timeouts Timeouts
+
+	// credential, when set, replaces azidentity's DefaultAzureCredential as
+	// the Entra ID identity of Azure OpenAI (tests give a fake one).
+	credential func() (azcore.TokenCredential, error)
 
 	store  *sqlite.Store
 	hub    *live.Hub
@@ -79,7 +84,7 @@ func (m *Main) Run(ctx context.Context) error {
 	} else if n > 0 {
 		m.Logger.Warn("answers cut short by the last shutdown marked interrupted", "answers", n)
 	}
-	provider, err := m.provider()
+	provider, err := m.provider(ctx)
 	if err != nil {
 		return err
 	}
@@ -143,7 +148,9 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 
 // provider connects the configured models: one provider per model (or
 // Azure deployment), picked per conversation; the first is the default.
-func (m *Main) provider() (hxchat.Provider, error) {
+// Azure OpenAI without a key signs in with Entra ID: one token is got at
+// once, so that a credential that does not work stops start-up.
+func (m *Main) provider(ctx context.Context) (hxchat.Provider, error) {
 	cfg := m.Config
 	idle := cfg.IdleTimeout
 	if idle == 0 {
@@ -159,14 +166,36 @@ func (m *Main) provider() (hxchat.Provider, error) {
 			models = []string{cfg.OpenAI.Model}
 		}
 	}
+	var cred azcore.TokenCredential // Entra ID, shared by the deployments
+	if cfg.Provider() == config.ProviderAzure && cfg.Azure.UsesEntra() {
+		newCredential := m.credential
+		if newCredential == nil {
+			newCredential = llm.DefaultCredential
+		}
+		base, err := newCredential()
+		if err != nil {
+			return nil, err
+		}
+		cred = llm.ReuseTokens(base)
+		start := time.Now()
+		if err := llm.CheckCredential(ctx, cred, llm.EntraCheckTimeout); err != nil {
+			return nil, err
+		}
+		m.Logger.Info("Azure OpenAI: signed in with Entra ID", "took", time.Since(start).Round(time.Millisecond))
+	}
 	var list []hxchat.Provider
 	for _, model := range models {
 		var p hxchat.Provider
 		var err error
 		switch cfg.Provider() {
 		case config.ProviderAzure:
-			p, err = llm.NewAzure(llm.AzureOptions{Endpoint: cfg.Azure.Endpoint, APIKey: string(cfg.Azure.APIKey),
-				APIVersion: cfg.Azure.APIVersion, Deployment: model, Common: common})
+			o := llm.AzureOptions{Endpoint: cfg.Azure.Endpoint, APIVersion: cfg.Azure.APIVersion, Deployment: model, Common: common}
+			if cred != nil {
+				o.Credential = cred
+			} else {
+				o.APIKey = string(cfg.Azure.APIKey)
+			}
+			p, err = llm.NewAzure(o)
 		case config.ProviderOpenAI:
 			p, err = llm.NewOpenAI(llm.OpenAIOptions{APIKey: string(cfg.OpenAI.APIKey), BaseURL: cfg.OpenAI.BaseURL,
 				Model: model, Common: common})
