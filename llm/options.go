@@ -1,5 +1,6 @@
 // Package llm implements hxchat.Provider on the official OpenAI Go SDK
-// (github.com/openai/openai-go/v3): Azure OpenAI (NewAzure), OpenAI and
+// (github.com/openai/openai-go/v3): Azure OpenAI with a key or Entra ID
+// (NewAzure; DefaultCredential, ReuseTokens, CheckCredential), OpenAI and
 // OpenAI-compatible servers such as Ollama, vLLM, llama.cpp, LM Studio and
 // LiteLLM (NewOpenAI), and an offline demo model (NewDemo).
 //
