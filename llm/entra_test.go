@@ -398,3 +398,23 @@ func TestAzureKeyWithBearerServer(t *testing.T) {
 		t.Errorf("the cause does not say to check the key: %v", r.err)
 	}
 }
+
+// TestEntraRefused: a token that Azure refuses (the identity lacks the
+// role, or the token is for another audience) is an auth error whose cause
+// says which role the identity needs.
+func TestEntraRefused(t *testing.T) {
+	s := llmtest.NewServer(t)
+	s.RequireBearer("tok-azure-wants")
+	fake := &fakeCredential{}
+	fake.issue("tok-other", time.Now().Add(time.Hour))
+	r := collect(t, context.Background(), newEntraAzure(t, s, 0, ReuseTokens(fake)), question)
+	if r.err == nil || code(t, r.err) != hxchat.EUpstreamAuth {
+		t.Fatalf("err %v, want %s", r.err, hxchat.EUpstreamAuth)
+	}
+	if msg := r.err.Error(); !strings.Contains(msg, "Cognitive Services OpenAI User") || strings.Contains(msg, "AZURE_OPENAI_API_KEY") {
+		t.Errorf("the cause should say to check the identity's role, not a key: %v", r.err)
+	}
+	if len(s.Requests()) != 1 || len(r.waits) != 0 {
+		t.Errorf("%d requests, %d retries; want 1 and none", len(s.Requests()), len(r.waits))
+	}
+}
