@@ -79,7 +79,8 @@ func NewAzure(o AzureOptions) (hxchat.Provider, error) {
 	switch {
 	case v1:
 		// The v1 API takes the model in the body, like OpenAI, and the key
-		// in Api-Key; azure.WithEndpoint would add /openai/deployments/….
+		// in Api-Key or the token in Authorization; azure.WithEndpoint would
+		// add /openai/deployments/… (and azure.WithTokenCredential needs it).
 		opts = append(opts, option.WithBaseURL(endpoint+"/"), auth())
 		if o.APIVersion == "preview" || o.APIVersion == "latest" {
 			opts = append(opts, option.WithQuery("api-version", o.APIVersion))
