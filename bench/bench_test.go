@@ -22,16 +22,19 @@ func TestTinyRung(t *testing.T) {
 	for _, c := range []struct {
 		name, pkg  string
 		floor, tls bool
+		client     string
 	}{
-		{"hxchat", "./cmd/hxchat", false, false},
-		{"hxchat over TLS", "./cmd/hxchat", false, true},
-		{"floor", "./bench/floor", true, false},
+		{"hxchat", "./cmd/hxchat", false, false, clientEpoll},
+		{"hxchat over TLS", "./cmd/hxchat", false, true, clientEpoll},
+		{"floor", "./bench/floor", true, false, clientEpoll},
+		{"hxchat with net/http", "./cmd/hxchat", false, false, clientNetHTTP},
+		{"floor with net/http", "./bench/floor", true, false, clientNetHTTP},
 	} {
-		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor, c.tls) })
+		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor, c.tls, c.client) })
 	}
 }
 
-func tinyRung(t *testing.T, pkg string, floor, useTLS bool) {
+func tinyRung(t *testing.T, pkg string, floor, useTLS bool, client string) {
 	spec := rungSpec{Streams: 3, Tokens: 20, Every: 5 * time.Millisecond, Ramp: 20 * time.Millisecond, Answers: 2}
 	if _, err := raiseNofile(fdsNeeded(spec.Streams)); err != nil {
 		t.Log("open files:", err)
@@ -53,7 +56,7 @@ func tinyRung(t *testing.T, pkg string, floor, useTLS bool) {
 		t.Fatal(err)
 	}
 	defer up.close()
-	h := &harness{clk: clk, up: up, bin: bin, floor: floor, work: work, delay: 20 * time.Millisecond, line: 7, progress: t.Output(), trace: true}
+	h := &harness{clk: clk, up: up, bin: bin, floor: floor, work: work, delay: 20 * time.Millisecond, line: 7, progress: t.Output(), trace: true, client: client, pollers: 2}
 
 	r := h.run(ctx, 0, spec)
 	if r.Skipped != "" {

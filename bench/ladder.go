@@ -134,6 +134,8 @@ type harness struct {
 	progress io.Writer
 	trace    bool          // keep each answer's token order (tests)
 	quiet    time.Duration // before a rung, wait up to this long for the host to be idle
+	client   string        // the browsers' event stream client: clientEpoll or clientNetHTTP
+	pollers  int           // the epoll client's pollers
 }
 
 // server names the server a rung runs against.
@@ -246,8 +248,15 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	}()
 
 	params := streamParams{Tokens: spec.Tokens, Every: spec.Every, Delay: h.delay, Line: h.line, Code: h.code}
-	g := &loadGen{base: p.URL, clk: h.clk, params: params, tr: newTransport(spec.Streams), trace: h.trace}
+	g := &loadGen{base: p.URL, clk: h.clk, params: params, tr: newTransport(spec.Streams), trace: h.trace, client: h.client}
 	defer g.tr.CloseIdleConnections()
+	if g.client == clientEpoll {
+		if err := g.startPollers(h.pollers); err != nil {
+			res.Skipped = "epoll client: " + err.Error()
+			return res
+		}
+		defer g.stopPollers()
+	}
 
 	// Idle: after start-up and one page view, as the README measures it.
 	if err := g.newBrowser().page(ctx); err != nil {

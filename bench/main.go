@@ -48,6 +48,8 @@ func run(args []string) int {
 		prof   = fs.String("cpuprofile", "", "write the harness's own CPU profile to this file (to keep the harness cheap)")
 		useTLS = fs.Bool("tls", false, "the fake model service speaks HTTPS with HTTP/2, as Azure OpenAI and OpenAI do (default: plain HTTP/1.1, as local model servers)")
 		floor  = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
+		client = fs.String("client", clientNetHTTP, "how the browsers follow the event streams: epoll (all on a few epoll sets, cheap) or nethttp (net/http, a goroutine per stream)")
+		pollsN = fs.Int("pollers", 1, "the epoll client's pollers (goroutines, each with its epoll set)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nhxchat's load benchmark: a fake model, hxchat, and N browsers on this host.\n\n")
@@ -70,6 +72,10 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 2
 		}
+	}
+	if *client != clientEpoll && *client != clientNetHTTP {
+		fmt.Fprintln(os.Stderr, "bench: -client must be epoll or nethttp")
+		return 2
 	}
 	if *delay < 0 || *delay > time.Minute || *line < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -delay must be within 0..1m and -line ≥ 0")
@@ -153,7 +159,7 @@ func run(args []string) int {
 		return 1
 	}
 	defer up.close()
-	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, code: *code, progress: os.Stderr, quiet: *quiet}
+	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, code: *code, progress: os.Stderr, quiet: *quiet, client: *client, pollers: *pollsN}
 
 	var results []*rungResult
 	for i, s := range specs {

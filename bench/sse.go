@@ -251,8 +251,10 @@ func tokenSeqs(h ...[]byte) []int {
 }
 
 // textOnly returns h without its tags.
-func textOnly(h []byte) []byte {
-	out := make([]byte, 0, len(h))
+func textOnly(h []byte) []byte { return appendTextOnly(make([]byte, 0, len(h)), h) }
+
+// appendTextOnly appends h without its tags to out.
+func appendTextOnly(out, h []byte) []byte {
 	for len(h) > 0 {
 		i := bytes.IndexByte(h, '<')
 		if i < 0 {
