@@ -50,6 +50,7 @@ func run(args []string) int {
 		floor  = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
 		client = fs.String("client", clientNetHTTP, "how the browsers follow the event streams: epoll (all on a few epoll sets, cheap) or nethttp (net/http, a goroutine per stream)")
 		pollsN = fs.Int("pollers", 1, "the epoll client's pollers (goroutines, each with its epoll set)")
+		upMode = fs.String("upstream", "ticker", "how the fake model writes its streams over plain HTTP: ticker (one goroutine for all streams) or handler (a goroutine and a timer per stream); over TLS always handler")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nhxchat's load benchmark: a fake model, hxchat, and N browsers on this host.\n\n")
@@ -72,6 +73,10 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			return 2
 		}
+	}
+	if *upMode != "ticker" && *upMode != "handler" {
+		fmt.Fprintln(os.Stderr, "bench: -upstream must be ticker or handler")
+		return 2
 	}
 	if *client != clientEpoll && *client != clientNetHTTP {
 		fmt.Fprintln(os.Stderr, "bench: -client must be epoll or nethttp")
@@ -159,6 +164,7 @@ func run(args []string) int {
 		return 1
 	}
 	defer up.close()
+	up.HandlerLoop = *upMode == "handler"
 	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, code: *code, progress: os.Stderr, quiet: *quiet, client: *client, pollers: *pollsN}
 
 	var results []*rungResult

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -174,6 +176,11 @@ type upstream struct {
 	CAFile string // with TLS: the certificate to trust (SSL_CERT_FILE)
 	srv    *http.Server
 	done   chan struct{}
+	tick   *ticker // writes the streams over plain HTTP/1.1 (nil over TLS)
+	// HandlerLoop makes each stream's handler write its tokens itself (a
+	// goroutine and a timer per stream), as before the ticker; -upstream
+	// handler, for comparison. Over TLS it always does.
+	HandlerLoop bool
 
 	mu      sync.Mutex
 	scripts map[scriptKey]*script
@@ -200,9 +207,11 @@ func startUpstream(clk clock, tlsDir string) (*upstream, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", u.chat)
 	if tlsDir == "" {
+		kl := newKeepListener(ln)
+		u.tick = newTicker(u, kl.giveBack)
 		u.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		u.URL = "http://" + ln.Addr().String() + "/v1"
-		go u.srv.Serve(ln)
+		go u.srv.Serve(kl)
 		return u, nil
 	}
 	ts := httptest.NewUnstartedServer(mux)
@@ -229,6 +238,27 @@ func (u *upstream) close() {
 	if u.srv.Shutdown(ctx) != nil {
 		u.srv.Close()
 	}
+	if u.tick != nil {
+		<-u.tick.exited
+	}
+}
+
+// noteLag adds a finished stream's lag behind its schedule.
+func (u *upstream) noteLag(sum, most time.Duration) {
+	u.lagSum.Add(int64(sum))
+	for {
+		old := u.lagMax.Load()
+		if int64(most) <= old || u.lagMax.CompareAndSwap(old, int64(most)) {
+			return
+		}
+	}
+}
+
+// appendUsage appends the finish chunk's usage, as OpenAI sends it when
+// stream_options.include_usage asks for it: the event's end.
+func appendUsage(b []byte, completion, prompt int) []byte {
+	return fmt.Appendf(b, "data: %s],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n",
+		chunkHead, prompt, completion, prompt+completion)
 }
 
 func (u *upstream) script(p streamParams, usage bool) *script {
@@ -289,7 +319,11 @@ func openAIError(w http.ResponseWriter, status int, msg string) {
 func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	u.requests.Add(1)
 	var req chatRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
 		u.bad.Add(1)
 		openAIError(w, http.StatusBadRequest, "bench upstream: "+err.Error())
 		return
@@ -303,6 +337,11 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	usage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	s := u.script(p, usage)
+	start := u.clk.now()
+	if u.tick != nil && !u.HandlerLoop {
+		u.hijack(w, &tstream{s: s, usage: usage, pt: promptChars/4 + 1, start: start, p: p})
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -313,7 +352,6 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	start := u.clk.now()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -350,20 +388,41 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	buf = append(buf[:0], s.finish...)
 	if usage {
-		c := len(s.tokens)
-		pt := promptChars/4 + 1
-		buf = fmt.Appendf(buf, "data: %s],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n",
-			chunkHead, pt, c, pt+c)
+		buf = appendUsage(buf, len(s.tokens), promptChars/4+1)
 	}
 	buf = append(buf, s.done...)
 	w.Write(buf)
 	rc.Flush()
+	u.noteLag(lagSum, lagMax)
+}
 
-	u.lagSum.Add(int64(lagSum))
-	for {
-		old := u.lagMax.Load()
-		if int64(lagMax) <= old || u.lagMax.CompareAndSwap(old, int64(lagMax)) {
-			break
-		}
+// streamHead is the head of a streamed answer, as net/http writes it for
+// the handler loop (its Date added).
+const streamHead = "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nContent-Type: text/event-stream; charset=utf-8\r\nX-Request-Id: req_bench\r\nTransfer-Encoding: chunked\r\n"
+
+// hijack takes the connection from net/http, writes the response head and
+// hands the stream to the ticker.
+func (u *upstream) hijack(w http.ResponseWriter, s *tstream) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		openAIError(w, http.StatusInternalServerError, "bench upstream: "+err.Error())
+		return
 	}
+	sc, ok := conn.(syscall.Conn)
+	var raw syscall.RawConn
+	if ok {
+		raw, err = sc.SyscallConn()
+	}
+	if !ok || err != nil || rw.Reader.Buffered() > 0 {
+		conn.Close() // not a socket, or a pipelined request: not expected of hxchat
+		return
+	}
+	raw.Control(func(fd uintptr) { s.fd = int(fd) })
+	s.conn = conn
+	head := streamHead + "Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
+		conn.Close()
+		return
+	}
+	u.tick.add(s)
 }
