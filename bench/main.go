@@ -50,6 +50,7 @@ func run(args []string) int {
 		floor  = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
 		client = fs.String("client", clientNetHTTP, "how the browsers follow the event streams: epoll (all on a few epoll sets, cheap) or nethttp (net/http, a goroutine per stream)")
 		pollsN = fs.Int("pollers", 1, "the epoll client's pollers (goroutines, each with its epoll set)")
+		procs  = fs.Int("procs", 0, "GOMAXPROCS of the harness itself (0: the Go default; hxchat keeps its own)")
 		upMode = fs.String("upstream", "ticker", "how the fake model writes its streams over plain HTTP: ticker (one goroutine for all streams) or handler (a goroutine and a timer per stream); over TLS always handler")
 	)
 	fs.Usage = func() {
@@ -87,6 +88,9 @@ func run(args []string) int {
 		return 2
 	}
 
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	started := time.Now()

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
-	"container/heap"
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -407,21 +407,28 @@ func TestTicker(t *testing.T) {
 // TestStreamHeap: the ticker's heap gives the streams in the order of their
 // next token, as their times change.
 func TestStreamHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
 	var h streamHeap
-	dues := []time.Duration{50, 10, 30, 20, 40, 10}
-	for _, d := range dues {
-		heap.Push(&h, &tstream{due: d})
+	for range 500 {
+		h.push(&tstream{due: time.Duration(rng.IntN(1000))})
 	}
-	h[0].due = 35 // the first one's next token
-	heap.Fix(&h, 0)
-	var got []time.Duration
-	for len(h) > 0 {
-		got = append(got, heap.Pop(&h).(*tstream).due)
-	}
-	want := []time.Duration{10, 20, 30, 35, 40, 50}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("order %v, want %v", got, want)
+	last := time.Duration(-1)
+	for step := 0; len(h) > 0; step++ {
+		first := h[0]
+		for _, s := range h {
+			if s.due < first.due {
+				t.Fatalf("step %d: %v first, %v in the heap", step, first.due, s.due)
+			}
+		}
+		if first.due < last {
+			t.Fatalf("step %d: %v after %v", step, first.due, last)
+		}
+		last = first.due
+		if step%3 == 0 {
+			first.due += time.Duration(rng.IntN(300)) // its next token
+			h.down()
+		} else {
+			h.pop()
 		}
 	}
 }
