@@ -30,6 +30,7 @@ type poller struct {
 	wakeR  int // a pipe's read end in the set: cancel and quit wake the loop
 	wakeW  int
 	buf    []byte // read(2) lands here; parsed at once
+	more   bool   // a socket may still be ready after this round (a full read, a partial write)
 	events []syscall.EpollEvent
 
 	mu      sync.Mutex
@@ -162,8 +163,15 @@ func (p *poller) loop() {
 				if n == 0 {
 					return false // wait for Go's poller to wake us
 				}
+				p.more = false
 				if ready, quit = p.round(ready, n); quit {
 					return true
+				}
+				if n < len(p.events) && !p.more {
+					// Drained: what comes next wakes Go's poller. (A
+					// socket left readable is reported again only to the
+					// next epoll_wait, not to Go's poller: p.more.)
+					return false
 				}
 			}
 		})
@@ -278,6 +286,7 @@ func (p *poller) serve(s *estream, events uint32) {
 		}
 		s.req = s.req[max(n, 0):]
 		if len(s.req) > 0 {
+			p.more = true
 			return // the rest when the socket has room
 		}
 		s.writing = false
@@ -297,6 +306,9 @@ func (p *poller) serve(s *estream, events uint32) {
 	case n == 0:
 		p.end(s, s.p.eof())
 		return
+	}
+	if n == len(p.buf) {
+		p.more = true
 	}
 	s.p.feed(p.buf[:n])
 	if s.p.done() {
