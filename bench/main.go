@@ -48,9 +48,9 @@ func run(args []string) int {
 		prof   = fs.String("cpuprofile", "", "write the harness's own CPU profile to this file (to keep the harness cheap)")
 		useTLS = fs.Bool("tls", false, "the fake model service speaks HTTPS with HTTP/2, as Azure OpenAI and OpenAI do (default: plain HTTP/1.1, as local model servers)")
 		floor  = fs.Bool("floor", false, "run every rung also against the floor relay (bench/floor), which only relays tokens: what the host and harness cost")
-		client = fs.String("client", clientNetHTTP, "how the browsers follow the event streams: epoll (all on a few epoll sets, cheap) or nethttp (net/http, a goroutine per stream)")
+		client = fs.String("client", clientEpoll, "how the browsers follow the event streams: epoll (all on a few epoll sets, cheap) or nethttp (net/http, a goroutine per stream)")
 		pollsN = fs.Int("pollers", 1, "the epoll client's pollers (goroutines, each with its epoll set)")
-		procs  = fs.Int("procs", 0, "GOMAXPROCS of the harness itself (0: the Go default; hxchat keeps its own)")
+		procs  = fs.Int("procs", 1, "GOMAXPROCS of the harness itself (0: the Go default, one per core; hxchat keeps its own)")
 		upMode = fs.String("upstream", "ticker", "how the fake model writes its streams over plain HTTP: ticker (one goroutine for all streams) or handler (a goroutine and a timer per stream); over TLS always handler")
 	)
 	fs.Usage = func() {
