@@ -104,7 +104,8 @@ func (p *poller) open(sa *syscall.SockaddrInet4, s *estream) error {
 	if err != nil {
 		return err
 	}
-	if err := syscall.Connect(fd, sa); err != nil && err != syscall.EINPROGRESS {
+	a := *sa // Connect writes into the sockaddr: one of its own per call
+	if err := syscall.Connect(fd, &a); err != nil && err != syscall.EINPROGRESS {
 		syscall.Close(fd)
 		return err
 	}

@@ -281,6 +281,8 @@ func TestEpollReconnect(t *testing.T) {
 	if res.fail != "" || res.reconnects != 1 || !inOrder(res.order, tokens) || len(res.lat) != tokens {
 		t.Fatalf("fail %q (%s), reconnects %d, order %v", res.fail, res.detail, res.reconnects, res.order)
 	}
+	mu.Lock() // the server's handler wrote gets
+	defer mu.Unlock()
 	if len(gets) != 2 {
 		t.Fatalf("%d requests of the stream", len(gets))
 	}
