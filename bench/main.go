@@ -169,6 +169,17 @@ func run(args []string) int {
 	}
 	defer up.close()
 	up.HandlerLoop = *upMode == "handler"
+	// How the harness works, for the report.
+	browsers := "net/http"
+	if *client == clientEpoll {
+		browsers = fmt.Sprintf("the epoll client (pollers: %d)", max(*pollsN, 1))
+	}
+	writer := "one ticker"
+	if up.HandlerLoop || *useTLS {
+		writer = "a goroutine per stream"
+	}
+	harnessDesc := fmt.Sprintf("browsers' event streams through %s, the fake model's streams written by %s, GOMAXPROCS %d",
+		browsers, writer, runtime.GOMAXPROCS(0))
 	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, code: *code, progress: os.Stderr, quiet: *quiet, client: *client, pollers: *pollsN}
 
 	var results []*rungResult
@@ -191,8 +202,8 @@ func run(args []string) int {
 			if r.Skipped != "" {
 				fmt.Fprintf(os.Stderr, "rung %d: %s not run: %s\n", i+1, r.name(), r.Skipped)
 			} else {
-				fmt.Fprintf(os.Stderr, "rung %d: %s: %d tokens, failures %s, added p50 %s p99 %s ms, server %s µs/token\n",
-					i+1, r.name(), r.Tokens, r.failures(), ms(pct(r.Lat, .5)), ms(pct(r.Lat, .99)), perToken(r.ServerCPU, r.Tokens))
+				fmt.Fprintf(os.Stderr, "rung %d: %s: %d tokens, failures %s, added p50 %s p99 %s ms, server %s µs/token, harness %s µs/token\n",
+					i+1, r.name(), r.Tokens, r.failures(), ms(pct(r.Lat, .5)), ms(pct(r.Lat, .99)), perToken(r.ServerCPU, r.Tokens), perToken(r.HarnessCPU, r.Tokens))
 			}
 			runtime.GC() // the next rung starts with this process's memory back
 		}
@@ -223,7 +234,7 @@ func run(args []string) int {
 		if len(args) > 0 {
 			cmd += " " + strings.Join(args, " ")
 		}
-		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, Code: *code, TLS: *useTLS, Start: started}, results)
+		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, Code: *code, TLS: *useTLS, Start: started, Harness: harnessDesc}, results)
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
 			err = os.WriteFile(path, []byte(md), 0o644)

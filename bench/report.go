@@ -311,6 +311,7 @@ type settings struct {
 	Code    bool // answers were one code block
 	TLS     bool // the fake model service spoke HTTPS with HTTP/2
 	Start   time.Time
+	Harness string // how the harness itself worked (client, upstream, GOMAXPROCS)
 }
 
 // markdown renders the whole report.
@@ -333,7 +334,11 @@ func markdown(m machine, s settings, results []*rungResult) string {
 	if s.Code {
 		shape = fmt.Sprintf("each answer one Go code block, a line of code every %d tokens", s.Line)
 	}
-	fmt.Fprintf(&b, "hxchat, the fake upstream and the browsers share the host. The upstream speaks %s; it sends its first token %s after the request, then the rest at the rung's interval; tokens are about 17 bytes, %s.\n\n", proto, s.Delay, shape)
+	fmt.Fprintf(&b, "hxchat, the fake upstream and the browsers share the host. The upstream speaks %s; it sends its first token %s after the request, then the rest at the rung's interval; tokens are about 17 bytes, %s.", proto, s.Delay, shape)
+	if s.Harness != "" {
+		fmt.Fprintf(&b, " The harness: %s.", s.Harness)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("## Results\n\n")
 	b.WriteString(table(results))
 	b.WriteString("\n")
