@@ -434,3 +434,33 @@ func TestStreamHeap(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWireEvent: the epoll client's work for one token in user space,
+// once its bytes are read: the chunk, the event, and the scan of its
+// fragment (a paragraph of 10 tokens, as hxchat re-sends the open one) for
+// new tokens.
+func BenchmarkWireEvent(b *testing.B) {
+	para := ""
+	for seq := 1; seq <= 10; seq++ {
+		para += fmt.Sprintf(" w%d.%010d", seq, seq*1000)
+	}
+	ev := "id: 5-17\ndata: <hx-partial hx-target=\"#m5-tail\" hx-swap=\"innerHTML\"><p>" + para + "</p>\ndata: </hx-partial>\n\n"
+	chunk := []byte(fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
+	p := &wireParser{}
+	p.feed([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	var text []byte
+	found := 0
+	scan := func(c []byte) { scanTokens(c, func(int, int64) { found++ }) }
+	p.onEvent = func(name, data []byte, hasData bool) bool {
+		text = scanPartials(data, text, scan)
+		return false
+	}
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.feed(chunk)
+	}
+	if found == 0 {
+		b.Fatal("no tokens found")
+	}
+}
