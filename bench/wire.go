@@ -63,14 +63,6 @@ type wireParser struct {
 	LastID  []byte // the last event id (kept across events, as the browser keeps it)
 }
 
-// reset readies p for another response, keeping its buffers and the last
-// event id.
-func (p *wireParser) reset() {
-	p.state, p.Status, p.CType, p.left, p.Body, p.Err = wHead, 0, "", 0, 0, nil
-	p.line, p.sline, p.data, p.name = p.line[:0], p.sline[:0], p.data[:0], p.name[:0]
-	p.skipLF, p.hasData, p.hasID = false, false, false
-}
-
 // done reports whether the parser wants no more bytes: the body ended, it
 // stopped, or an error came.
 func (p *wireParser) done() bool { return p.state >= wEnded }
@@ -92,7 +84,8 @@ func (p *wireParser) feed(b []byte) {
 	for len(b) > 0 && !p.done() {
 		switch p.state {
 		case wHead:
-			b = p.feedHead(b)
+			p.feedHead(b) // parses the rest of b too
+			return
 		case wChunkSize, wTrailer:
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {
@@ -176,9 +169,9 @@ func (p *wireParser) eof() error {
 	return io.ErrUnexpectedEOF
 }
 
-// feedHead gathers the head up to its blank line, parses it and returns
+// feedHead gathers the head up to its blank line, parses it, and feeds
 // the bytes after it.
-func (p *wireParser) feedHead(b []byte) []byte {
+func (p *wireParser) feedHead(b []byte) {
 	start := max(len(p.line)-3, 0) // the blank line may straddle two reads
 	p.line = append(p.line, b...)
 	end := -1
@@ -199,7 +192,7 @@ func (p *wireParser) feedHead(b []byte) []byte {
 		if len(p.line) > maxHeadBytes {
 			p.fail(errWireHead)
 		}
-		return nil
+		return
 	}
 	// What came after the head (in p.line too) is parsed from a copy, made
 	// once per response: the chunk layer reuses p.line for its lines.
@@ -212,7 +205,6 @@ func (p *wireParser) feedHead(b []byte) []byte {
 	if !p.done() {
 		p.feed(rest)
 	}
-	return nil
 }
 
 // parseHead reads the status line and the headers the client needs.
