@@ -35,8 +35,9 @@ import (
 //
 // Cheap by construction: the bytes of every chunk are built once per shape
 // and shared; a stream copies a chunk into its own buffer, writes the stamp's
-// digits into it, and writes it. One goroutine (the handler's) per stream,
-// one timer per stream, no busy waiting.
+// digits into it, and writes it. Over plain HTTP/1.1 one goroutine, the
+// ticker (ticker.go), writes every stream's tokens; over TLS, and with
+// -upstream handler, each stream's handler writes its own, with a timer.
 
 // stampDigits is the width of a token's stamp: microseconds since the epoch,
 // enough for 2.7 hours.
