@@ -185,6 +185,7 @@ type rungResult struct {
 	LogByMsg   map[string]int // its warnings and errors by level and message
 
 	UpstreamLagMax time.Duration // latest token of the fake upstream behind schedule
+	UpstreamStalls int64         // the ticker's writes that found hxchat's socket full
 	UpstreamReqs   int64         // chat completion requests the fake upstream got
 	UpstreamSent   int64         // tokens it wrote
 	OthersCPU      time.Duration // CPU the host spent on other processes meanwhile
@@ -283,7 +284,7 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	start := h.clk.now()
 	g.t0 = start
 	h.up.lagMax.Store(0)
-	reqs0, sent0 := h.up.requests.Load(), h.up.sent.Load()
+	reqs0, sent0, stalls0 := h.up.requests.Load(), h.up.sent.Load(), h.up.stalls.Load()
 
 	var (
 		mu      sync.Mutex
@@ -355,6 +356,7 @@ wait:
 		res.EndRSS, _ = procStatus(p.pid, "VmRSS")
 	}
 	res.UpstreamLagMax = time.Duration(h.up.lagMax.Load())
+	res.UpstreamStalls = h.up.stalls.Load() - stalls0
 	res.UpstreamReqs, res.UpstreamSent = h.up.requests.Load()-reqs0, h.up.sent.Load()-sent0
 	res.OthersCPU = max(host1-host0-res.ServerCPU-res.HarnessCPU, 0)
 	res.MaxOpen = g.maxOpen.Load()

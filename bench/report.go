@@ -229,8 +229,8 @@ func details(r *rungResult) string {
 	fmt.Fprintf(&b, "- hxchat: CPU %.2f s (%s µs per token); RSS idle %.1f MiB, peak %.1f MiB, at the end %.1f MiB; SIGTERM to exit %s ms (%s); log: %d warnings, %d errors\n",
 		r.ServerCPU.Seconds(), perToken(r.ServerCPU, r.Tokens), mib(r.IdleRSS), mib(r.PeakRSS), mib(r.EndRSS),
 		ms(r.StopTime), map[bool]string{true: "exit 0", false: "not clean"}[r.StopClean], r.LogWarns, r.LogErrors)
-	fmt.Fprintf(&b, "- harness (fake upstream + browsers, one process): CPU %.2f s (%s µs per token); the upstream got %d requests, sent %d tokens, its latest token %s ms behind its schedule\n",
-		r.HarnessCPU.Seconds(), perToken(r.HarnessCPU, r.Tokens), r.UpstreamReqs, r.UpstreamSent, ms(r.UpstreamLagMax))
+	fmt.Fprintf(&b, "- harness (fake upstream + browsers, one process): CPU %.2f s (%s µs per token); the upstream got %d requests, sent %d tokens, its latest token %s ms behind its schedule; %d writes found hxchat's socket full\n",
+		r.HarnessCPU.Seconds(), perToken(r.HarnessCPU, r.Tokens), r.UpstreamReqs, r.UpstreamSent, ms(r.UpstreamLagMax), r.UpstreamStalls)
 	if len(r.PerSecond) > 1 {
 		b.WriteString("- second by second, tokens delivered / added p99 / max (ms):")
 		for i, x := range r.PerSecond {

@@ -206,7 +206,7 @@ func (t *ticker) step(s *tstream, now time.Duration) bool {
 	b = append(b, "\r\n"...)
 	putStamp(b[off:off+stampDigits], now)
 	s.buf = b
-	if !s.write(b) {
+	if !t.write(s, b) {
 		t.drop(s)
 		return false
 	}
@@ -229,7 +229,7 @@ func (t *ticker) step(s *tstream, now time.Duration) bool {
 	b = append(b, "\r\n"...)
 	b = append(b, body...)
 	b = append(b, "\r\n0\r\n\r\n"...)
-	if !s.write(b) {
+	if !t.write(s, b) {
 		t.drop(s)
 		return false
 	}
@@ -245,10 +245,12 @@ func (t *ticker) drop(s *tstream) {
 }
 
 // write writes b to the stream's socket: one write(2), straight to the
-// non-blocking socket (a raw system call: it cannot block). Should the socket be full (hxchat not reading), it
-// falls back to net's blocking write, bounded by a deadline: every stream
-// then waits, which shows as the upstream's lag.
-func (s *tstream) write(b []byte) bool {
+// non-blocking socket (a raw system call: it cannot block). Should the
+// socket be full (hxchat not reading: a token takes some 300 bytes of a
+// buffer of at least 128 KiB, so it does not happen in a rung), it falls
+// back to net's blocking write, bounded by a deadline: every stream then
+// waits, which shows as the upstream's lag, and is counted (stalls).
+func (t *ticker) write(s *tstream, b []byte) bool {
 	n, err := rawWrite(s.fd, b)
 	if err == nil && n == len(b) {
 		return true
@@ -257,6 +259,7 @@ func (s *tstream) write(b []byte) bool {
 		return false
 	}
 	n = max(n, 0)
+	t.u.stalls.Add(1)
 	s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err = s.conn.Write(b[n:])
 	s.conn.SetWriteDeadline(time.Time{})

@@ -191,6 +191,7 @@ type upstream struct {
 	sent     atomic.Int64 // tokens written
 	lagMax   atomic.Int64 // largest delay of a token behind its schedule, ns
 	lagSum   atomic.Int64 // total of those delays, ns
+	stalls   atomic.Int64 // the ticker's writes that found a socket full (and waited)
 }
 
 // startUpstream listens on a loopback port and serves until close.

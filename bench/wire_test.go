@@ -404,6 +404,26 @@ func TestTicker(t *testing.T) {
 	if up.bad.Load() != 0 {
 		t.Errorf("%d requests refused", up.bad.Load())
 	}
+
+	// A reader that does not read for a while: the ticker finds the socket
+	// full, waits for it (counted), and the stream still arrives whole.
+	body := `{"model":"bench","stream":true,"messages":[{"role":"user","content":"` + streamParams{Tokens: 20000}.message() + `"}]}`
+	resp, err := client.Post(up.URL+"/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(300 * time.Millisecond)
+	sc := bufio.NewScanner(resp.Body)
+	tokens := 0
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), `"content":" w`) {
+			tokens++
+		}
+	}
+	if tokens != 20000 || up.stalls.Load() == 0 {
+		t.Errorf("a stalled reader got %d tokens of 20000; the ticker waited %d times", tokens, up.stalls.Load())
+	}
 }
 
 // TestStreamHeap: the ticker's heap gives the streams in the order of their
