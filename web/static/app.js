@@ -226,7 +226,7 @@
   }
   rememberTimeZone();
 
-  // --- When hxchat cannot be reached (issue 12) ------------------------------
+  // --- When hxchat cannot be reached -----------------------------------------
   // A message that could not be sent (no response at all: the server is down
   // or the network is) stays in the box, and the reason shows beside it; the
   // next accepted message clears it (the server's answer empties #alert).
@@ -259,7 +259,7 @@
   document.addEventListener("htmx:sse:after:connection", (e) => streamReconnecting(e, false));
   document.addEventListener("htmx:sse:after:message", (e) => streamReconnecting(e, false));
 
-  // --- Search while an IME composes (issue 12) ------------------------------
+  // --- Search while an IME composes -----------------------------------------
   // The sidebar's search asks the server at each input; while an IME
   // composition is open the text is not what the user means yet, so those
   // inputs do not reach htmx, and the end of the composition searches.
@@ -276,7 +276,7 @@
     document.addEventListener(type, searchComposing, true);
   }
 
-  // --- Countdowns (issue 12) -------------------------------------------------
+  // --- Countdowns ----------------------------------------------------------
   // "Retry in 5 s": the server renders the seconds left (also after a
   // reload, from the stored deadline); the page counts them down and, at 0,
   // says what the sentence's data-done says instead.
@@ -306,7 +306,7 @@
     }
   }
 
-  // --- Typing on a phone, and drafts (issue 12) -----------------------------
+  // --- Typing on a phone, and drafts ---------------------------------------
   // Soft keyboards have no Shift+Enter: on a touch screen Enter breaks the
   // line and the Send button sends; the placeholder says so.
   const coarse = window.matchMedia("(pointer: coarse)");
@@ -353,7 +353,7 @@
   document.addEventListener("input", storeDraft);
   document.addEventListener("htmx:after:request", dropDraft);
 
-  // --- The size limit (issue 12) -------------------------------------------
+  // --- The size limit ------------------------------------------------------
   // The limit is in bytes (data-max-bytes); past 80 % of it the box says
   // about how many characters are left, or too many, at the rate of bytes
   // per character of the text typed so far (3 for Japanese, 1 for English).
@@ -378,8 +378,9 @@
     if (ta) sizeCounter(ta); // emptied once sent
   });
 
-  // What issue 12 adds to each part of the page that appears (an element).
-  function added12(n) {
+  // What a part of the page that appears (an element) may need: countdowns
+  // to start, and in a new composer its placeholder, draft and counter.
+  function prepareAdded(n) {
     if (!n.firstElementChild) return; // most tokens: a leaf (a word, a highlighted span)
     countdowns(n);
     const ta = n.querySelector("#message"); // in a page, a composer
@@ -404,7 +405,7 @@
         localTimes(n);
         relativeTimes(n);
         localCopyLabels(n);
-        added12(n);
+        prepareAdded(n);
       }
     }
     if (versionFocus) focusVersion();
