@@ -76,3 +76,49 @@ func BenchmarkCheckpoints(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStartTurn stores the first turn of a new conversation and the
+// next turn of one that has some, each in its one transaction, as a message
+// sent from the page does: a part of the cost of the POST that starts an
+// answer (with the templates, web's BenchmarkTemplates, and the model
+// request).
+//
+//	go test -run '^$' -bench StartTurn -benchmem ./sqlite
+func BenchmarkStartTurn(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
+			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "What is a goroutine?", State: hxchat.StateDone}
+			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+			if err := s.StartTurn(ctx, conv, user, a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("next", func(b *testing.B) {
+		conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
+		b.ReportAllocs()
+		for b.Loop() {
+			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "And then?", State: hxchat.StateDone}
+			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+			if err := s.StartTurn(ctx, conv, user, a); err != nil {
+				b.Fatal(err)
+			}
+			a.State = hxchat.StateDone
+			if err := s.FinishAnswer(ctx, a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
