@@ -1,0 +1,94 @@
+// Package postgres implements hxchat.Store on PostgreSQL, with
+// github.com/jackc/pgx/v5 and its pool. It is the store of several replicas
+// of hxchat behind one load balancer: PostgreSQL is the only part they
+// share. It behaves as sqlite/ does, method by method; the suite of
+// storetest holds both to that.
+//
+// # Schema and migrations
+//
+// The schema is in migrations/*.sql, embedded in the binary, and applied by
+// Open in one transaction that first takes a transaction-level advisory
+// lock (pg_advisory_xact_lock) keyed by the schema: replicas that start
+// together wait for each other, and each migration runs once. A database
+// whose schema is newer than this code knows is refused. The tables live in
+// the first schema of the connection's search_path (public by default;
+// ?search_path=NAME in the URL puts them elsewhere).
+//
+// # Data
+//
+// Times are timestamptz, written in whole milliseconds by this process's
+// clock and returned in UTC, as sqlite/ does. Message ids come from an
+// identity column: increasing in the order of writing within a
+// conversation (every write to a conversation locks its row first), and
+// never reused. PostgreSQL's text holds neither NUL nor invalid UTF-8: the
+// store writes a NUL as U+FFFD and invalid bytes as U+FFFD (the web layer
+// refuses both in what users send; only a model could send them).
+//
+// # Search
+//
+// PostgreSQL cannot run Go, so it cannot fold text as package fold does
+// while it searches. The store writes, next to every title and message
+// text, its folded copy (title_folded, content_folded), and searches those
+// with LIKE and the folded query, its %, _ and \ escaped. With the pg_trgm
+// extension (created by the first migration when the database allows it)
+// a GIN trigram index on content_folded serves queries of three characters
+// or more.
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hxchat/hxchat"
+)
+
+// Store is an hxchat.Store on a PostgreSQL database. It is safe for
+// concurrent use. Make one with Open and end it with Close.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ hxchat.Store = (*Store)(nil)
+
+// Open connects to the PostgreSQL database at url (postgres://user:password@host:port/database?options,
+// as libpq takes it; pool_max_conns=N sizes the pool, default the larger of
+// 4 and the number of CPUs) and brings its schema up to date with the
+// embedded migrations. Opening a database that is up to date changes
+// nothing; one whose schema is newer than this code knows is refused.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, fmt.Errorf("postgres: the database URL does not parse: write it like postgres://user:password@host:5432/database")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool}
+	ms, err := loadMigrations(migrationFS, "migrations")
+	if err == nil {
+		err = migrate(ctx, pool, ms)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open %s: %w", describe(cfg), err)
+	}
+	return s, nil
+}
+
+// describe names the database of cfg for a message: user, host, port and
+// database, never the password.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("database %q on %s:%d as %q", c.Database, c.Host, c.Port, c.User)
+}
+
+// Close closes the pool, waiting for the connections in use to be given
+// back; the store must not be used afterwards.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
