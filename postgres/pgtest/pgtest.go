@@ -90,10 +90,10 @@ func URL(t testing.TB) string {
 func prepare(ctx context.Context, t testing.TB, conn *pgx.Conn) {
 	// Tests of several packages run at once: one creates it, the others
 	// wait on the lock and then find it.
-	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock(0x6878, 1)")
+	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock(26744, 1)")
 	if err == nil {
 		_, err = conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
-		conn.Exec(ctx, "SELECT pg_advisory_unlock(0x6878, 1)")
+		conn.Exec(ctx, "SELECT pg_advisory_unlock(26744, 1)")
 	}
 	if err != nil {
 		t.Logf("pgtest: pg_trgm cannot be installed (%v): search runs without its index", err)
