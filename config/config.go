@@ -47,6 +47,11 @@ type Config struct {
 	// DataDir is the directory that holds the SQLite database
 	// (-data, HXCHAT_DATA, default "data").
 	DataDir string
+	// DatabaseURL, when set, is the PostgreSQL database that holds the data
+	// instead of SQLite: postgres://user:password@host:port/database
+	// (-database-url, HXCHAT_DATABASE_URL; else DATABASE_URL when it is a
+	// postgres:// URL). A Secret: it may hold a password.
+	DatabaseURL Secret
 	// Drain is how long answers that are still streaming may run on after a
 	// shutdown signal before they are cut off (-drain, HXCHAT_DRAIN, default
 	// 10s; 0 cuts them off at once).
@@ -144,6 +149,30 @@ type OpenAI struct {
 	Model string
 }
 
+// The values of Config.Store.
+const (
+	StoreSQLite   = "sqlite"   // SQLite, a file in DataDir: the default
+	StorePostgres = "postgres" // PostgreSQL at DatabaseURL
+)
+
+// Store says where the data is kept: StorePostgres when DatabaseURL is set,
+// StoreSQLite otherwise.
+func (c Config) Store() string {
+	if c.DatabaseURL != "" {
+		return StorePostgres
+	}
+	return StoreSQLite
+}
+
+// database describes where the data is kept, for String and LogValue:
+// SQLite's directory, or PostgreSQL's URL without password or options.
+func (c Config) database() (key, value string) {
+	if c.Store() == StorePostgres {
+		return "database", displayURL(string(c.DatabaseURL))
+	}
+	return "data", c.DataDir
+}
+
 // Provider says which model answers: ProviderAzure when Azure.Endpoint is
 // set, ProviderOpenAI when OpenAI.APIKey or OpenAI.BaseURL is set, and
 // ProviderDemo otherwise. (Load refuses a configuration with both.)
@@ -172,8 +201,9 @@ func (c Config) String() string {
 	default:
 		b.WriteString(" demo_rate=" + strconv.FormatFloat(c.DemoRate, 'g', -1, 64))
 	}
-	fmt.Fprintf(&b, " addr=%s data=%s drain=%s idle_timeout=%s log_level=%s log_format=%s system_prompt_chars=%d",
-		logfmt(c.Addr), logfmt(c.DataDir), c.Drain, c.IdleTimeout, c.LogLevel, logfmt(c.LogFormat),
+	dbKey, dbValue := c.database()
+	fmt.Fprintf(&b, " addr=%s store=%s %s=%s drain=%s idle_timeout=%s log_level=%s log_format=%s system_prompt_chars=%d",
+		logfmt(c.Addr), c.Store(), dbKey, logfmt(dbValue), c.Drain, c.IdleTimeout, c.LogLevel, logfmt(c.LogFormat),
 		utf8.RuneCountInString(c.SystemPrompt))
 	return b.String()
 }
@@ -189,9 +219,11 @@ func (c Config) LogValue() slog.Value {
 	default:
 		attrs = append(attrs, slog.Float64("demo_rate", c.DemoRate))
 	}
+	dbKey, dbValue := c.database()
 	attrs = append(attrs,
 		slog.String("addr", c.Addr),
-		slog.String("data", c.DataDir),
+		slog.String("store", c.Store()),
+		slog.String(dbKey, dbValue),
 		slog.String("drain", c.Drain.String()), // "10s", not nanoseconds in JSON
 		slog.String("idle_timeout", c.IdleTimeout.String()),
 		slog.String("log_level", c.LogLevel.String()),

@@ -765,3 +765,72 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseURL: HXCHAT_DATABASE_URL (or -database-url) chooses
+// PostgreSQL; DATABASE_URL does too when it is a postgres:// URL and
+// HXCHAT_DATABASE_URL is not set; nothing set keeps SQLite. The password
+// never shows.
+func TestDatabaseURL(t *testing.T) {
+	const (
+		pw    = "pg-s3cret-pass"
+		ours  = "postgres://hx:" + pw + "@db.internal:5432/hxchat?sslmode=require"
+		other = "postgresql://app:" + pw + "@other:5432/app"
+	)
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		dotenv  string
+		want    string
+		warning string
+	}{
+		{name: "default", want: ""},
+		{name: "env", env: map[string]string{"HXCHAT_DATABASE_URL": ours}, want: ours},
+		{name: "flag over env", args: []string{"-database-url", other}, env: map[string]string{"HXCHAT_DATABASE_URL": ours}, want: other,
+			warning: "HXCHAT_DATABASE_URL was given as the flag -database-url, which other users of this machine can see"},
+		{name: "DATABASE_URL", env: map[string]string{"DATABASE_URL": other}, want: other},
+		{name: "DATABASE_URL in .env", dotenv: "DATABASE_URL=" + other + "\n", want: other},
+		{name: "ours over DATABASE_URL", env: map[string]string{"HXCHAT_DATABASE_URL": ours, "DATABASE_URL": other}, want: ours},
+		{name: "empty flag keeps SQLite", args: []string{"-database-url="}, env: map[string]string{"DATABASE_URL": other}, want: ""},
+		{name: "DATABASE_URL of another kind", env: map[string]string{"DATABASE_URL": "mysql://root:" + pw + "@db/app"},
+			want: "", warning: "DATABASE_URL is set in the environment, but is not a postgres:// URL"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, warnings := load(t, tt.args, tt.env, tt.dotenv)
+			if string(cfg.DatabaseURL) != tt.want {
+				t.Errorf("DatabaseURL = %q, want %q", string(cfg.DatabaseURL), tt.want)
+			}
+			wantStore := StoreSQLite
+			if tt.want != "" {
+				wantStore = StorePostgres
+			}
+			if cfg.Store() != wantStore {
+				t.Errorf("Store() = %q, want %q", cfg.Store(), wantStore)
+			}
+			if tt.warning == "" && len(warnings) > 0 || tt.warning != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tt.warning)) {
+				t.Errorf("warnings %q, want %q", warnings, tt.warning)
+			}
+			var text bytes.Buffer
+			slog.New(slog.NewTextHandler(&text, nil)).Info("start", "config", cfg)
+			j, _ := json.Marshal(cfg)
+			for _, out := range append(warnings, cfg.String(), fmt.Sprintf("%+v", cfg), text.String(), string(j)) {
+				if strings.Contains(out, pw) {
+					t.Errorf("the password shows in %s", out)
+				}
+			}
+			if wantStore == StorePostgres && !strings.Contains(cfg.String(), "store=postgres database=postgres") {
+				t.Errorf("String() = %s", cfg)
+			}
+			if wantStore == StoreSQLite && !strings.Contains(cfg.String(), "store=sqlite data=data") {
+				t.Errorf("String() = %s", cfg)
+			}
+		})
+	}
+
+	// Not a PostgreSQL URL: an error that names the setting, not the value.
+	_, _, err := Load(nil, env(map[string]string{"HXCHAT_DATABASE_URL": "mysql://root:" + pw + "@db/app"}), "", nil)
+	if err == nil || !strings.Contains(err.Error(), "HXCHAT_DATABASE_URL (-database-url, set in the environment) is not a PostgreSQL URL") ||
+		strings.Contains(err.Error(), pw) {
+		t.Errorf("error = %v", err)
+	}
+}

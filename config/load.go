@@ -101,6 +101,7 @@ func Load(args []string, getenv func(string) string, dotenvPath string, stderr i
 
 	// A key under the name of other samples means a key, not Entra ID.
 	l.keyAlias = strings.TrimSpace(getenv(aliasAzureKey)) != "" || strings.TrimSpace(dotenv[aliasAzureKey]) != ""
+	l.databaseAlias(getenv, dotenv)
 	cfg := l.config()
 	l.warnAliases(getenv, dotenv)
 	l.warnUnknown(dotenv)
@@ -132,6 +133,7 @@ type value struct {
 // loader resolves and validates the settings of one call of Load.
 type loader struct {
 	settings map[string]setting // by environment name
+	dbAlias  bool               // the database URL came from DATABASE_URL
 	vals     map[string]value   // by environment name
 	dotenv   string             // the .env path, for messages
 	secrets  []string           // every key seen, to keep them out of messages
@@ -187,6 +189,7 @@ func (l *loader) config() Config {
 	cfg := Config{
 		Addr:                 l.addr(envAddr),
 		DataDir:              l.get(envData),
+		DatabaseURL:          Secret(l.databaseURL()),
 		Drain:                l.duration(envDrain),
 		IdleTimeout:          l.duration(envIdleTimeout),
 		LogLevel:             l.logLevel(envLogLevel),
@@ -220,6 +223,58 @@ func (l *loader) config() Config {
 	l.provider(&cfg)
 	cfg.Models = l.models(cfg)
 	return cfg
+}
+
+// databaseAlias takes DATABASE_URL, which hosting platforms set, as the
+// database URL when HXCHAT_DATABASE_URL is not set (a flag given empty
+// counts as set: it chooses SQLite), and only when it is a PostgreSQL URL:
+// another program's database (mysql://, sqlite:) is no reason to move
+// hxchat's data, so such a value is ignored with a warning.
+func (l *loader) databaseAlias(getenv func(string) string, dotenv map[string]string) {
+	if v := l.vals[envDatabaseURL]; v.s != "" || v.src == srcFlag {
+		return
+	}
+	val, src, where := unquote(strings.TrimSpace(getenv(envDatabaseAlias))), srcEnv, "in the environment"
+	if val == "" {
+		val, src, where = strings.TrimSpace(dotenv[envDatabaseAlias]), srcDotenv, "in "+l.dotenv
+	}
+	if val == "" {
+		return
+	}
+	l.secrets = append(l.secrets, val)
+	if !isPostgresURL(val) {
+		l.warnf("%s is set %s, but is not a postgres:// URL: hxchat ignores it and keeps its data in SQLite (-data); set %s to use PostgreSQL",
+			envDatabaseAlias, where, envDatabaseURL)
+		return
+	}
+	l.vals[envDatabaseURL] = value{s: val, src: src}
+	l.dbAlias = true
+}
+
+// isPostgresURL reports whether s is a URL of the postgres or postgresql
+// scheme.
+func isPostgresURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	return scheme == "postgres" || scheme == "postgresql"
+}
+
+// databaseURL checks the database URL: empty (SQLite) or a PostgreSQL URL.
+// The value is never repeated in a message: it may hold a password.
+func (l *loader) databaseURL() string {
+	v := l.get(envDatabaseURL)
+	if v == "" || isPostgresURL(v) {
+		return v
+	}
+	label := l.label(envDatabaseURL)
+	if l.dbAlias {
+		label = envDatabaseAlias
+	}
+	l.errs = append(l.errs, label+" is not a PostgreSQL URL: write it like postgres://user:password@host:5432/hxchat, or leave it empty to keep the data in SQLite (-data)")
+	return ""
 }
 
 // models lists the configured model first, then the extra ones.

@@ -26,6 +26,8 @@ const (
 	envTrustProxy      = "HXCHAT_TRUST_PROXY"
 	envAddr            = "HXCHAT_ADDR"
 	envData            = "HXCHAT_DATA"
+	envDatabaseURL     = "HXCHAT_DATABASE_URL"
+	envDatabaseAlias   = "DATABASE_URL" // read when HXCHAT_DATABASE_URL is not set
 	envDrain           = "HXCHAT_DRAIN"
 	envIdleTimeout     = "HXCHAT_IDLE_TIMEOUT"
 	envDemoRate        = "HXCHAT_DEMO_RATE"
@@ -97,6 +99,8 @@ func sections() []section {
 				"address to listen on (:8080 listens on every interface)"},
 			{envData, "data", "DIR", "data", false,
 				"directory of the SQLite database"},
+			{envDatabaseURL, "database-url", "URL", "", true,
+				"PostgreSQL instead of SQLite, like postgres://user:password@host:5432/hxchat (DATABASE_URL too, when it is one)"},
 			{envDrain, "drain", "DURATION", "10s", false,
 				"on shutdown, how long running answers may finish (0: stop them at once)"},
 			{envMaxPerSession, "max-answers-per-session", "N", "3", false,
