@@ -167,7 +167,7 @@ func TestKillManyAndRestart(t *testing.T) {
 	up2.Reply(llmtest.Reply{Tokens: answerTokens})
 	m := startApp(t, testConfig(up2, dir))
 	ctx := context.Background()
-	if err := m.store.Integrity(ctx); err != nil {
+	if err := m.store.(*sqlite.Store).Integrity(ctx); err != nil {
 		t.Errorf("integrity after kill -9: %v", err)
 	}
 	checkpointed := strings.Join(answerTokens[:3], "")

@@ -18,6 +18,7 @@ import (
 	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/llm"
+	"github.com/hxchat/hxchat/postgres"
 	"github.com/hxchat/hxchat/sqlite"
 	"github.com/hxchat/hxchat/web"
 )
@@ -38,7 +39,7 @@ type Main struct {
 	// the Entra ID identity of Azure OpenAI (tests give a fake one).
 	credential func() (azcore.TokenCredential, error)
 
-	store  *sqlite.Store
+	store  hxchat.Store
 	hub    *live.Hub
 	runner *live.Runner
 	web    *web.Server
@@ -74,9 +75,9 @@ func NewMain(cfg config.Config, w io.Writer) *Main {
 func (m *Main) Run(ctx context.Context) error {
 	start := time.Now()
 	cfg := m.Config
-	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "hxchat.db"))
+	store, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open the database in %s (-data, HXCHAT_DATA): %w", cfg.DataDir, err)
+		return err
 	}
 	m.store = store
 	if n, err := store.InterruptStreaming(ctx); err != nil {
@@ -139,8 +140,25 @@ func (m *Main) Run(ctx context.Context) error {
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.srv.Serve(m.ln) }()
 	m.Logger.Info("hxchat is ready", "url", "http://"+m.ln.Addr().String(), "model", provider.Name(),
-		"data", cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond))
+		"store", cfg.Store(), "data", cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// openStore opens the store the configuration chooses: PostgreSQL when a
+// database URL is set, else the SQLite file in the data directory.
+func openStore(ctx context.Context, cfg config.Config) (hxchat.Store, error) {
+	if cfg.Store() == config.StorePostgres {
+		s, err := postgres.Open(ctx, string(cfg.DatabaseURL))
+		if err != nil {
+			return nil, fmt.Errorf("open the PostgreSQL database (-database-url, HXCHAT_DATABASE_URL): %w", err)
+		}
+		return s, nil
+	}
+	s, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "hxchat.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open the database in %s (-data, HXCHAT_DATA): %w", cfg.DataDir, err)
+	}
+	return s, nil
 }
 
 // Addr returns the address the server listens on.
