@@ -87,9 +87,10 @@ func BenchmarkSearch(b *testing.B) {
 	run("no-trgm/")
 }
 
-// plan returns the indexes the plan of a search for query reads.
+// plan returns the indexes the plan of hitsSQL for query reads, and the
+// tables it reads whole.
 func plan(b *testing.B, s *Store, sid, query string) string {
-	rows, err := s.pool.Query(context.Background(), "EXPLAIN "+searchSQL, sid, "%"+likeEscaper.Replace(query)+"%")
+	rows, err := s.pool.Query(context.Background(), "EXPLAIN "+hitsSQL, pgx.QueryExecModeExec, sid, "%"+likeEscaper.Replace(query)+"%")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -282,9 +282,17 @@ func TestQueryPlans(t *testing.T) {
 			t.Errorf("%s:\n%s", q, p)
 		}
 	}
-	p := explain(searchSQL, "x", "%"+likeEscaper.Replace("server-sent")+"%")
-	t.Logf("search\n%s", p)
-	if strings.Contains(p, "Seq Scan") {
-		t.Errorf("search:\n%s", p)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{hitsSQL, []any{"x", "%server-sent%"}},
+		{foundSQL, []any{"x", "%server-sent%", []string{"a", "b"}}},
+	} {
+		p := explain(q.sql, q.args...)
+		t.Logf("%s\n%s", q.sql, p)
+		if strings.Contains(p, "Seq Scan") {
+			t.Errorf("%s:\n%s", q.sql, p)
+		}
 	}
 }

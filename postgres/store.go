@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -141,25 +142,27 @@ func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.C
 	return list, nil
 }
 
-// searchSQL lists the conversations of a session ($1) whose folded title or
-// the folded text of any of whose messages is LIKE the pattern $2; with
-// each, the content of its first message that matches, or NULL when only
-// the title does. In the order of Conversations.
-//
-// The messages that match are found first, as a set (hits): PostgreSQL's
-// planner then either reads the trigram index messages_content_trgm (a
-// query of three characters or more, rare in the session's messages) or
-// the session's conversations and their messages (a short or common query,
-// or no pg_trgm). Full-text search would not do: its parsers split words at
-// spaces, and Japanese has none between words.
-const searchSQL = "WITH hits AS (" +
-	"SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content " +
+// hitsSQL finds, among the messages of a session ($1), those whose folded
+// text is LIKE the pattern $2, and returns for each conversation the first
+// one: its conversation and content. PostgreSQL's planner reads either the
+// trigram index messages_content_trgm (a query of three characters or more
+// that is rare in the session's messages) or the session's conversations
+// and their messages (a short or common query, or no pg_trgm). Full-text
+// search would not do: its parsers split words at spaces, and Japanese has
+// none between words.
+const hitsSQL = "SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content " +
 	"FROM messages m JOIN conversations c ON c.id = m.conversation_id " +
 	"WHERE c.session_id = $1 AND m.content_folded LIKE $2 " +
-	"ORDER BY m.conversation_id, m.id" +
-	") SELECT " + conversationColumns + ", h.content " +
-	"FROM conversations c LEFT JOIN hits h ON h.conversation_id = c.id " +
-	"WHERE c.session_id = $1 AND (c.title_folded LIKE $2 OR h.conversation_id IS NOT NULL)" + listSQL
+	"ORDER BY m.conversation_id, m.id"
+
+// foundSQL lists the conversations of a session ($1) whose folded title is
+// LIKE the pattern $2 or whose id is in $3 (those hitsSQL found), in the
+// order of Conversations. (One statement joining the two goes wrong: the
+// planner cannot guess how many messages a pattern matches, guesses one,
+// and joins by a nested loop that compares every conversation with every
+// hit. An array of ids is hashed.)
+const foundSQL = "SELECT " + conversationColumns + " FROM conversations c " +
+	"WHERE c.session_id = $1 AND (c.title_folded LIKE $2 OR c.id = ANY ($3))" + listSQL
 
 // likeEscaper makes a text a literal part of a LIKE pattern, whose escape
 // character is \ by default.
@@ -194,20 +197,38 @@ func (s *Store) SearchConversations(ctx context.Context, sessionID, query string
 	if fq == "" {
 		return []hxchat.Conversation{}, nil // folds to spaces only: nothing to find
 	}
-	rows, err := s.pool.Query(ctx, searchSQL, text(sessionID), "%"+likeEscaper.Replace(fq)+"%")
+	// Both statements in QueryExecModeExec: planned for these values each
+	// time, never with a cached generic plan, which does not know the
+	// pattern (a query of two characters has no trigram, and the index would
+	// be read whole).
+	sid, pattern := text(sessionID), "%"+likeEscaper.Replace(fq)+"%"
+	rows, err := s.pool.Query(ctx, hitsSQL, pgx.QueryExecModeExec, sid, pattern)
+	if err != nil {
+		return nil, wrap("search conversations", err)
+	}
+	hits := map[string]string{}
+	var id, content string
+	_, err = pgx.ForEachRow(rows, []any{&id, &content}, func() error {
+		hits[id] = content
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("search conversations", err)
+	}
+	ids := slices.Collect(maps.Keys(hits))
+	rows, err = s.pool.Query(ctx, foundSQL, pgx.QueryExecModeExec, sid, pattern, ids)
 	if err != nil {
 		return nil, wrap("search conversations", err)
 	}
 	list := []hxchat.Conversation{}
 	for rows.Next() {
 		var c hxchat.Conversation
-		var hit *string
-		if err := scanConversation(rows, &c, &hit); err != nil {
+		if err := scanConversation(rows, &c); err != nil {
 			rows.Close()
 			return nil, wrap("search conversations", err)
 		}
-		if hit != nil {
-			c.Snippet = fold.Snippet(*hit, fq, snippetBefore, snippetAfter)
+		if hit, ok := hits[c.ID]; ok {
+			c.Snippet = fold.Snippet(hit, fq, snippetBefore, snippetAfter)
 		}
 		list = append(list, c)
 	}
