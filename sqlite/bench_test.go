@@ -10,6 +10,7 @@ import (
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/sqlite"
+	"github.com/hxchat/hxchat/storetest"
 )
 
 // BenchmarkCheckpoints saves a batch of 1, 100 and 1,000 growing answers with
@@ -121,4 +122,32 @@ func BenchmarkStartTurn(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSearch searches one session's 10,000 conversations (40,000
+// messages; see storetest.SearchQueries), as postgres' BenchmarkSearch does,
+// for comparison: SQLite folds every message of the session as it reads
+// it. list is Conversations.
+//
+//	go test -run '^$' -bench Search -benchtime 20x ./sqlite
+func BenchmarkSearch(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		b.Fatal(err)
+	}
+	storetest.FillSearch(b, s, sid)
+	b.Run("list", func(b *testing.B) {
+		for b.Loop() {
+			if cs, err := s.Conversations(ctx, sid); err != nil || len(cs) != storetest.SearchConversations {
+				b.Fatalf("Conversations: %d, %v", len(cs), err)
+			}
+		}
+	})
+	storetest.BenchSearch(b, s, sid, "", nil)
 }
