@@ -8,7 +8,7 @@ type Partial struct {
 	Content string
 }
 
-// Store keeps sessions, conversations and messages. sqlite/ implements it;
+// Store keeps sessions, conversations and messages. sqlite/ and postgres/ implement it;
 // every method is safe for concurrent use. Lookups of a missing row return an
 // error whose Code is ENotFound (ErrNotFound).
 type Store interface {

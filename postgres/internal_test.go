@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +294,72 @@ func TestQueryPlans(t *testing.T) {
 		t.Logf("%s\n%s", q.sql, p)
 		if strings.Contains(p, "Seq Scan") {
 			t.Errorf("%s:\n%s", q.sql, p)
+		}
+	}
+}
+
+// TestWithoutTrigram: where the role may not create pg_trgm (here: a role
+// without CREATE on a database of its own that lacks the extension), the
+// first migration still succeeds, without the trigram index, and search
+// works, folded, by reading the session's messages.
+func TestWithoutTrigram(t *testing.T) {
+	ctx := t.Context()
+	pgtest.URL(t) // skips, or fails in CI, when there is no server
+	admin, err := pgx.Connect(ctx, pgtest.BaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) }) // after the cleanup below
+	name := "hx_t_" + strings.ToLower(hxchat.NewID())[:12]
+	for _, q := range []string{"CREATE ROLE " + name + " LOGIN", "CREATE DATABASE " + name} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Skipf("this server does not let the tests make a role and a database (%v)", err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if _, err := admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+		if _, err := admin.Exec(ctx, "DROP ROLE "+name); err != nil {
+			t.Errorf("drop role %s: %v", name, err)
+		}
+	})
+	u, err := neturl.Parse(pgtest.BaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	owner, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = owner.Exec(ctx, "CREATE SCHEMA hx AUTHORIZATION "+name)
+	owner.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.User(name)
+	q := u.Query()
+	q.Set("search_path", "hx")
+	u.RawQuery = q.Encode()
+
+	s := openTest(t, u.String())
+	var ext, index bool
+	s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'), "+
+		"EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'messages_content_trgm')").Scan(&ext, &index)
+	if ext || index {
+		t.Fatalf("pg_trgm installed: %v, trigram index: %v; want neither", ext, index)
+	}
+	sid := hxchat.NewID()
+	conv := &hxchat.Conversation{SessionID: sid}
+	if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: "ＳＳＥ で回答を流すには？"}, &hxchat.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, query := range []string{"sse", "ＳＳＥ で", "回答"} {
+		cs, err := s.SearchConversations(ctx, sid, query)
+		if err != nil || len(cs) != 1 || cs[0].Snippet != "ＳＳＥ で回答を流すには？" {
+			t.Errorf("SearchConversations(%q) = %+v, %v", query, cs, err)
 		}
 	}
 }

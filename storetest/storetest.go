@@ -1,5 +1,5 @@
 // Package storetest is the behavioural test suite of hxchat.Store. Every
-// implementation (sqlite/, later postgres/) runs the same suite from its own
+// implementation (sqlite/, postgres/) runs the same suite from its own
 // tests:
 //
 //	func TestStore(t *testing.T) {
