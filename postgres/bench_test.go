@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -63,7 +65,9 @@ func plan(b *testing.B, s *Store, sid, query string) string {
 	}
 	var used []string
 	for _, l := range lines {
-		if _, after, ok := strings.Cut(l, " on "); ok && strings.Contains(l, "Index") {
+		if _, after, ok := strings.Cut(l, "Index Scan using "); ok {
+			used = append(used, strings.Fields(after)[0])
+		} else if _, after, ok := strings.Cut(l, "Index Scan on "); ok {
 			used = append(used, strings.Fields(after)[0])
 		}
 		if _, after, ok := strings.Cut(l, "Seq Scan on "); ok {
@@ -71,4 +75,66 @@ func plan(b *testing.B, s *Store, sid, query string) string {
 		}
 	}
 	return strings.Join(used, ", ")
+}
+
+// BenchmarkCheckpoints saves a batch of 1, 100 and 1,000 growing answers with
+// Store.Checkpoints, as the runner's saver does once a second, like sqlite's
+// BenchmarkCheckpoints: an op is one batch, one statement; ns/answer is the
+// cost per answer saved, folding included. Answers grow by 200 bytes a
+// batch, from 200 bytes to 8,000, 4 KiB on average.
+//
+//	go test -run '^$' -bench Checkpoints -benchmem ./postgres
+func BenchmarkCheckpoints(b *testing.B) {
+	const most, step, lengths = 1000, 200, 40
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		b.Fatal(err)
+	}
+	type answer struct {
+		conv string
+		id   int64
+	}
+	answers := make([]answer, most)
+	for i := range answers {
+		conv := &hxchat.Conversation{SessionID: sid}
+		a := &hxchat.Message{Model: "m"}
+		if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: fmt.Sprintf("Question %d?", i)}, a); err != nil {
+			b.Fatal(err)
+		}
+		answers[i] = answer{conv.ID, a.ID}
+	}
+	text := strings.Repeat("Checkpoints save the text of every growing answer once a second.", step*lengths/64)
+
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("answers=%d", n), func(b *testing.B) {
+			batch := make([]hxchat.Partial, n)
+			b.ReportAllocs()
+			start := time.Now()
+			op := 0
+			for b.Loop() {
+				for j := range batch {
+					batch[j] = hxchat.Partial{ID: answers[j].id, Content: text[:step*(1+(op+j)%lengths)]}
+				}
+				if err := s.Checkpoints(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				op++
+			}
+			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(op*n), "ns/answer")
+			last := batch[n-1]
+			m, err := s.Message(ctx, answers[n-1].conv, last.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m.Content != last.Content {
+				b.Fatalf("answer %d after the last batch: %d bytes, want %d", last.ID, len(m.Content), len(last.Content))
+			}
+		})
+	}
 }

@@ -144,16 +144,21 @@ func (s *Store) Conversations(ctx context.Context, sessionID string) ([]hxchat.C
 
 // hitsSQL finds, among the messages of a session ($1), those whose folded
 // text is LIKE the pattern $2, and returns for each conversation the first
-// one: its conversation and content. PostgreSQL's planner reads either the
-// trigram index messages_content_trgm (a query of three characters or more
-// that is rare in the session's messages) or the session's conversations
-// and their messages (a short or common query, or no pg_trgm). Full-text
-// search would not do: its parsers split words at spaces, and Japanese has
-// none between words.
-const hitsSQL = "SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.content " +
-	"FROM messages m JOIN conversations c ON c.id = m.conversation_id " +
-	"WHERE c.session_id = $1 AND m.content_folded LIKE $2 " +
-	"ORDER BY m.conversation_id, m.id"
+// one: its conversation and content. Final messages and streaming answers
+// are looked up apart, because the trigram index messages_content_trgm
+// holds only the final ones: for those, PostgreSQL's planner reads either
+// that index (a query of three characters or more that is rare in the
+// session's messages) or the session's conversations and their messages (a
+// short or common query, or no pg_trgm); the few streaming answers come
+// from messages_streaming. Full-text search would not do: its parsers split
+// words at spaces, and Japanese has none between words.
+const hitsSQL = "SELECT DISTINCT ON (h.conversation_id) h.conversation_id, h.content FROM (" +
+	"SELECT m.conversation_id, m.id, m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id " +
+	"WHERE c.session_id = $1 AND m.state <> 'streaming' AND m.content_folded LIKE $2 " +
+	"UNION ALL " +
+	"SELECT m.conversation_id, m.id, m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id " +
+	"WHERE c.session_id = $1 AND m.state = 'streaming' AND m.content_folded LIKE $2" +
+	") h ORDER BY h.conversation_id, h.id"
 
 // foundSQL lists the conversations of a session ($1) whose folded title is
 // LIKE the pattern $2 or whose id is in $3 (those hitsSQL found), in the

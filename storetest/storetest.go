@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"SearchConversations", testSearch},
 		{"SearchConversationsLiteral", testSearchLiteral},
 		{"SearchConversationsFolded", testSearchFolded},
+		{"SearchConversationsStreaming", testSearchStreaming},
 		{"RenameConversation", testRename},
 		{"DeleteConversation", testDelete},
 		{"ConcurrentWriters", testConcurrentWriters},
@@ -1186,6 +1187,36 @@ func testSearchFolded(t *testing.T, s hxchat.Store) {
 			t.Errorf("snippet of a long message: %q", c.Snippet)
 		}
 	}
+}
+
+// testSearchStreaming: an answer is found by the text of its last
+// checkpoint while it streams, by its final text once it ends, and by the
+// text it kept when it was interrupted.
+func testSearchStreaming(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	sid := newSession(t, s)
+	conv, _, answer := newConversation(t, s, sid, "a question")
+	if err := s.Checkpoint(ctx, answer.ID, "ＳＴＲＥＡＭＩＮＧ text so far"); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	wantSearch(t, s, sid, "streaming text", conv.ID)
+	if err := s.Checkpoints(ctx, []hxchat.Partial{{ID: answer.ID, Content: "more ｶﾀｶﾅ text"}}); err != nil {
+		t.Fatalf("Checkpoints: %v", err)
+	}
+	wantSearch(t, s, sid, "カタカナ text", conv.ID)
+	wantSearch(t, s, sid, "streaming text")
+	finish(t, s, answer.ID, hxchat.StateDone, "the final ＡＮＳＷＥＲ")
+	wantSearch(t, s, sid, "final answer", conv.ID)
+	wantSearch(t, s, sid, "カタカナ")
+
+	_, cut := turn(t, s, conv, "another one")
+	if err := s.Checkpoint(ctx, cut.ID, "cut short right here"); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	if _, err := s.InterruptStreaming(ctx); err != nil {
+		t.Fatalf("InterruptStreaming: %v", err)
+	}
+	wantSearch(t, s, sid, "short right", conv.ID)
 }
 
 func testRename(t *testing.T, s hxchat.Store) {
