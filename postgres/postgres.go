@@ -31,8 +31,11 @@
 // text, its folded copy (title_folded, content_folded), and searches those
 // with LIKE and the folded query, its %, _ and \ escaped. With the pg_trgm
 // extension (created by the first migration when the database allows it)
-// a GIN trigram index on content_folded serves queries of three characters
-// or more.
+// a GIN trigram index on the content_folded of final messages serves
+// queries of three characters or more; streaming answers, rewritten by
+// every checkpoint, are kept out of it and searched apart. Each search is
+// planned for its query (no cached generic plan), and runs as two
+// statements: the messages that match, then the conversations.
 package postgres
 
 import (
