@@ -363,3 +363,23 @@ func TestWithoutTrigram(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointsTwice: an answer given twice in one batch gets its last
+// text, as if the batch were saved in order (one statement cannot update a
+// row twice).
+func TestCheckpointsTwice(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, pgtest.URL(t))
+	conv := &hxchat.Conversation{SessionID: hxchat.NewID()}
+	answer := &hxchat.Message{}
+	if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: "q"}, answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoints(ctx, []hxchat.Partial{{ID: answer.ID, Content: "first"}, {ID: answer.ID + 100, Content: "gone"},
+		{ID: answer.ID, Content: "second"}}); err != nil {
+		t.Fatalf("Checkpoints: %v", err)
+	}
+	if m, err := s.Message(ctx, conv.ID, answer.ID); err != nil || m.Content != "second" {
+		t.Errorf("after Checkpoints: %+v, %v; want the text \"second\"", m, err)
+	}
+}

@@ -693,13 +693,16 @@ func (s *Store) Checkpoints(ctx context.Context, parts []hxchat.Partial) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	sorted := slices.SortedFunc(slices.Values(parts), func(a, b hxchat.Partial) int { return cmp.Compare(a.ID, b.ID) })
-	sorted = slices.CompactFunc(sorted, func(a, b hxchat.Partial) bool { return a.ID == b.ID })
-	ids := make([]int64, len(sorted))
-	contents := make([]string, len(sorted))
-	folded := make([]string, len(sorted))
-	for i, p := range sorted {
-		ids[i], contents[i] = p.ID, text(p.Content)
+	// An answer given twice gets its last text, as if saved in order.
+	last := make(map[int64]string, len(parts))
+	for _, p := range parts {
+		last[p.ID] = p.Content
+	}
+	ids := slices.Sorted(maps.Keys(last))
+	contents := make([]string, len(ids))
+	folded := make([]string, len(ids))
+	for i, id := range ids {
+		contents[i] = text(last[id])
 		folded[i] = fold.String(contents[i])
 	}
 	if _, err := s.pool.Exec(ctx, checkpointsSQL, now(), ids, contents, folded); err != nil {
