@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,5 +81,36 @@ func TestPostgres(t *testing.T) {
 	reqs := up.Requests()
 	if n := len(reqs[2].Body.Messages); n != 6 { // system, 2 questions, 2 answers, the new one
 		t.Errorf("the third request sent %d messages, want 6", n)
+	}
+}
+
+// TestPostgresProcess: the command itself, given -database-url, keeps its
+// data in PostgreSQL (its log says so, the data directory stays empty),
+// answers, and stops cleanly on SIGTERM.
+func TestPostgresProcess(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: answerTokens})
+	dir := t.TempDir()
+	c := startChild(t, up, dir, "-database-url", pgtest.URL(t))
+	jar, _ := cookiejar.New(nil)
+	b := browserAt(t, c.base, jar)
+	conv, events := b.send("", "Where do you keep this?")
+	var d answerDOM
+	d.apply(t, b.stream(events, "", 0))
+	if d.html() != rendered(answerText()) {
+		t.Errorf("streamed %q", d.html())
+	}
+	if _, page := b.get("/c/" + conv); !strings.Contains(page, "こんにちは世界") {
+		t.Error("the page does not show the answer")
+	}
+	if !c.logged("store=postgres") {
+		t.Error("the log does not say the store is PostgreSQL")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("the data directory holds %v", entries)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }

@@ -43,7 +43,8 @@ func startChild(t *testing.T, up *llmtest.Server, dir string, args ...string) *c
 	cmd.Dir = t.TempDir() // no .env there
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AZURE_OPENAI_") && !strings.HasPrefix(kv, "OPENAI_") && !strings.HasPrefix(kv, "HXCHAT_") {
+		if !strings.HasPrefix(kv, "AZURE_OPENAI_") && !strings.HasPrefix(kv, "OPENAI_") && !strings.HasPrefix(kv, "HXCHAT_") &&
+			!strings.HasPrefix(kv, "DATABASE_URL=") {
 			env = append(env, kv)
 		}
 	}

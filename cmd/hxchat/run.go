@@ -139,8 +139,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.srv.Serve(m.ln) }()
-	m.Logger.Info("hxchat is ready", "url", "http://"+m.ln.Addr().String(), "model", provider.Name(),
-		"store", cfg.Store(), "data", cfg.DataDir, "startup", time.Since(start).Round(time.Millisecond))
+	attrs := []any{"url", "http://" + m.ln.Addr().String(), "model", provider.Name(), "store", cfg.Store()}
+	if cfg.Store() == config.StoreSQLite {
+		attrs = append(attrs, "data", cfg.DataDir)
+	}
+	m.Logger.Info("hxchat is ready", append(attrs, "startup", time.Since(start).Round(time.Millisecond))...)
 	return nil
 }
 
