@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,14 +40,17 @@ func URL(t testing.TB) string {
 	base := BaseURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
+	if err := reachable(); err != nil {
 		msg := "PostgreSQL is not reachable at " + redact(base) + ": " + err.Error() +
 			" (start it, or set HXCHAT_TEST_DATABASE_URL to a database the tests may use)"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg + "; in CI the PostgreSQL tests must run")
 		}
 		t.Skip(msg)
+	}
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 	defer conn.Close(context.Background())
 	prepare(ctx, t, conn)
@@ -80,6 +84,18 @@ func URL(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// reachable tries the test database once per test binary, so that where
+// there is none each test is skipped at once, not after a timeout.
+var reachable = sync.OnceValue(func() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, BaseURL())
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+})
 
 // prepare makes sure pg_trgm is installed in the database's public schema
 // before any test schema is migrated: else the first migration of a test
