@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -104,6 +105,55 @@ type Config struct {
 	// OpenAI holds the settings of OpenAI or an OpenAI-compatible server; it
 	// is in use when OpenAI.APIKey or OpenAI.BaseURL is set.
 	OpenAI OpenAI
+	// Auth says how people sign in.
+	Auth Auth
+}
+
+// The values of Auth.Mode.
+const (
+	AuthNone  = "none"  // anonymous browser sessions
+	AuthProxy = "proxy" // a trusted reverse proxy signed people in
+	AuthOIDC  = "oidc"  // hxchat signs people in with OpenID Connect
+)
+
+// Auth configures how people sign in. Load has checked that a proxy mode
+// has TrustedProxies, and that an oidc mode has Issuer, ClientID and
+// RedirectURL.
+type Auth struct {
+	// Mode is AuthNone, AuthProxy or AuthOIDC (-auth, HXCHAT_AUTH, default
+	// none; "" in a Config made without Load means none).
+	Mode string
+	// TrustedProxies are the addresses whose sign-in headers are believed
+	// in proxy mode (-trusted-proxies, HXCHAT_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	// SignOutURL is the proxy's sign-out URL, linked from the page in proxy
+	// mode (-signout-url, HXCHAT_SIGNOUT_URL).
+	SignOutURL string
+	// OIDC holds the settings of oidc mode.
+	OIDC OIDC
+}
+
+// OIDC configures sign-in with an OpenID Connect provider.
+type OIDC struct {
+	// Issuer is the provider's issuer URL (-oidc-issuer, HXCHAT_OIDC_ISSUER).
+	Issuer string
+	// ClientID and ClientSecret identify hxchat at the provider
+	// (-oidc-client-id, HXCHAT_OIDC_CLIENT_ID; -oidc-client-secret,
+	// HXCHAT_OIDC_CLIENT_SECRET, empty for a public client).
+	ClientID     string
+	ClientSecret Secret
+	// RedirectURL is hxchat's public URL of /auth/callback
+	// (-oidc-redirect-url, HXCHAT_OIDC_REDIRECT_URL).
+	RedirectURL string
+	// AllowedDomains, when not empty, are the email domains that may sign
+	// in, in lower case (-oidc-allowed-domains, HXCHAT_OIDC_ALLOWED_DOMAINS).
+	AllowedDomains []string
+	// AllowedGroups, when not empty, are the groups (or app roles) whose
+	// members may sign in (-oidc-allowed-groups, HXCHAT_OIDC_ALLOWED_GROUPS).
+	AllowedGroups []string
+	// AdminGroup is the group (or app role) of administrators
+	// (-oidc-admin-group, HXCHAT_OIDC_ADMIN_GROUP).
+	AdminGroup string
 }
 
 // The values of Azure.Auth.
@@ -202,9 +252,9 @@ func (c Config) String() string {
 		b.WriteString(" demo_rate=" + strconv.FormatFloat(c.DemoRate, 'g', -1, 64))
 	}
 	dbKey, dbValue := c.database()
-	fmt.Fprintf(&b, " addr=%s store=%s %s=%s drain=%s idle_timeout=%s log_level=%s log_format=%s system_prompt_chars=%d",
+	fmt.Fprintf(&b, " addr=%s store=%s %s=%s drain=%s idle_timeout=%s log_level=%s log_format=%s system_prompt_chars=%d auth=%s",
 		logfmt(c.Addr), c.Store(), dbKey, logfmt(dbValue), c.Drain, c.IdleTimeout, c.LogLevel, logfmt(c.LogFormat),
-		utf8.RuneCountInString(c.SystemPrompt))
+		utf8.RuneCountInString(c.SystemPrompt), c.Auth.mode())
 	return b.String()
 }
 
@@ -229,8 +279,17 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.Int("system_prompt_chars", utf8.RuneCountInString(c.SystemPrompt)),
+		slog.String("auth", c.Auth.mode()),
 	)
 	return slog.GroupValue(attrs...)
+}
+
+// mode is Mode, with "" read as none.
+func (a Auth) mode() string {
+	if a.Mode == "" {
+		return AuthNone
+	}
+	return a.Mode
 }
 
 // UsesEntra reports whether hxchat signs in with Entra ID rather than a

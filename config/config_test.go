@@ -65,6 +65,7 @@ func TestDefaults(t *testing.T) {
 		LogFormat:   "text",
 		DemoRate:    30,
 		Azure:       Azure{APIVersion: DefaultAzureAPIVersion},
+		Auth:        Auth{Mode: AuthNone},
 
 		MaxAnswersPerSession: 3,
 		MaxAnswers:           1000,

@@ -222,6 +222,7 @@ func (l *loader) config() Config {
 	}
 	l.provider(&cfg)
 	cfg.Models = l.models(cfg)
+	cfg.Auth = l.auth()
 	return cfg
 }
 
@@ -275,6 +276,97 @@ func (l *loader) databaseURL() string {
 	}
 	l.errs = append(l.errs, label+" is not a PostgreSQL URL: write it like postgres://user:password@host:5432/hxchat, or leave it empty to keep the data in SQLite (-data)")
 	return ""
+}
+
+// auth checks the sign-in settings: what the chosen mode needs, and no
+// setting of another mode.
+func (l *loader) auth() Auth {
+	a := Auth{Mode: l.oneOf(envAuth, AuthNone, AuthProxy, AuthOIDC)}
+	proxyOnly := []string{envTrustedProxies, envSignOutURL}
+	oidcOnly := []string{envOIDCIssuer, envOIDCClientID, envOIDCSecret, envOIDCRedirect, envOIDCDomains, envOIDCGroups, envOIDCAdminGroup}
+	for _, env := range slices.Concat(proxyOnly, oidcOnly) {
+		mode := AuthProxy
+		if slices.Contains(oidcOnly, env) {
+			mode = AuthOIDC
+		}
+		if l.get(env) != "" && a.Mode != mode && a.Mode != "" {
+			l.errorf(env, "is set, but %s is %q: it is used only with %s=%s; set that, or remove it", l.label(envAuth), a.Mode, envAuth, mode)
+		}
+	}
+	switch a.Mode {
+	case AuthProxy:
+		a.TrustedProxies = l.prefixes(envTrustedProxies)
+		if l.get(envTrustedProxies) == "" {
+			l.errorf(envTrustedProxies, "is empty, but %s is proxy: set it to the address of your reverse proxy (like 10.0.0.5, or a CIDR like 10.0.0.0/24); sign-in headers from any other address are refused", l.label(envAuth))
+		}
+		a.SignOutURL = l.get(envSignOutURL)
+		if u := a.SignOutURL; u != "" && !strings.HasPrefix(u, "/") {
+			l.checkURL(envSignOutURL, "https://chat.example.com/oauth2/sign_out")
+		}
+	case AuthOIDC:
+		o := OIDC{
+			Issuer:         strings.TrimRight(l.get(envOIDCIssuer), "/"),
+			ClientID:       l.get(envOIDCClientID),
+			ClientSecret:   Secret(l.get(envOIDCSecret)),
+			RedirectURL:    l.get(envOIDCRedirect),
+			AllowedDomains: l.list(envOIDCDomains, true),
+			AllowedGroups:  l.list(envOIDCGroups, false),
+			AdminGroup:     l.get(envOIDCAdminGroup),
+		}
+		if o.Issuer == "" {
+			l.errorf(envOIDCIssuer, "is empty, but %s is oidc: set it to your provider's issuer URL, like https://login.microsoftonline.com/TENANT_ID/v2.0", l.label(envAuth))
+		} else if l.checkURL(envOIDCIssuer, "https://login.microsoftonline.com/TENANT_ID/v2.0") != nil {
+			if i := strings.Index(o.Issuer, "login.microsoftonline.com/"); i >= 0 {
+				switch tenant, _, _ := strings.Cut(o.Issuer[i+len("login.microsoftonline.com/"):], "/"); strings.ToLower(tenant) {
+				case "common", "organizations", "consumers":
+					l.errorf(envOIDCIssuer, "uses the multi-tenant endpoint /%s, whose ID tokens name the user's own tenant as issuer, so they can never be verified: use your tenant's issuer, https://login.microsoftonline.com/TENANT_ID/v2.0 (Entra admin center: Overview, Tenant ID)", tenant)
+				}
+			}
+		}
+		if o.ClientID == "" {
+			l.errorf(envOIDCClientID, "is empty, but %s is oidc: set it to hxchat's client (application) id at your provider", l.label(envAuth))
+		}
+		if o.RedirectURL == "" {
+			l.errorf(envOIDCRedirect, "is empty, but %s is oidc: set it to hxchat's public address followed by /auth/callback, like https://chat.example.com/auth/callback, and register it at your provider", l.label(envAuth))
+		} else if u := l.checkURL(envOIDCRedirect, "https://chat.example.com/auth/callback"); u != nil && u.Path != "/auth/callback" {
+			l.errorf(envOIDCRedirect, "has the path %q: hxchat receives the sign-in at /auth/callback; set it to %s://%s/auth/callback", u.Path, u.Scheme, u.Host)
+		}
+		a.OIDC = o
+	}
+	return a
+}
+
+// prefixes reads a comma-separated list of CIDRs or single addresses.
+func (l *loader) prefixes(env string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range l.list(env, false) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				l.errorf(env, "has %q, which is neither an address nor a CIDR: write them like 10.0.0.5 or 10.0.0.0/24, comma-separated", f)
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// list reads a comma-separated list, without empty items; lower case when
+// lower is set.
+func (l *loader) list(env string, lower bool) []string {
+	var out []string
+	for _, f := range strings.Split(l.get(env), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			if lower {
+				f = strings.ToLower(f)
+			}
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // models lists the configured model first, then the extra ones.

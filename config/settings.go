@@ -33,6 +33,16 @@ const (
 	envDemoRate        = "HXCHAT_DEMO_RATE"
 	envLogLevel        = "HXCHAT_LOG_LEVEL"
 	envLogFormat       = "HXCHAT_LOG_FORMAT"
+	envAuth            = "HXCHAT_AUTH"
+	envTrustedProxies  = "HXCHAT_TRUSTED_PROXIES"
+	envSignOutURL      = "HXCHAT_SIGNOUT_URL"
+	envOIDCIssuer      = "HXCHAT_OIDC_ISSUER"
+	envOIDCClientID    = "HXCHAT_OIDC_CLIENT_ID"
+	envOIDCSecret      = "HXCHAT_OIDC_CLIENT_SECRET"
+	envOIDCRedirect    = "HXCHAT_OIDC_REDIRECT_URL"
+	envOIDCDomains     = "HXCHAT_OIDC_ALLOWED_DOMAINS"
+	envOIDCGroups      = "HXCHAT_OIDC_ALLOWED_GROUPS"
+	envOIDCAdminGroup  = "HXCHAT_OIDC_ADMIN_GROUP"
 )
 
 // DefaultAzureAPIVersion is the Azure OpenAI REST API version used when
@@ -93,6 +103,28 @@ func sections() []section {
 		{"Demo model (used when no model is configured)", []setting{
 			{envDemoRate, "demo-rate", "TOKENS", "30", false,
 				"tokens per second the offline demo model writes (0: as fast as possible)"},
+		}},
+		{"Sign-in", []setting{
+			{envAuth, "auth", "none|proxy|oidc", "none", false,
+				"how people sign in: none (anonymous browser sessions), proxy (a trusted reverse proxy signed them in: oauth2-proxy or Azure Easy Auth headers) or oidc (hxchat signs them in with an OpenID Connect provider)"},
+			{envTrustedProxies, "trusted-proxies", "CIDRS", "", false,
+				"with -auth proxy: the addresses of the proxies whose sign-in headers are believed, comma-separated CIDRs or addresses, like 10.0.0.5,10.1.0.0/16 (required)"},
+			{envSignOutURL, "signout-url", "URL", "", false,
+				"with -auth proxy: the proxy's sign-out URL, linked from the page, like /oauth2/sign_out or /.auth/logout"},
+			{envOIDCIssuer, "oidc-issuer", "URL", "", false,
+				"with -auth oidc: the provider's issuer URL, like https://login.microsoftonline.com/TENANT_ID/v2.0 (never /common)"},
+			{envOIDCClientID, "oidc-client-id", "ID", "", false,
+				"with -auth oidc: hxchat's client (application) id at the provider"},
+			{envOIDCSecret, "oidc-client-secret", "SECRET", "", true,
+				"with -auth oidc: the client secret (empty for a public client, which PKCE protects)"},
+			{envOIDCRedirect, "oidc-redirect-url", "URL", "", false,
+				"with -auth oidc: hxchat's public URL of /auth/callback, registered at the provider, like https://chat.example.com/auth/callback"},
+			{envOIDCDomains, "oidc-allowed-domains", "DOMAINS", "", false,
+				"with -auth oidc: only people whose email is in one of these domains may sign in, comma-separated (empty: any)"},
+			{envOIDCGroups, "oidc-allowed-groups", "GROUPS", "", false,
+				"with -auth oidc: only members of one of these groups or app roles may sign in, comma-separated (Entra ID: group object ids or app role values; empty: any)"},
+			{envOIDCAdminGroup, "oidc-admin-group", "GROUP", "", false,
+				"with -auth oidc: members of this group or app role are administrators"},
 		}},
 		{"Server", []setting{
 			{envAddr, "addr", "HOST:PORT", "127.0.0.1:8080", false,
