@@ -161,6 +161,9 @@ type fixture struct {
 	a, b     account
 	static   string   // the path of a static file
 	messages []string // every error message of the English catalogue
+	// users is set when people sign in through a proxy: A and B are then
+	// people (emails), each with a browser of their own.
+	users bool
 }
 
 // newFixture starts a server with the HTTP limits of cmd/hxchat/run.go
@@ -205,9 +208,9 @@ func newFixture(t *testing.T, opt func(*web.Options), srv func(*http.Server)) *f
 		db.Close()
 		store.Close()
 	})
-	f := &fixture{ts: ts, db: db, messages: catalogueErrors(t)}
-	f.a = f.newAccount(t, "hello from A "+secretA, "hold A "+secretA)
-	f.b = f.newAccount(t, "hello from B "+secretB, "hold B "+secretB)
+	f := &fixture{ts: ts, db: db, messages: catalogueErrors(t), users: o.SignIn.Mode == web.AuthProxy}
+	f.a = f.newAccount(t, "a@example.com", "hello from A "+secretA, "hold A "+secretA)
+	f.b = f.newAccount(t, "b@example.com", "hello from B "+secretB, "hold B "+secretB)
 
 	_, page := f.do(t, f.a.c, "GET", "/", nil)
 	m := regexp.MustCompile(`/static/[0-9a-f]{12}/[^"]+`).FindString(page)
@@ -251,13 +254,19 @@ func newClient() *http.Client {
 var plainClient = &http.Client{CheckRedirect: noRedirect}
 
 // newAccount makes a browser with a finished turn and a turn whose answer is
-// being written.
-func (f *fixture) newAccount(t *testing.T, done, held string) account {
+// being written; when people sign in, a browser of the person email.
+func (f *fixture) newAccount(t *testing.T, email, done, held string) account {
 	t.Helper()
 	a := account{c: newClient()}
+	if f.users {
+		a.c.Transport = asUser(email)
+	}
 	a.conv, a.user, a.answer = f.sendNew(t, a.c, done)
 	f.waitFinal(t, a.answer)
 	a.live, _, a.liveAnswer = f.sendNew(t, a.c, held)
+	if f.users {
+		return a
+	}
 	u, _ := url.Parse(f.ts.URL)
 	for _, c := range a.c.Jar.Cookies(u) {
 		if c.Name == "hxchat_session" {
@@ -875,7 +884,7 @@ func TestBadInputSessions(t *testing.T) {
 
 	// C's session is deleted from the store, as an expiry would: its cookie
 	// is now one the server does not know.
-	c := f.newAccount(t, "hello from C", "hold C")
+	c := f.newAccount(t, "c@example.com", "hello from C", "hold C")
 	if _, err := f.db.Exec("DELETE FROM sessions WHERE id = ?", c.sid); err != nil {
 		t.Fatal(err)
 	}
@@ -986,7 +995,22 @@ func (f *fixture) unchangedBut(t *testing.T, before []string, sid, conv string) 
 // id, GET and POST; nothing of A's shows or changes, and A's answer goes on.
 func TestBadInputOtherSession(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil, nil)
+	otherOwner(t, newFixture(t, nil, nil))
+}
+
+// TestBadInputOtherUser is TestBadInputOtherSession with people signed in
+// by a trusted proxy: B, signed in, gets 404 for each of A's ids on every
+// route, and A's answer goes on.
+func TestBadInputOtherUser(t *testing.T) {
+	t.Parallel()
+	otherOwner(t, newFixture(t, func(o *web.Options) {
+		o.SignIn = web.SignIn{Mode: web.AuthProxy, TrustedProxies: loopback}
+	}, nil))
+}
+
+// otherOwner checks that B gets 404, and changes nothing, for each of A's
+// ids on every route that takes one.
+func otherOwner(t *testing.T, f *fixture) {
 	n := newCounter(t)
 	a, b := f.a, f.b
 	id := func(m int64) string { return strconv.FormatInt(m, 10) }

@@ -43,6 +43,11 @@ type Options struct {
 	// MaxStreams is how many answer streams one session may have open at
 	// once; 0 means no limit.
 	MaxStreams int
+
+	// SignIn says how people sign in; the zero value is anonymous browser
+	// sessions. Once people sign in, conversations belong to them, not to
+	// a browser.
+	SignIn SignIn
 }
 
 // Server is hxchat's HTTP handler.
@@ -150,7 +155,8 @@ func (s *Server) routes() http.Handler {
 	// Other methods on those paths: 405, not the session routes' 404.
 	mux.HandleFunc("/static/{hash}/{name}", getOnly)
 	mux.HandleFunc("/healthz", getOnly)
-	mux.Handle("/", s.sessions(s.limitRequests(app)))
+	s.authRoutes(mux)
+	mux.Handle("/", s.who(s.limitRequests(app)))
 
 	var h http.Handler = mux
 	h = http.NewCrossOriginProtection().Handler(h)

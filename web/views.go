@@ -22,6 +22,13 @@ type Page struct {
 	Query         string // what the conversation list is filtered by
 	NoComposer    bool   // the page has no message box (an error page): the skip link leads to the content
 	BannerHidden  bool   // the demo banner was dismissed (a cookie set by app.js)
+	NoSidebar     bool   // the page shows no conversations (a refused sign-in)
+	// User is the signed-in person, if people sign in.
+	User *Identity
+	// SignOutURL is where the sign-out link leads ("": none); with
+	// SignOutPost it is a form's action (hxchat's own sign-out).
+	SignOutURL  string
+	SignOutPost bool
 	// MaxMessageBytes is the longest message a user may send, for the
 	// message box's counter.
 	MaxMessageBytes int
@@ -70,6 +77,9 @@ type errorPage struct {
 	Page
 	Status  int
 	Message string
+	// Link and LinkText, when set, replace the way back to hxchat (to
+	// sign in again).
+	Link, LinkText string
 }
 
 // messageView is one message as the page shows it.
@@ -136,6 +146,14 @@ func (s *Server) page(r *http.Request) Page {
 	}
 	if c, err := r.Cookie(bannerCookie); err == nil && c.Value == "hidden" {
 		p.BannerHidden = true
+	}
+	if p.User = identityOf(r); p.User != nil {
+		switch s.o.SignIn.Mode {
+		case AuthProxy:
+			p.SignOutURL = s.o.SignIn.SignOutURL
+		case AuthOIDC:
+			p.SignOutURL, p.SignOutPost = "/auth/signout", true
+		}
 	}
 	return p
 }

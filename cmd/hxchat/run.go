@@ -121,6 +121,11 @@ func (m *Main) Run(ctx context.Context) error {
 		BodyTimeout:  m.Timeouts.Body,
 
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		SignIn: web.SignIn{
+			Mode:           cfg.Auth.Mode,
+			TrustedProxies: cfg.Auth.TrustedProxies,
+			SignOutURL:     cfg.Auth.SignOutURL,
+		},
 	})
 	if err != nil {
 		return err
