@@ -28,6 +28,15 @@ import (
 // model writing rate tokens per second, and options of the test's own.
 func newServer(t testing.TB, rate float64, keepalive time.Duration, opts ...func(*web.Options)) *httptest.Server {
 	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	startServer(t, ts, rate, keepalive, opts...)
+	return ts
+}
+
+// startServer is newServer on ts, not started yet (so that its address is
+// known to opts).
+func startServer(t testing.TB, ts *httptest.Server, rate float64, keepalive time.Duration, opts ...func(*web.Options)) {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +51,8 @@ func newServer(t testing.TB, rate float64, keepalive time.Duration, opts ...func
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s)
+	ts.Config.Handler = s
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
@@ -51,7 +61,6 @@ func newServer(t testing.TB, rate float64, keepalive time.Duration, opts ...func
 		ts.Close()
 		store.Close()
 	})
-	return ts
 }
 
 func client() *http.Client {

@@ -80,6 +80,8 @@ type errorPage struct {
 	// Link and LinkText, when set, replace the way back to hxchat (to
 	// sign in again).
 	Link, LinkText string
+	// Heading replaces the status as the page's heading.
+	Heading string
 }
 
 // messageView is one message as the page shows it.

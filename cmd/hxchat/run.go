@@ -31,6 +31,8 @@ type Main struct {
 	// HTTPClient, when set, is used for the model's API (tests use it to
 	// reach their fake upstream).
 	HTTPClient *http.Client
+	// OIDCClient, when set, reaches the OIDC provider (nil: the default).
+	OIDCClient *http.Client
 	// Timeouts of the HTTP server against slow or silent clients; zero
 	// fields take the defaults (tests shorten them).
 	Timeouts Timeouts
@@ -90,6 +92,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	signIn, err := m.signIn(ctx)
+	if err != nil {
+		return err
+	}
+
 	// Each answer keeps its last 8 KiB of events (a second or more of it)
 	// for readers that fall behind or reconnect after a blip; a reader
 	// further behind gets a snapshot instead, which costs one rendering of
@@ -121,11 +128,7 @@ func (m *Main) Run(ctx context.Context) error {
 		BodyTimeout:  m.Timeouts.Body,
 
 		MaxMessageBytes: cfg.MaxMessageBytes,
-		SignIn: web.SignIn{
-			Mode:           cfg.Auth.Mode,
-			TrustedProxies: cfg.Auth.TrustedProxies,
-			SignOutURL:     cfg.Auth.SignOutURL,
-		},
+		SignIn:          signIn,
 	})
 	if err != nil {
 		return err
@@ -167,6 +170,30 @@ func openStore(ctx context.Context, cfg config.Config) (hxchat.Store, error) {
 		return nil, fmt.Errorf("open the database in %s (-data, HXCHAT_DATA): %w", cfg.DataDir, err)
 	}
 	return s, nil
+}
+
+// signIn sets up how people sign in. In oidc mode the provider's discovery
+// document is read now (waiting at most 20 s): a provider that cannot be
+// reached, or that names another issuer, stops start-up.
+func (m *Main) signIn(ctx context.Context) (web.SignIn, error) {
+	a := m.Config.Auth
+	si := web.SignIn{Mode: a.Mode, TrustedProxies: a.TrustedProxies, SignOutURL: a.SignOutURL}
+	if a.Mode != config.AuthOIDC {
+		return si, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	o, err := web.NewOIDC(ctx, web.OIDCOptions{
+		Issuer: a.OIDC.Issuer, ClientID: a.OIDC.ClientID, ClientSecret: string(a.OIDC.ClientSecret),
+		RedirectURL: a.OIDC.RedirectURL, AllowedDomains: a.OIDC.AllowedDomains, AllowedGroups: a.OIDC.AllowedGroups,
+		AdminGroup: a.OIDC.AdminGroup, HTTPClient: m.OIDCClient,
+	})
+	if err != nil {
+		return si, fmt.Errorf("sign-in with OIDC (-oidc-issuer, HXCHAT_OIDC_ISSUER): %w: check the issuer URL (its /.well-known/openid-configuration must answer from here and name the same issuer)", err)
+	}
+	si.OIDC = o
+	m.Logger.Info("people sign in with OIDC", "issuer", a.OIDC.Issuer, "client_id", a.OIDC.ClientID)
+	return si, nil
 }
 
 // Addr returns the address the server listens on.

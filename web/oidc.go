@@ -1,0 +1,374 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Cookies of oidc mode.
+const (
+	// signInCookie holds the id of a server-side sign-in session.
+	signInCookie = "hxchat_signin"
+	// flowCookie holds the state of a sign-in on its way through the
+	// provider, binding it to the browser that started it.
+	flowCookie = "hxchat_oidc_state"
+)
+
+const (
+	// signInTTL is how long a sign-in lasts; then the person signs in again
+	// (at the provider, often without typing anything).
+	signInTTL = 12 * time.Hour
+	// flowTTL is how long a sign-in may take at the provider.
+	flowTTL = 10 * time.Minute
+	// maxFlows bounds the sign-ins on their way, which anybody may start.
+	maxFlows = 10000
+)
+
+// OIDCOptions configures NewOIDC.
+type OIDCOptions struct {
+	Issuer, ClientID, ClientSecret string
+	// RedirectURL is hxchat's public URL of /auth/callback.
+	RedirectURL string
+	// AllowedDomains (email domains, lower case) and AllowedGroups (groups
+	// or app roles), when not empty, are who may sign in.
+	AllowedDomains, AllowedGroups []string
+	// AdminGroup is the group or app role of administrators.
+	AdminGroup string
+	// HTTPClient reaches the provider (nil: http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// OIDC signs people in with an OpenID Connect provider: the authorization
+// code flow with PKCE, state and nonce, the ID token verified with the
+// provider's keys, and a server-side session per sign-in.
+type OIDC struct {
+	o          OIDCOptions
+	oauth      oauth2.Config
+	verifier   *oidc.IDTokenVerifier
+	endSession string // the provider's end_session_endpoint, if any
+	now        func() time.Time
+
+	mu       sync.Mutex
+	flows    map[string]flow     // by state
+	sessions map[string]*session // by session id
+}
+
+// flow is a sign-in on its way through the provider.
+type flow struct {
+	nonce, verifier, next string
+	expires               time.Time
+}
+
+// session is a signed-in person's server-side session.
+type session struct {
+	id      *Identity
+	idToken string // sent back as id_token_hint at sign-out
+	expires time.Time
+}
+
+// NewOIDC reads the provider's discovery document. An issuer that does not
+// answer, or whose document names another issuer, is an error.
+func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
+	keysCtx := context.Background() // the key set outlives ctx: it fetches new keys when they rotate
+	if o.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, o.HTTPClient)
+		keysCtx = oidc.ClientContext(keysCtx, o.HTTPClient)
+	}
+	p, err := oidc.NewProvider(ctx, o.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("OIDC provider %s: %w", o.Issuer, err)
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("OIDC provider %s: %w", o.Issuer, err)
+	}
+	return &OIDC{
+		o: o,
+		oauth: oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
+			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email"}},
+		verifier:   p.VerifierContext(keysCtx, &oidc.Config{ClientID: o.ClientID}),
+		endSession: meta.EndSession,
+		now:        time.Now,
+		flows:      map[string]flow{},
+		sessions:   map[string]*session{},
+	}, nil
+}
+
+// randomToken is 256 random bits, as text.
+func randomToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// authRoutes adds the routes of hxchat's own sign-in, which come before
+// anybody is known; only in oidc mode.
+func (s *Server) authRoutes(mux *http.ServeMux) {
+	if s.o.SignIn.Mode != AuthOIDC {
+		return
+	}
+	mux.Handle("GET /auth/signin", s.limitRequests(http.HandlerFunc(s.signIn)))
+	mux.Handle("GET /auth/callback", s.limitRequests(http.HandlerFunc(s.signInCallback)))
+	mux.Handle("POST /auth/signout", s.limitRequests(http.HandlerFunc(s.signOut)))
+	mux.Handle("GET /auth/signedout", s.limitRequests(http.HandlerFunc(s.signedOut)))
+}
+
+// oidcUsers takes the person from the sign-in cookie's server-side
+// session. Without one, a page is sent to sign in first; anything else gets
+// 401 and a message to reload (htmx follows HX-Redirect).
+func (s *Server) oidcUsers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := s.o.SignIn.OIDC.identity(r); id != nil {
+			next.ServeHTTP(w, withIdentity(r, id))
+			return
+		}
+		target := "/auth/signin?next=" + url.QueryEscape(r.URL.Path)
+		if r.Method == http.MethodGet && r.Header.Get("HX-Request") != "true" {
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("HX-Redirect", target)
+		s.refuseSignIn(w, r, http.StatusUnauthorized, "signin.expired", "not signed in", target)
+	})
+}
+
+// identity returns the person of the request's sign-in session, or nil.
+func (o *OIDC) identity(r *http.Request) *Identity {
+	c, err := r.Cookie(signInCookie)
+	if err != nil {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	sess := o.sessions[c.Value]
+	if sess == nil {
+		return nil
+	}
+	if o.now().After(sess.expires) {
+		delete(o.sessions, c.Value)
+		return nil
+	}
+	return sess.id
+}
+
+// signIn starts a sign-in: a new state, nonce and PKCE verifier, kept on
+// the server under the state, which a cookie binds to this browser; then
+// off to the provider.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	o := s.o.SignIn.OIDC
+	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	o.mu.Lock()
+	now := o.now()
+	if len(o.flows) >= maxFlows {
+		for k, f := range o.flows {
+			if now.After(f.expires) {
+				delete(o.flows, k)
+			}
+		}
+	}
+	full := len(o.flows) >= maxFlows
+	if !full {
+		o.flows[state] = flow{nonce: nonce, verifier: verifier, next: localPath(r.URL.Query().Get("next")), expires: now.Add(flowTTL)}
+	}
+	o.mu.Unlock()
+	if full {
+		s.refuseSignIn(w, r, http.StatusServiceUnavailable, "signin.busy", "too many sign-ins on their way", "")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: state, Path: "/auth/", MaxAge: int(flowTTL.Seconds()),
+		HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, o.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusSeeOther)
+}
+
+// localPath returns p if it is a path of this site, else "/": the page to
+// go to after signing in is never another site.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.HasPrefix(p, "/auth/") {
+		return "/"
+	}
+	return p
+}
+
+// signInCallback finishes a sign-in: the state must be the one this
+// browser started and not used yet; the code is exchanged with the PKCE
+// verifier; the ID token must verify, carry the flow's nonce, and name a
+// person who may sign in. Then a new session, under a new id.
+func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
+	o := s.o.SignIn.OIDC
+	q := r.URL.Query()
+	state := q.Get("state")
+	c, cerr := r.Cookie(flowCookie)
+	o.mu.Lock()
+	f, found := o.flows[state]
+	if found && cerr == nil && c.Value == state {
+		delete(o.flows, state) // once
+	}
+	o.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: flowCookie, Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
+	again := "/auth/signin"
+	switch {
+	case cerr != nil || c.Value != state:
+		s.refuseSignIn(w, r, http.StatusBadRequest, "signin.state", "state does not match this browser's", again)
+		return
+	case !found || o.now().After(f.expires):
+		s.refuseSignIn(w, r, http.StatusBadRequest, "signin.state", "state unknown, used or expired", again)
+		return
+	case q.Get("error") != "":
+		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "the provider said "+q.Get("error"), again)
+		return
+	}
+	again += "?next=" + url.QueryEscape(f.next)
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	defer cancel()
+	if o.o.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, o.o.HTTPClient)
+	}
+	tok, err := o.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "code exchange: "+err.Error(), again)
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "no ID token", again)
+		return
+	}
+	idt, err := o.verifier.Verify(ctx, raw)
+	if err != nil {
+		reason := "ID token: " + err.Error()
+		if _, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
+			reason = "ID token expired"
+		}
+		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", reason, again)
+		return
+	}
+	if idt.Nonce != f.nonce {
+		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "ID token nonce does not match", again)
+		return
+	}
+	id, key, reason := o.person(idt)
+	if id == nil {
+		s.refuseSignIn(w, r, http.StatusForbidden, key, reason, "")
+		return
+	}
+	sid := randomToken()
+	o.mu.Lock()
+	now := o.now()
+	for k, v := range o.sessions {
+		if now.After(v.expires) {
+			delete(o.sessions, k)
+		}
+	}
+	if old, err := r.Cookie(signInCookie); err == nil {
+		delete(o.sessions, old.Value) // a session id is never reused across sign-ins
+	}
+	o.sessions[sid] = &session{id: id, idToken: raw, expires: now.Add(signInTTL)}
+	o.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: sid, Path: "/", MaxAge: int(signInTTL.Seconds()),
+		HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
+	s.logger(r).Info("signed in", "owner", id.ownerKey(), "admin", id.Admin)
+	http.Redirect(w, r, f.next, http.StatusSeeOther)
+}
+
+// claims are the ID token's claims hxchat reads.
+type claims struct {
+	Subject       string   `json:"sub"`
+	Email         string   `json:"email"`
+	EmailVerified *bool    `json:"email_verified"`
+	Name          string   `json:"name"`
+	Username      string   `json:"preferred_username"`
+	Groups        []string `json:"groups"`
+	Roles         []string `json:"roles"`
+	ClaimNames    struct {
+		Groups string `json:"groups"`
+	} `json:"_claim_names"`
+}
+
+// person reads who signed in from the ID token and checks that they may:
+// their email's domain and their groups. A refusal returns the message key
+// and the reason for the log.
+func (o *OIDC) person(idt *oidc.IDToken) (*Identity, string, string) {
+	var c claims
+	if err := idt.Claims(&c); err != nil || c.Subject == "" {
+		return nil, "signin.failed", "ID token claims unreadable"
+	}
+	id := &Identity{Source: "oidc", Subject: idt.Issuer + " " + c.Subject, Name: c.Name}
+	if c.Email != "" && (c.EmailVerified == nil || *c.EmailVerified) {
+		id.Email = strings.ToLower(c.Email)
+	}
+	if id.Name == "" {
+		id.Name = c.Username
+	}
+	id.Groups = slices.Concat(c.Groups, c.Roles)
+	if len(o.o.AllowedDomains) > 0 {
+		_, domain, _ := strings.Cut(id.Email, "@")
+		if !slices.Contains(o.o.AllowedDomains, domain) {
+			return nil, "signin.domain", fmt.Sprintf("email domain %q not allowed (verified email: %t)", domain, id.Email != "")
+		}
+	}
+	member := func(g string) bool { return slices.Contains(id.Groups, g) }
+	if len(o.o.AllowedGroups) > 0 && !slices.ContainsFunc(o.o.AllowedGroups, member) {
+		if c.ClaimNames.Groups != "" {
+			return nil, "signin.group", "groups overage: the token lists no groups (too many); use app roles"
+		}
+		return nil, "signin.group", "in none of the allowed groups"
+	}
+	id.Admin = o.o.AdminGroup != "" && member(o.o.AdminGroup)
+	return id, "", ""
+}
+
+// signOut ends the sign-in session here, then at the provider when it has
+// an end-session endpoint (RP-initiated logout), which sends the browser
+// back to /auth/signedout.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	o := s.o.SignIn.OIDC
+	var hint string
+	if c, err := r.Cookie(signInCookie); err == nil {
+		o.mu.Lock()
+		if sess := o.sessions[c.Value]; sess != nil {
+			hint = sess.idToken
+		}
+		delete(o.sessions, c.Value)
+		o.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
+	target := "/auth/signedout"
+	if o.endSession != "" {
+		back, _ := url.Parse(o.o.RedirectURL)
+		back.Path, back.RawQuery = "/auth/signedout", ""
+		q := url.Values{"client_id": {o.o.ClientID}, "post_logout_redirect_uri": {back.String()}}
+		if hint != "" {
+			q.Set("id_token_hint", hint)
+		}
+		target = o.endSession
+		if strings.Contains(target, "?") {
+			target += "&" + q.Encode()
+		} else {
+			target += "?" + q.Encode()
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// signedOut says that the person is signed out, with a link to sign in.
+func (s *Server) signedOut(w http.ResponseWriter, r *http.Request) {
+	l := s.locales.pick(r)
+	p := s.page(r)
+	p.NoComposer, p.NoSidebar = true, true
+	s.tpl.write(w, http.StatusOK, "error.html", errorPage{Page: p, Heading: l.T("signin.signed_out.title"),
+		Message: l.T("signin.signed_out"), Link: "/auth/signin", LinkText: l.T("signin.signin")})
+}
