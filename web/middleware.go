@@ -9,10 +9,16 @@ import (
 // securityHeaders sets the headers every response carries: a strict
 // Content-Security-Policy (scripts and styles only from this origin, no
 // inline code, no framing), no MIME sniffing, no referrer to other sites, no
-// powerful browser features, and HSTS when the request came over TLS.
+// powerful browser features, and HSTS when the request came over TLS. The
+// sign-out form may lead to the OIDC provider's end-session endpoint (the
+// browser applies form-action to the redirect too).
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
-	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	formAction := "'self'"
+	if o := s.o.SignIn.OIDC; s.o.SignIn.Mode == AuthOIDC && o != nil && o.endSessionOrigin() != "" {
+		formAction += " " + o.endSessionOrigin()
+	}
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)

@@ -108,6 +108,16 @@ func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
 	}, nil
 }
 
+// endSessionOrigin is the origin of the provider's end-session endpoint,
+// or "".
+func (o *OIDC) endSessionOrigin() string {
+	u, err := url.Parse(o.endSession)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // randomToken is 256 random bits, as text.
 func randomToken() string {
 	var b [32]byte

@@ -118,7 +118,11 @@ func TestOIDCSignIn(t *testing.T) {
 	if st := cookieOf(resp, "hxchat_oidc_state"); st == nil || st.MaxAge >= 0 {
 		t.Errorf("the state cookie is not cleared: %+v", st)
 	}
-	_, page := get(t, laptop, ts.URL+"/")
+	resp, page := get(t, laptop, ts.URL+"/")
+	// The sign-out form may lead to the provider's end-session endpoint.
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+idp.URL+";") {
+		t.Errorf("CSP %q", csp)
+	}
 	for _, want := range []string{"Signed in as <strong>Alice Liddell</strong>", "alice@example.com", `action="/auth/signout"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)

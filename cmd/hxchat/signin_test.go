@@ -1,0 +1,120 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hxchat/hxchat/config"
+	"github.com/hxchat/hxchat/internal/oidcfake"
+	"github.com/hxchat/hxchat/llm/llmtest"
+)
+
+// asProxy adds oauth2-proxy's header for email to every request.
+type asProxy string
+
+func (e asProxy) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-Email", string(e))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestSignInProxy: the command in proxy mode believes the sign-in header
+// only from its trusted proxy: with loopback trusted, two browsers of one
+// person share a conversation; with another address trusted, the same
+// header is refused with 403 (forged).
+func TestSignInProxy(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: []string{"fine"}})
+	cfg := testConfig(up, t.TempDir())
+	cfg.Auth = config.Auth{Mode: config.AuthProxy, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	m := startApp(t, cfg)
+	laptop, phone, other := newBrowser(t, m), newBrowser(t, m), newBrowser(t, m)
+	laptop.c.Transport, phone.c.Transport, other.c.Transport = asProxy("carol@example.com"), asProxy("CAROL@example.com"), asProxy("dave@example.com")
+	resp, body := laptop.post("/c", url.Values{"message": {"shared question"}})
+	path := resp.Header.Get("HX-Push-Url")
+	if resp.StatusCode != 200 || !strings.HasPrefix(path, "/c/") {
+		t.Fatalf("POST /c: %d %s", resp.StatusCode, body)
+	}
+	if code, body := phone.get(path); code != 200 || !strings.Contains(body, "shared question") || !strings.Contains(body, "carol@example.com") {
+		t.Errorf("phone: GET %s: %d", path, code)
+	}
+	if code, _ := other.get(path); code != 404 {
+		t.Errorf("another person: GET %s: %d", path, code)
+	}
+
+	cfg = testConfig(up, t.TempDir())
+	cfg.Auth = config.Auth{Mode: config.AuthProxy, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.20.30.40/32")}}
+	forged := newBrowser(t, startApp(t, cfg))
+	forged.c.Transport = asProxy("carol@example.com")
+	if code, body := forged.get("/"); code != 403 || !strings.Contains(body, "did not come through it") {
+		t.Errorf("forged header: %d %s", code, body)
+	}
+}
+
+// freeAddr returns a loopback address with a port free now, for an app
+// whose address must be known before it starts (the OIDC redirect URL).
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBrowserSignInOIDC: in Chromium, against a fake OpenID Connect
+// provider: opening hxchat signs Alice in (through the provider and back),
+// the page says who she is, she chats; the session cookie is out of the
+// page's reach; Sign out ends the session here and at the provider and
+// shows the signed-out page; signed in again as Bob, the browser gets 404
+// for Alice's conversation and does not list it.
+func TestBrowserSignInOIDC(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: []string{"Hello ", "Alice."}, Delay: 10 * time.Millisecond})
+	idp := oidcfake.New("hxchat", "", map[string]any{"sub": "a1", "email": "alice@example.com", "name": "Alice Liddell"})
+	t.Cleanup(idp.Close)
+	cfg := testConfig(up, t.TempDir())
+	cfg.Addr = freeAddr(t)
+	cfg.Auth = config.Auth{Mode: config.AuthOIDC, OIDC: config.OIDC{Issuer: idp.URL, ClientID: "hxchat",
+		RedirectURL: "http://" + cfg.Addr + "/auth/callback", AllowedDomains: []string{"example.com"}}}
+	m := startApp(t, cfg)
+	ctx, log := chrome(t)
+	base := "http://" + m.Addr()
+
+	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")))
+	waitText(t, ctx, ".user-name", "who is signed in", func(s string) bool { return strings.Contains(s, "Alice Liddell") })
+	if c := eval[string](t, ctx, `document.cookie`); strings.Contains(c, "hxchat_signin") {
+		t.Errorf("the page can read the session cookie: %q", c)
+	}
+	do(t, ctx, chromedp.SendKeys(chromedp.ID("message"), "Who am I?"), pressEnter())
+	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return s == "Hello Alice." })
+	waitFor(t, "the address bar", func() bool { return strings.HasPrefix(eval[string](t, ctx, `location.pathname`), "/c/") })
+	conv := eval[string](t, ctx, `location.pathname`)
+
+	do(t, ctx, chromedp.Click(chromedp.CSS(".signout button")))
+	waitText(t, ctx, ".error-page", "the signed-out page", func(s string) bool { return strings.Contains(s, "You are signed out") })
+	if got := eval[string](t, ctx, `location.pathname`); got != "/auth/signedout" {
+		t.Errorf("after sign-out the browser is at %s", got)
+	}
+	if n := len(idp.EndSessions()); n != 1 {
+		t.Errorf("the provider's end-session endpoint was called %d times", n)
+	}
+
+	log.check(t) // before Bob's 404, which the page reports
+
+	idp.SetClaims(map[string]any{"sub": "b1", "email": "bob@example.com", "name": "Bob"})
+	do(t, ctx, chromedp.Navigate(base+conv))
+	waitText(t, ctx, ".error-page", "Bob's 404", func(s string) bool { return strings.Contains(s, "404") })
+	waitText(t, ctx, ".user-name", "who is signed in", func(s string) bool { return strings.Contains(s, "Bob") })
+	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")))
+	if n := eval[int](t, ctx, `document.querySelectorAll('#conversations a').length`); n != 0 {
+		t.Errorf("Bob's list shows %d conversations", n)
+	}
+}
