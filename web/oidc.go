@@ -146,11 +146,17 @@ func (s *Server) oidcUsers(next http.Handler) http.Handler {
 			next.ServeHTTP(w, withIdentity(r, id))
 			return
 		}
-		target := "/auth/signin?next=" + url.QueryEscape(r.URL.Path)
 		if r.Method == http.MethodGet && r.Header.Get("HX-Request") != "true" {
-			http.Redirect(w, r, target, http.StatusSeeOther)
+			http.Redirect(w, r, "/auth/signin?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
 		}
+		// Back to the page that sent the request, not to the fragment
+		// it asked for.
+		next := "/"
+		if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil {
+			next = localPath(u.Path)
+		}
+		target := "/auth/signin?next=" + url.QueryEscape(next)
 		w.Header().Set("HX-Redirect", target)
 		s.refuseSignIn(w, r, http.StatusUnauthorized, "signin.expired", "not signed in", target)
 	})

@@ -180,8 +180,8 @@ func TestOIDCSignIn(t *testing.T) {
 	if resp, _ := doPlain(t, planted, req); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after sign-out, GET /c/%s: %d", conv, resp.StatusCode)
 	}
-	if resp, body := get(t, laptop, ts.URL+"/c/"+conv); resp.StatusCode != http.StatusUnauthorized ||
-		resp.Header.Get("HX-Redirect") == "" || !strings.Contains(body, "Reload the page to sign in again") {
+	if resp, body := get(t, laptop, ts.URL+"/c/"+conv+"/item", "HX-Current-URL", ts.URL+"/c/"+conv); resp.StatusCode != http.StatusUnauthorized ||
+		resp.Header.Get("HX-Redirect") != "/auth/signin?next="+url.QueryEscape("/c/"+conv) || !strings.Contains(body, "Reload the page to sign in again") {
 		t.Errorf("htmx after sign-out: %d %q %s", resp.StatusCode, resp.Header.Get("HX-Redirect"), clip(body))
 	}
 	if got := log.String(); !strings.Contains(got, `msg="signed in"`) || strings.Contains(got, "alice@example.com") {
