@@ -118,3 +118,18 @@ func TestBrowserSignInOIDC(t *testing.T) {
 		t.Errorf("Bob's list shows %d conversations", n)
 	}
 }
+
+// TestSignInOIDCUnreachable: a provider that does not answer stops
+// start-up with one line that names the setting and what to check.
+func TestSignInOIDCUnreachable(t *testing.T) {
+	cfg := testConfig(nil, t.TempDir())
+	cfg.Auth = config.Auth{Mode: config.AuthOIDC, OIDC: config.OIDC{Issuer: "http://" + freeAddr(t), ClientID: "hxchat",
+		RedirectURL: "http://127.0.0.1:8080/auth/callback"}}
+	m := NewMain(cfg, t.Output())
+	defer m.Close()
+	err := m.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "sign-in with OIDC (-oidc-issuer, HXCHAT_OIDC_ISSUER)") ||
+		!strings.Contains(err.Error(), "/.well-known/openid-configuration must answer") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Run: %v", err)
+	}
+}
