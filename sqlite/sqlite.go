@@ -44,6 +44,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hxchat/hxchat"
@@ -61,6 +62,12 @@ type Store struct {
 	path string
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // the pool of read-only connections
+	// The writer's statements, prepared once (query → *sql.Stmt on w):
+	// SQLite's parser took a third of a turn's transaction. A transaction
+	// holds the one writer connection, so a statement it meets for the
+	// first time runs unprepared and is prepared after it (missed).
+	stmts  sync.Map
+	missed sync.Map // query → struct{}
 }
 
 var _ hxchat.Store = (*Store)(nil)
@@ -157,6 +164,10 @@ func dsn(abs string, writer bool) string {
 // store must not be used afterwards.
 func (s *Store) Close() error {
 	var errs []error
+	s.stmts.Range(func(_, st any) bool {
+		errs = append(errs, st.(*sql.Stmt).Close())
+		return true
+	})
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -213,4 +224,98 @@ func (s *Store) eachRow(ctx context.Context, query string, f func(*sql.Rows) err
 		}
 	}
 	return rows.Err()
+}
+
+// prepared returns query prepared on the writer connection, preparing it if
+// need be: never while a transaction of this store is open in the calling
+// goroutine (it would wait for the connection that transaction holds).
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.w.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// exec runs a write outside a transaction, its statement prepared once.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// wtx is a write transaction whose statements are prepared once on the
+// writer connection and reused: database/sql finds a statement already
+// prepared on the transaction's connection.
+type wtx struct {
+	*sql.Tx
+	s *Store
+}
+
+// begin starts a write transaction.
+func (s *Store) begin(ctx context.Context) (wtx, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	return wtx{tx, s}, err
+}
+
+// stmt returns query as a statement of the transaction: the prepared one,
+// or one prepared for this transaction alone the first time (see Store).
+func (t wtx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := t.s.stmts.Load(query); ok {
+		return t.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	t.s.missed.Store(query, struct{}{})
+	return t.PrepareContext(ctx, query)
+}
+
+// ExecContext is sql.Tx's, with the statement prepared once.
+func (t wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryRowContext is sql.Tx's, with the statement prepared once.
+func (t wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return t.Tx.QueryRowContext(ctx, query, args...) // which reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// Commit is sql.Tx's; then the statements met for the first time are
+// prepared for the next transactions.
+func (t wtx) Commit() error {
+	err := t.Tx.Commit()
+	t.s.prepareMissed()
+	return err
+}
+
+// Rollback is sql.Tx's, and prepares as Commit does.
+func (t wtx) Rollback() error {
+	err := t.Tx.Rollback()
+	t.s.prepareMissed()
+	return err
+}
+
+// prepareMissed prepares the statements that transactions met unprepared.
+// A statement that does not prepare is left to run unprepared.
+func (s *Store) prepareMissed() {
+	s.missed.Range(func(q, _ any) bool {
+		s.missed.Delete(q)
+		_, _ = s.prepared(context.Background(), q.(string))
+		return true
+	})
 }

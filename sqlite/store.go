@@ -45,7 +45,7 @@ func (s *Store) CreateSession(ctx context.Context, id string) error {
 	if id == "" {
 		return invalid("The session id is empty.")
 	}
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"INSERT INTO sessions (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
 		id, now().UnixMilli())
 	if err != nil {
@@ -243,7 +243,7 @@ func (s *Store) RenameConversation(ctx context.Context, sessionID, id, title str
 	if t == "" {
 		return invalid("The title is empty.")
 	}
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"UPDATE conversations SET title = ?, changed_at = ? WHERE id = ? AND session_id = ?", t, now().UnixMilli(), id, sessionID)
 	if err != nil {
 		return wrap("rename conversation", err)
@@ -262,7 +262,7 @@ func (s *Store) RenameConversation(ctx context.Context, sessionID, id, title str
 // messages (ON DELETE CASCADE); a missing conversation, or one another
 // session owns, is hxchat.ErrNotFound. Message ids are not reused afterwards.
 func (s *Store) DeleteConversation(ctx context.Context, sessionID, id string) error {
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"DELETE FROM conversations WHERE id = ? AND session_id = ?", id, sessionID)
 	if err != nil {
 		return wrap("delete conversation", err)
@@ -349,7 +349,7 @@ func (s *Store) Message(ctx context.Context, conversationID string, id int64) (*
 
 // insertMessage inserts m into the conversation, after m.ParentID (none
 // when 0), and returns its id.
-func insertMessage(ctx context.Context, tx *sql.Tx, convID string, m *hxchat.Message, t time.Time) (int64, error) {
+func insertMessage(ctx context.Context, tx wtx, convID string, m *hxchat.Message, t time.Time) (int64, error) {
 	res, err := tx.ExecContext(ctx, "INSERT INTO messages ("+
 		"conversation_id, parent_id, role, content, state, finish_reason, error_code, model, "+
 		"prompt_tokens, completion_tokens, created_at, updated_at"+
@@ -363,13 +363,13 @@ func insertMessage(ctx context.Context, tx *sql.Tx, convID string, m *hxchat.Mes
 }
 
 // setCurrent makes message id the current one of conversation convID.
-func setCurrent(ctx context.Context, tx *sql.Tx, convID string, id int64) error {
+func setCurrent(ctx context.Context, tx wtx, convID string, id int64) error {
 	_, err := tx.ExecContext(ctx, "UPDATE conversations SET current_id = ? WHERE id = ?", id, convID)
 	return err
 }
 
 // inConversation reports whether message id belongs to conversation convID.
-func inConversation(ctx context.Context, tx *sql.Tx, convID string, id int64) (bool, error) {
+func inConversation(ctx context.Context, tx wtx, convID string, id int64) (bool, error) {
 	var ok bool
 	err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)", id, convID).Scan(&ok)
 	return ok, err
@@ -378,7 +378,7 @@ func inConversation(ctx context.Context, tx *sql.Tx, convID string, id int64) (b
 // bumpConversation sets the conversation's updated_at to t, or one
 // millisecond past its current value if that is not earlier, so that every
 // turn moves it forward; it returns the stored row. Only the owner may.
-func bumpConversation(ctx context.Context, tx *sql.Tx, c *hxchat.Conversation, sessionID, id string, t time.Time) error {
+func bumpConversation(ctx context.Context, tx wtx, c *hxchat.Conversation, sessionID, id string, t time.Time) error {
 	return scanConversation(tx.QueryRowContext(ctx,
 		"UPDATE conversations SET updated_at = max(?, updated_at + 1) WHERE id = ? AND session_id = ? RETURNING "+conversationColumns,
 		t.UnixMilli(), id, sessionID), c)
@@ -415,7 +415,7 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 	a := hxchat.Message{Role: hxchat.RoleAssistant, Content: answer.Content, State: hxchat.StateStreaming,
 		Model: answer.Model, CreatedAt: t, UpdatedAt: t}
 
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return wrap("start turn", err)
 	}
@@ -499,7 +499,7 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 		return invalid("RestartAnswer needs the old and the new answer.")
 	}
 	t := now()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return wrap("restart answer", err)
 	}
@@ -561,7 +561,7 @@ func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxch
 		return invalid("EditTurn needs the user message and an answer.")
 	}
 	t := now()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return wrap("edit turn", err)
 	}
@@ -618,7 +618,7 @@ func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxch
 // that conversation, or a conversation another session owns, is
 // hxchat.ErrNotFound. UpdatedAt does not change: the list keeps its order.
 func (s *Store) SelectBranch(ctx context.Context, sessionID, convID string, id int64) error {
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"UPDATE conversations SET current_id = ? WHERE id = ? AND session_id = ? "+
 			"AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
 		id, convID, sessionID, id, convID)
@@ -650,7 +650,7 @@ func (s *Store) SetConversationOptions(ctx context.Context, sessionID, id, syste
 	if len(systemPrompt) > MaxSystemPrompt {
 		return hxchat.Errorf(hxchat.ETooLarge, "The system prompt is too long (at most %d KiB).", MaxSystemPrompt>>10)
 	}
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"UPDATE conversations SET system_prompt = ?, model = ?, changed_at = ? WHERE id = ? AND session_id = ?",
 		systemPrompt, model, now().UnixMilli(), id, sessionID)
 	if err != nil {
@@ -668,7 +668,7 @@ func (s *Store) SetConversationOptions(ctx context.Context, sessionID, id, syste
 // streaming. It does nothing to an answer that is no longer streaming, and
 // returns hxchat.ErrNotFound when there is no message id.
 func (s *Store) Checkpoint(ctx context.Context, id int64, content string) error {
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND state = 'streaming'",
 		content, now().UnixMilli(), id)
 	if err != nil {
@@ -690,16 +690,15 @@ func (s *Store) Checkpoints(ctx context.Context, parts []hxchat.Partial) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return wrap("checkpoints", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND state = 'streaming'")
+	st, err := tx.stmt(ctx, "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND state = 'streaming'")
 	if err != nil {
 		return wrap("checkpoints", err)
 	}
-	defer st.Close()
 	at := now().UnixMilli()
 	for _, p := range parts {
 		if _, err := st.ExecContext(ctx, p.Content, at, p.ID); err != nil {
@@ -769,7 +768,7 @@ func (s *Store) FinishAnswer(ctx context.Context, m *hxchat.Message) error {
 // keeping the text of its last checkpoint, and returns how many there were.
 // Call it at start-up, before any generation of this store runs.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
-	res, err := s.w.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		"UPDATE messages SET state = 'interrupted', updated_at = ? WHERE state = 'streaming'",
 		now().UnixMilli())
 	if err != nil {
