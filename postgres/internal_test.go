@@ -73,7 +73,7 @@ func TestMigrationsConcurrent(t *testing.T) {
 		return
 	}
 	got := versions(t, stores[0])
-	if len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].version {
+	if len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].Version {
 		t.Errorf("schema_migrations lists %v, want each of the %d embedded migrations once", got, len(ms))
 	}
 	// With pg_trgm in the database, search has its trigram index.
@@ -131,7 +131,7 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := ms[len(ms)-1].version + 1
+	next := ms[len(ms)-1].Version + 1
 	bad, err := loadMigrations(fstest.MapFS{
 		fmt.Sprintf("m/%04d_bad.sql", next): {Data: []byte("CREATE TABLE half_done (x int); SELECT * FROM no_such_table;")},
 	}, "m")

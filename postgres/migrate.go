@@ -1,18 +1,15 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hxchat/hxchat/internal/migrations"
 )
 
 // migrationFS holds the schema migrations, one file each, named
@@ -23,42 +20,11 @@ import (
 var migrationFS embed.FS
 
 // migration is one step of the schema.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
+type migration = migrations.Migration
 
 // loadMigrations reads the *.sql files of dir in fsys, ordered by version.
 func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		prefix, _, ok := strings.Cut(name, "_")
-		v, err := strconv.ParseInt(prefix, 10, 64)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", name)
-		}
-		b, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
+	return migrations.Load(fsys, dir)
 }
 
 // migrateLock is the first key of the advisory lock that migrate holds;
@@ -75,7 +41,7 @@ const migrateLock = 0x6878 // "hx"
 func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 	var known int64
 	if len(ms) > 0 {
-		known = ms[len(ms)-1].version
+		known = ms[len(ms)-1].Version
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))", migrateLock); err != nil {
@@ -95,16 +61,16 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 			return fmt.Errorf("migrate: the database has schema version %d, newer than %d, the last this hxchat knows; run a newer hxchat", current, known)
 		}
 		for _, m := range ms {
-			if m.version <= current {
+			if m.Version <= current {
 				continue
 			}
 			// No arguments: pgx sends the file as one simple query, which
 			// may hold several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migrate: %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migrate: %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", m.version); err != nil {
-				return fmt.Errorf("migrate: %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", m.Version); err != nil {
+				return fmt.Errorf("migrate: %s: %w", m.Name, err)
 			}
 		}
 		return nil

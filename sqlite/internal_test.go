@@ -112,7 +112,7 @@ func TestMigrationsFromEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].version != 1 {
+	if len(ms) == 0 || ms[0].Version != 1 {
 		t.Fatalf("migrations: %+v", ms)
 	}
 	var versions []int64
@@ -131,7 +131,7 @@ func TestMigrationsFromEmpty(t *testing.T) {
 		versions = append(versions, v)
 	}
 	rows.Close()
-	if len(versions) != len(ms) || versions[len(versions)-1] != ms[len(ms)-1].version {
+	if len(versions) != len(ms) || versions[len(versions)-1] != ms[len(ms)-1].Version {
 		t.Errorf("schema_migrations lists %v, want the %d embedded migrations", versions, len(ms))
 	}
 	for _, table := range []string{"sessions", "conversations", "messages"} {
@@ -169,7 +169,7 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := ms[len(ms)-1].version + 1
+	next := ms[len(ms)-1].Version + 1
 	bad, err := loadMigrations(fstest.MapFS{
 		fmt.Sprintf("m/%04d_bad.sql", next): {Data: []byte("CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;")},
 	}, "m")
@@ -200,7 +200,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 2 || ms[0].version != 1 || ms[1].version != 2 {
+	if len(ms) < 2 || ms[0].Version != 1 || ms[1].Version != 2 {
 		t.Fatalf("migrations: %+v", ms)
 	}
 
@@ -238,7 +238,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	s := openTest(t, path)
 	var versions string
 	s.r.QueryRowContext(ctx, "SELECT group_concat(version, ',') FROM (SELECT version FROM schema_migrations ORDER BY version)").Scan(&versions)
-	if want := fmt.Sprint(ms[len(ms)-1].version); !strings.HasPrefix(versions, "1,2") || !strings.HasSuffix(versions, want) {
+	if want := fmt.Sprint(ms[len(ms)-1].Version); !strings.HasPrefix(versions, "1,2") || !strings.HasSuffix(versions, want) {
 		t.Errorf("schema_migrations after Open: %s, want 1, 2, ... %s", versions, want)
 	}
 	var again int64
@@ -313,7 +313,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) < 3 || ms[1].version != 2 || ms[2].version != 3 {
+	if len(ms) < 3 || ms[1].Version != 2 || ms[2].Version != 3 {
 		t.Fatalf("migrations: %+v", ms)
 	}
 	db, err := sql.Open("sqlite", dsn(path, true))
