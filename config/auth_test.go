@@ -9,8 +9,8 @@ import (
 )
 
 func TestAuthModes(t *testing.T) {
-	cfg, _ := load(t, []string{"-auth", "proxy", "-trusted-proxies", "10.0.0.5, 10.1.0.0/16,::1", "-signout-url", "/oauth2/sign_out"}, nil, "")
-	want := Auth{Mode: AuthProxy, SignOutURL: "/oauth2/sign_out", TrustedProxies: []netip.Prefix{
+	cfg, _ := load(t, []string{"-auth", "proxy", "-trusted-proxies", "10.0.0.5, 10.1.0.0/16,::1", "-signout-url", "/oauth2/sign_out", "-proxy-admin-group", "chat-admins"}, nil, "")
+	want := Auth{Mode: AuthProxy, SignOutURL: "/oauth2/sign_out", ProxyAdminGroup: "chat-admins", TrustedProxies: []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.5/32"), netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("::1/128")}}
 	if !reflect.DeepEqual(cfg.Auth, want) {
 		t.Errorf("proxy: got %#v\nwant %#v", cfg.Auth, want)

@@ -129,6 +129,9 @@ type Auth struct {
 	// SignOutURL is the proxy's sign-out URL, linked from the page in proxy
 	// mode (-signout-url, HXCHAT_SIGNOUT_URL).
 	SignOutURL string
+	// ProxyAdminGroup is the group whose members are administrators in
+	// proxy mode (-proxy-admin-group, HXCHAT_PROXY_ADMIN_GROUP).
+	ProxyAdminGroup string
 	// OIDC holds the settings of oidc mode.
 	OIDC OIDC
 }

@@ -282,7 +282,7 @@ func (l *loader) databaseURL() string {
 // setting of another mode.
 func (l *loader) auth() Auth {
 	a := Auth{Mode: l.oneOf(envAuth, AuthNone, AuthProxy, AuthOIDC)}
-	proxyOnly := []string{envTrustedProxies, envSignOutURL}
+	proxyOnly := []string{envTrustedProxies, envSignOutURL, envProxyAdminGroup}
 	oidcOnly := []string{envOIDCIssuer, envOIDCClientID, envOIDCSecret, envOIDCRedirect, envOIDCDomains, envOIDCGroups, envOIDCAdminGroup}
 	for _, env := range slices.Concat(proxyOnly, oidcOnly) {
 		mode := AuthProxy
@@ -300,6 +300,7 @@ func (l *loader) auth() Auth {
 			l.errorf(envTrustedProxies, "is empty, but %s is proxy: set it to the address of your reverse proxy (like 10.0.0.5, or a CIDR like 10.0.0.0/24); sign-in headers from any other address are refused", l.label(envAuth))
 		}
 		a.SignOutURL = l.get(envSignOutURL)
+		a.ProxyAdminGroup = l.get(envProxyAdminGroup)
 		if u := a.SignOutURL; u != "" && !strings.HasPrefix(u, "/") {
 			l.checkURL(envSignOutURL, "https://chat.example.com/oauth2/sign_out")
 		}

@@ -43,6 +43,7 @@ const (
 	envOIDCDomains     = "HXCHAT_OIDC_ALLOWED_DOMAINS"
 	envOIDCGroups      = "HXCHAT_OIDC_ALLOWED_GROUPS"
 	envOIDCAdminGroup  = "HXCHAT_OIDC_ADMIN_GROUP"
+	envProxyAdminGroup = "HXCHAT_PROXY_ADMIN_GROUP"
 )
 
 // DefaultAzureAPIVersion is the Azure OpenAI REST API version used when
@@ -111,6 +112,8 @@ func sections() []section {
 				"with -auth proxy: the addresses of the proxies whose sign-in headers are believed, comma-separated CIDRs or addresses, like 10.0.0.5,10.1.0.0/16 (required)"},
 			{envSignOutURL, "signout-url", "URL", "", false,
 				"with -auth proxy: the proxy's sign-out URL, linked from the page, like /oauth2/sign_out or /.auth/logout"},
+			{envProxyAdminGroup, "proxy-admin-group", "GROUP", "", false,
+				"with -auth proxy: members of this group (X-Forwarded-Groups, or Easy Auth's groups and roles claims) are administrators"},
 			{envOIDCIssuer, "oidc-issuer", "URL", "", false,
 				"with -auth oidc: the provider's issuer URL, like https://login.microsoftonline.com/TENANT_ID/v2.0 (never /common)"},
 			{envOIDCClientID, "oidc-client-id", "ID", "", false,

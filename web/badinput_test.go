@@ -162,8 +162,10 @@ type fixture struct {
 	static   string   // the path of a static file
 	messages []string // every error message of the English catalogue
 	// users is set when people sign in through a proxy: A and B are then
-	// people (emails), each with a browser of their own.
+	// people (emails), each with a browser of their own; admin, when set,
+	// is the administrators' group, and B is in it.
 	users bool
+	admin string
 }
 
 // newFixture starts a server with the HTTP limits of cmd/hxchat/run.go
@@ -210,6 +212,7 @@ func newFixture(t *testing.T, opt func(*web.Options), srv func(*http.Server)) *f
 	})
 	f := &fixture{ts: ts, db: db, messages: catalogueErrors(t), users: o.SignIn.Mode == web.AuthProxy}
 	f.a = f.newAccount(t, "a@example.com", "hello from A "+secretA, "hold A "+secretA)
+	f.admin = o.SignIn.AdminGroup // B is in it, when there is one
 	f.b = f.newAccount(t, "b@example.com", "hello from B "+secretB, "hold B "+secretB)
 
 	_, page := f.do(t, f.a.c, "GET", "/", nil)
@@ -260,6 +263,9 @@ func (f *fixture) newAccount(t *testing.T, email, done, held string) account {
 	a := account{c: newClient()}
 	if f.users {
 		a.c.Transport = asUser(email)
+		if f.admin != "" && email == "b@example.com" {
+			a.c.Transport = headerTransport{http.Header{"X-Forwarded-Email": {email}, "X-Forwarded-User": {"sub-" + email}, "X-Forwarded-Groups": {"staff, " + f.admin}}}
+		}
 	}
 	a.conv, a.user, a.answer = f.sendNew(t, a.c, done)
 	f.waitFinal(t, a.answer)
@@ -1006,6 +1012,24 @@ func TestBadInputOtherUser(t *testing.T) {
 	otherOwner(t, newFixture(t, func(o *web.Options) {
 		o.SignIn = web.SignIn{Mode: web.AuthProxy, TrustedProxies: loopback}
 	}, nil))
+}
+
+// TestBadInputOtherAdmin is TestBadInputOtherUser with B an administrator
+// (a member of the proxy's admin group): an administrator sees nobody
+// else's conversations either.
+func TestBadInputOtherAdmin(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *web.Options) {
+		o.SignIn = web.SignIn{Mode: web.AuthProxy, TrustedProxies: loopback, AdminGroup: "hxchat-admins"}
+	}, nil)
+	_, page := f.do(t, f.b.c, "GET", "/", nil)
+	if !strings.Contains(page, `class="user-admin"`) {
+		t.Fatal("B is not shown as an administrator")
+	}
+	if _, page := f.do(t, f.a.c, "GET", "/", nil); strings.Contains(page, `class="user-admin"`) {
+		t.Fatal("A is shown as an administrator")
+	}
+	otherOwner(t, f)
 }
 
 // otherOwner checks that B gets 404, and changes nothing, for each of A's

@@ -26,6 +26,9 @@ type SignIn struct {
 	// SignOutURL is the proxy's sign-out URL, linked from the page in proxy
 	// mode ("" shows no link).
 	SignOutURL string
+	// AdminGroup is, in proxy mode, the group whose members are
+	// administrators ("": nobody is).
+	AdminGroup string
 	// OIDC signs people in in oidc mode (see NewOIDC).
 	OIDC *OIDC
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +40,7 @@ func (s *Server) proxyUsers(next http.Handler) http.Handler {
 			s.refuseSignIn(w, r, http.StatusForbidden, "signin.missing", reason, "")
 			return
 		}
+		id.Admin = s.o.SignIn.AdminGroup != "" && slices.Contains(id.Groups, s.o.SignIn.AdminGroup)
 		next.ServeHTTP(w, withIdentity(r, id))
 	})
 }

@@ -177,7 +177,7 @@ func openStore(ctx context.Context, cfg config.Config) (hxchat.Store, error) {
 // reached, or that names another issuer, stops start-up.
 func (m *Main) signIn(ctx context.Context) (web.SignIn, error) {
 	a := m.Config.Auth
-	si := web.SignIn{Mode: a.Mode, TrustedProxies: a.TrustedProxies, SignOutURL: a.SignOutURL}
+	si := web.SignIn{Mode: a.Mode, TrustedProxies: a.TrustedProxies, SignOutURL: a.SignOutURL, AdminGroup: a.ProxyAdminGroup}
 	if a.Mode != config.AuthOIDC {
 		return si, nil
 	}
