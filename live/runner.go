@@ -79,6 +79,7 @@ var (
 type running struct {
 	cancel context.CancelCauseFunc
 	owner  string
+	done   chan struct{} // closed once the answer's end is stored
 }
 
 // ErrTooMany is returned by Admit and Start when a limit of concurrent
@@ -133,7 +134,7 @@ func (r *Runner) Start(answer *hxchat.Message, owner string, req hxchat.ChatRequ
 		return err
 	}
 	ctx, cancel := context.WithCancelCause(r.ctx)
-	r.running[answer.ID] = running{cancel: cancel, owner: owner}
+	r.running[answer.ID] = running{cancel: cancel, owner: owner, done: make(chan struct{})}
 	r.owners[owner]++
 	stream := r.o.Hub.Open(answer.ID)
 	r.wg.Add(1)
@@ -151,6 +152,25 @@ func (r *Runner) Stop(id int64) bool {
 		run.cancel(errStopped)
 	}
 	return ok
+}
+
+// StopWait stops the generation of answer id, as Stop does, and waits until
+// its end is stored (stopped, with its text so far), or ctx is done: the
+// conversation can then take its next message at once. It reports whether
+// the answer was being generated.
+func (r *Runner) StopWait(ctx context.Context, id int64) bool {
+	r.mu.Lock()
+	run, ok := r.running[id]
+	r.mu.Unlock()
+	if !ok {
+		return false
+	}
+	run.cancel(errStopped)
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+	}
+	return true
 }
 
 // Running returns how many answers are being generated.
@@ -191,6 +211,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 			if r.owners[run.owner]--; r.owners[run.owner] <= 0 {
 				delete(r.owners, run.owner)
 			}
+			close(run.done)
 		}
 		r.mu.Unlock()
 	}()

@@ -169,6 +169,26 @@ func TestRunnerStop(t *testing.T) {
 	}
 }
 
+// TestRunnerStopWait: StopWait returns once the stopped answer is stored,
+// so that the conversation takes its next message at once.
+func TestRunnerStopWait(t *testing.T) {
+	gate := make(chan struct{})
+	f := newFixture(t, &script{pieces: []string{"kept ", "never"}, gate: gate, after: 1})
+	a := f.start(t)
+	st, _ := f.hub.Get(a.ID)
+	waitSeq(t, st, 1)
+	if !f.runner.StopWait(t.Context(), a.ID) {
+		t.Fatal("StopWait: not running")
+	}
+	m, err := f.store.Message(t.Context(), f.conv.ID, a.ID)
+	if err != nil || m.State != hxchat.StateStopped || m.Content != "kept " {
+		t.Errorf("just after StopWait the store holds %+v (%v), want it stopped with its text", m, err)
+	}
+	if f.runner.StopWait(t.Context(), a.ID) {
+		t.Error("StopWait of a finished answer reported running")
+	}
+}
+
 func TestRunnerError(t *testing.T) {
 	f := newFixture(t, &script{pieces: []string{"part"}, err: &hxchat.Error{Code: hxchat.ERateLimited, Message: "busy"}})
 	a := f.start(t)

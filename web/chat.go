@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime/multipart"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
@@ -172,7 +174,11 @@ func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
 	if err := readForm(w, r); err != nil {
 		return err
 	}
-	s.o.Runner.Stop(m.ID)
+	// The answer's end is stored before Stop answers (a few milliseconds),
+	// so that the next message is not refused as coming too early.
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	s.o.Runner.StopWait(ctx, m.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
