@@ -24,15 +24,7 @@ import (
 func BenchmarkCheckpoints(b *testing.B) {
 	const most, step, lengths = 1000, 200, 40
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	sid := hxchat.NewID()
-	if err := s.CreateSession(ctx, sid); err != nil {
-		b.Fatal(err)
-	}
+	s, sid := benchStore(b)
 	// Every answer in a conversation of its own, streaming.
 	type answer struct {
 		conv string
@@ -87,15 +79,7 @@ func BenchmarkCheckpoints(b *testing.B) {
 //	go test -run '^$' -bench StartTurn -benchmem ./sqlite
 func BenchmarkStartTurn(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	sid := hxchat.NewID()
-	if err := s.CreateSession(ctx, sid); err != nil {
-		b.Fatal(err)
-	}
+	s, sid := benchStore(b)
 	b.Run("new", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -132,15 +116,7 @@ func BenchmarkStartTurn(b *testing.B) {
 //	go test -run '^$' -bench Search -benchtime 20x ./sqlite
 func BenchmarkSearch(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	sid := hxchat.NewID()
-	if err := s.CreateSession(ctx, sid); err != nil {
-		b.Fatal(err)
-	}
+	s, sid := benchStore(b)
 	storetest.FillSearch(b, s, sid)
 	b.Run("list", func(b *testing.B) {
 		for b.Loop() {
@@ -150,4 +126,20 @@ func BenchmarkSearch(b *testing.B) {
 		}
 	})
 	storetest.BenchSearch(b, s, sid, "", nil)
+}
+
+// benchStore opens a store on a new file in a temporary directory, closed
+// when b ends, with one session; it returns the store and the session.
+func benchStore(b *testing.B) (*sqlite.Store, string) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "hxchat.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		b.Fatal(err)
+	}
+	return s, sid
 }

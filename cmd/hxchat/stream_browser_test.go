@@ -206,31 +206,12 @@ func TestBrowserStreamKeepsNodes(t *testing.T) {
 	ctx, log := chrome(t)
 	up := llmtest.NewServer(t)
 	m := startApp(t, testConfig(up, t.TempDir()))
-	code, err := os.ReadFile("../../markdown/testdata/corpus/long-go-code.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := os.ReadFile("../../markdown/testdata/corpus/long-list.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(code) + "\n" + string(list)
-	var tokens []string
-	prev := 0
-	for _, end := range cmspec.ChunkEnds(text, 6) {
-		tokens = append(tokens, text[prev:end])
-		prev = end
-	}
+	tokens := codeAndList(t, 6)
 	up.Reply(llmtest.Reply{Tokens: tokens, Delay: 4 * time.Millisecond})
 	sendFromNewChat(t, ctx, m, "show me the hub")
 	waitFor(t, "the answer's bubble", func() bool { return eval[bool](t, ctx, `!!document.querySelector(".msg.assistant .text")`) })
 	// The first tab records the answer's text until its last event.
-	eval[bool](t, ctx, `(() => {
-	  const body = document.querySelector(".msg.assistant .text");
-	  new MutationObserver(() => { if (document.querySelector(".msg.assistant.state-streaming")) window.__last = body.innerHTML; })
-	    .observe(body, { childList: true, subtree: true, characterData: true, attributes: true });
-	  return true;
-	})()`)
+	recordLast(t, ctx)
 
 	// A selection in the first lines of the growing code block.
 	waitFor(t, "the code block to grow", func() bool {
@@ -264,13 +245,7 @@ func TestBrowserStreamKeepsNodes(t *testing.T) {
 	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
 	waitText(t, tab3, ".msg.assistant.state-done .text", "the answer after a reload", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
 	waitText(t, tab2, ".msg.assistant.state-done .text", "the answer in the second tab", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
-	fresh, cancel4 := chromedp.NewContext(ctx)
-	defer cancel4()
-	do(t, fresh, chromedp.Navigate("http://"+m.Addr()+eval[string](t, ctx, "location.pathname")))
-	// The page's script marks the Copy buttons it has translated (l10n):
-	// a decoration of the page, not of the answer's nodes.
-	undecorated := strings.NewReplacer(" l10n", "").Replace
-	want := undecorated(eval[string](t, fresh, `document.querySelector(".msg.assistant .text").innerHTML`))
+	want := pageLoad(t, ctx, "http://"+m.Addr())
 	if got := undecorated(eval[string](t, ctx, `window.__last`)); got != want {
 		t.Errorf("just before its final event the answer was\n%.300s\nnot as a page load shows it\n%.300s", got, want)
 	}
@@ -349,21 +324,7 @@ func TestBrowserStreamResumes(t *testing.T) {
 	up := llmtest.NewServer(t)
 	m := startApp(t, testConfig(up, t.TempDir()))
 	px := newProxy(t, m.Addr())
-	code, err := os.ReadFile("../../markdown/testdata/corpus/long-go-code.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := os.ReadFile("../../markdown/testdata/corpus/long-list.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(code) + "\n" + string(list)
-	var tokens []string
-	prev := 0
-	for _, end := range cmspec.ChunkEnds(text, 8) {
-		tokens = append(tokens, text[prev:end])
-		prev = end
-	}
+	tokens := codeAndList(t, 8)
 	// The tokens pass a gate that the test holds: free, or a given number
 	// more while the network is down.
 	gate, done := make(chan struct{}), make(chan struct{})
@@ -391,14 +352,8 @@ func TestBrowserStreamResumes(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("message")),
 		chromedp.SendKeys(chromedp.ID("message"), "show me the hub"), pressEnter())
 	waitFor(t, "the answer's bubble", func() bool { return eval[bool](t, ctx, `!!document.querySelector(".msg.assistant .text")`) })
-	eval[bool](t, ctx, `(() => {
-	  const body = document.querySelector(".msg.assistant .text");
-	  window.__connects = 0;
-	  document.addEventListener("htmx:sse:after:connection", () => window.__connects++);
-	  new MutationObserver(() => { if (document.querySelector(".msg.assistant.state-streaming")) window.__last = body.innerHTML; })
-	    .observe(body, { childList: true, subtree: true, characterData: true, attributes: true });
-	  return true;
-	})()`)
+	recordLast(t, ctx)
+	eval[bool](t, ctx, `window.__connects = 0, document.addEventListener("htmx:sse:after:connection", () => window.__connects++), true`)
 	drop := func(what, ready string) {
 		t.Helper()
 		waitFor(t, what, func() bool { return eval[bool](t, ctx, ready) })
@@ -418,11 +373,7 @@ func TestBrowserStreamResumes(t *testing.T) {
 		t.Error("the code block shown before a drop was replaced after it, not continued")
 	}
 	waitText(t, ctx, ".msg.assistant.state-done .text", "the answer", func(s string) bool { return strings.Contains(s, "That is the whole list.") })
-	fresh, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	do(t, fresh, chromedp.Navigate(base+eval[string](t, ctx, "location.pathname")))
-	undecorated := strings.NewReplacer(" l10n", "").Replace
-	want := undecorated(eval[string](t, fresh, `document.querySelector(".msg.assistant .text").innerHTML`))
+	want := pageLoad(t, ctx, base)
 	if got := undecorated(eval[string](t, ctx, `window.__last`)); got != want {
 		t.Errorf("just before its final event the resumed answer was\n%.300s\nnot as a page load shows it\n%.300s", got, want)
 	}
@@ -431,3 +382,52 @@ func TestBrowserStreamResumes(t *testing.T) {
 	}
 	log.check(t)
 }
+
+// codeAndList returns the long Go code answer of the corpus and then its
+// long list, as one answer in tokens of n bytes.
+func codeAndList(t *testing.T, n int) []string {
+	t.Helper()
+	code, err := os.ReadFile("../../markdown/testdata/corpus/long-go-code.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := os.ReadFile("../../markdown/testdata/corpus/long-list.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(code) + "\n" + string(list)
+	var tokens []string
+	prev := 0
+	for _, end := range cmspec.ChunkEnds(text, n) {
+		tokens = append(tokens, text[prev:end])
+		prev = end
+	}
+	return tokens
+}
+
+// recordLast makes the page in ctx keep, in window.__last, its answer's
+// HTML as it was at its last change before the answer ended.
+func recordLast(t *testing.T, ctx context.Context) {
+	t.Helper()
+	eval[bool](t, ctx, `(() => {
+	  const body = document.querySelector(".msg.assistant .text");
+	  new MutationObserver(() => { if (document.querySelector(".msg.assistant.state-streaming")) window.__last = body.innerHTML; })
+	    .observe(body, { childList: true, subtree: true, characterData: true, attributes: true });
+	  return true;
+	})()`)
+}
+
+// pageLoad returns the answer's HTML as a new tab shows the page of ctx
+// (at base), undecorated.
+func pageLoad(t *testing.T, ctx context.Context, base string) string {
+	t.Helper()
+	fresh, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	do(t, fresh, chromedp.Navigate(base+eval[string](t, ctx, "location.pathname")))
+	return undecorated(eval[string](t, fresh, `document.querySelector(".msg.assistant .text").innerHTML`))
+}
+
+// undecorated takes out of an answer's HTML what the page's script adds:
+// it marks the Copy buttons it has translated (l10n), a decoration of the
+// page, not of the answer's nodes.
+var undecorated = strings.NewReplacer(" l10n", "").Replace
