@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/hxchat/hxchat/postgres/pgtest"
 )
 
 // TestTinyRung runs the whole harness against the real binary: a tiny rung
@@ -23,25 +25,28 @@ func TestTinyRung(t *testing.T) {
 		name, pkg  string
 		floor, tls bool
 		client     string
+		replicas   int
 	}{
-		{"hxchat", "./cmd/hxchat", false, false, clientEpoll},
-		{"hxchat over TLS", "./cmd/hxchat", false, true, clientEpoll},
-		{"floor", "./bench/floor", true, false, clientEpoll},
-		{"hxchat with net/http", "./cmd/hxchat", false, false, clientNetHTTP},
-		{"floor with net/http", "./bench/floor", true, false, clientNetHTTP},
+		{"hxchat", "./cmd/hxchat", false, false, clientEpoll, 0},
+		{"hxchat over TLS", "./cmd/hxchat", false, true, clientEpoll, 0},
+		{"floor", "./bench/floor", true, false, clientEpoll, 0},
+		{"hxchat with net/http", "./cmd/hxchat", false, false, clientNetHTTP, 0},
+		{"floor with net/http", "./bench/floor", true, false, clientNetHTTP, 0},
+		{"hxchat, two replicas on PostgreSQL", "./cmd/hxchat", false, false, clientEpoll, 2},
 	} {
-		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor, c.tls, c.client) })
+		t.Run(c.name, func(t *testing.T) { tinyRung(t, c.pkg, c.floor, c.tls, c.client, c.replicas) })
 	}
 }
 
-func tinyRung(t *testing.T, pkg string, floor, useTLS bool, client string) {
+func tinyRung(t *testing.T, pkg string, floor, useTLS bool, client string, replicas int) {
 	spec := rungSpec{Streams: 3, Tokens: 20, Every: 5 * time.Millisecond, Ramp: 20 * time.Millisecond, Answers: 2}
 	if _, err := raiseNofile(fdsNeeded(spec.Streams)); err != nil {
 		t.Log("open files:", err)
 	}
 	work := t.TempDir()
 	bin := filepath.Join(work, "server")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// The build takes long on a busy host (a whole test suite compiling).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := goBuild(ctx, "..", pkg, bin); err != nil {
 		t.Fatal(err)
@@ -57,6 +62,11 @@ func tinyRung(t *testing.T, pkg string, floor, useTLS bool, client string) {
 	}
 	defer up.close()
 	h := &harness{clk: clk, up: up, bin: bin, floor: floor, work: work, delay: 20 * time.Millisecond, line: 7, progress: t.Output(), trace: true, client: client, pollers: 2}
+	if replicas > 0 {
+		spec.Streams = 4 // two browsers on each replica: one follows its answers there, one on the other
+		pgtest.URL(t)    // skips, or in CI fails, where PostgreSQL cannot be reached
+		h.replicas, h.dbURL = replicas, pgtest.BaseURL()
+	}
 
 	r := h.run(ctx, 0, spec)
 	if r.Skipped != "" {
@@ -95,6 +105,18 @@ func tinyRung(t *testing.T, pkg string, floor, useTLS bool, client string) {
 		t.Errorf("the fake upstream refused %d requests", up.bad.Load())
 	}
 	md := markdown(describeMachine("..", ""), settings{Command: "test", Delay: h.delay, Line: h.line, Start: time.Now()}, []*rungResult{r})
+	if replicas > 0 {
+		if len(r.LatRelayed) == 0 || len(r.LatOwner) == 0 {
+			t.Errorf("latencies of relayed readers %d, of readers on the owner %d: want both", len(r.LatRelayed), len(r.LatOwner))
+		}
+		if r.PGXacts <= 0 {
+			t.Errorf("PostgreSQL transactions not counted: %d", r.PGXacts)
+		}
+		if !strings.Contains(md, "×2 2×pg ") {
+			t.Errorf("the report lacks the rung's row:\n%s", md)
+		}
+		return
+	}
 	if !strings.Contains(md, "| 3×20@5ms×2 ") {
 		t.Errorf("the report lacks the rung's row:\n%s", md)
 	}

@@ -37,11 +37,15 @@ const (
 
 // loadGen holds what the browsers of one rung share.
 type loadGen struct {
-	base   string // hxchat's URL
-	clk    clock
-	params streamParams
-	tr     *http.Transport
-	t0     time.Duration // start of the measured phase (clock time)
+	base string // hxchat's URL (of its first replica)
+	// replicas are the hxchat processes of the rung: one, or several on one
+	// PostgreSQL (-replicas). A browser posts to one and may follow the
+	// answer's stream on another.
+	replicas []*replica
+	clk      clock
+	params   streamParams
+	tr       *http.Transport
+	t0       time.Duration // start of the measured phase (clock time)
 
 	perSecond []atomic.Int64 // tokens delivered in each second since t0
 	open      atomic.Int64   // event streams open now
@@ -51,10 +55,8 @@ type loadGen struct {
 	// The epoll client (-client epoll): the event streams on pollers.
 	client  string // clientEpoll or clientNetHTTP
 	pollers []*poller
-	sa      *syscall.SockaddrInet4 // hxchat's address
-	host    string                 // and its Host header
-	next    atomic.Int64           // round robin over the pollers
-	answers atomic.Int64           // answers begun (to sample the page checks)
+	next    atomic.Int64 // round robin over the pollers
+	answers atomic.Int64 // answers begun (to sample the page checks)
 }
 
 // The browsers' event stream clients (-client).
@@ -63,13 +65,32 @@ const (
 	clientNetHTTP = "nethttp" // net/http, a goroutine per stream
 )
 
-// startPollers readies the epoll client: n pollers for hxchat at g.base.
-func (g *loadGen) startPollers(n int) error {
-	sa, host, err := sockaddr(g.base)
-	if err != nil {
-		return err
+// replica is one hxchat process the browsers reach.
+type replica struct {
+	base string                 // its URL, like http://127.0.0.1:43121
+	sa   *syscall.SockaddrInet4 // its address, for the epoll client
+	host string                 // and its Host header
+}
+
+// setReplicas sets the hxchat processes of the rung, by their base URLs.
+func (g *loadGen) setReplicas(bases ...string) error {
+	g.base = bases[0]
+	g.replicas = nil
+	for _, b := range bases {
+		r := &replica{base: b}
+		if g.client == clientEpoll {
+			var err error
+			if r.sa, r.host, err = sockaddr(b); err != nil {
+				return err
+			}
+		}
+		g.replicas = append(g.replicas, r)
 	}
-	g.sa, g.host = sa, host
+	return nil
+}
+
+// startPollers readies the epoll client: n pollers.
+func (g *loadGen) startPollers(n int) error {
 	for range max(n, 1) {
 		p, err := newPoller()
 		if err != nil {
@@ -111,22 +132,37 @@ type answerResult struct {
 	ttft        time.Duration   // added latency of token 1; -1 if it never came
 	postToFirst time.Duration   // from sending the message to seeing token 1, minus the model's delay; -1 if never
 	reconnects  int
+	relayed     bool     // followed on a replica other than the one that generated it
 	wire        int64    // bytes of its event streams (bodies, uncompressed)
 	notes       []string // non-fatal troubles (each reconnect's cause)
 	fail        string   // the kind of failure; "" when the answer arrived whole
 	detail      string   // what exactly failed (for the log)
 }
 
-// browser is one user with its own cookie jar.
+// browser is one user with its own cookie jar. It loads the page and posts
+// to one replica and follows its answers' streams on another, or the same
+// (the session cookie is the host's, whatever the port: every replica gets it).
 type browser struct {
-	g *loadGen
-	c *http.Client
+	g          *loadGen
+	c          *http.Client
+	post, read *replica
 }
 
-func (g *loadGen) newBrowser() *browser {
+// newBrowser returns browser i of the rung. With several replicas, browser
+// i posts to replica i mod n and, in every other pair of browsers, follows
+// its answers on the next replica: half of the readers are on a replica
+// that does not generate the answer (for two replicas: 0→0, 1→1, 0→1, 1→0).
+func (g *loadGen) newBrowser(i int) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{g: g, c: &http.Client{Transport: g.tr, Jar: jar}}
+	n := len(g.replicas)
+	post := i % n
+	read := (post + (i/n)%2) % n
+	return &browser{g: g, c: &http.Client{Transport: g.tr, Jar: jar}, post: g.replicas[post], read: g.replicas[read]}
 }
+
+// relayed reports whether the browser follows its answers on a replica
+// other than the one that generates them.
+func (b *browser) relayed() bool { return b.post != b.read }
 
 // failure is an error of a known kind.
 type failure struct{ kind, detail string }
@@ -167,7 +203,7 @@ func (b *browser) header(req *http.Request) {
 // page loads the chat page, as a browser opening hxchat does (the static
 // files are cached by then: their URLs carry their hash).
 func (b *browser) page(ctx context.Context) error {
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.g.base+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.post.base+"/", nil)
 	b.header(req)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	resp, err := b.c.Do(req)
@@ -188,7 +224,7 @@ func (b *browser) page(ctx context.Context) error {
 // the event stream's path from the hx-sse:connect attribute of the answer.
 func (b *browser) send(ctx context.Context, text string) (string, error) {
 	form := url.Values{"message": {text}}.Encode()
-	req, _ := http.NewRequestWithContext(ctx, "POST", b.g.base+"/c", strings.NewReader(form))
+	req, _ := http.NewRequestWithContext(ctx, "POST", b.post.base+"/c", strings.NewReader(form))
 	b.header(req)
 	h := req.Header
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -197,8 +233,8 @@ func (b *browser) send(ctx context.Context, text string) (string, error) {
 	h.Set("HX-Request-Type", "partial")
 	h.Set("HX-Source", "form#composer")
 	h.Set("HX-Target", "#log")
-	h.Set("HX-Current-URL", b.g.base+"/")
-	h.Set("Origin", b.g.base)
+	h.Set("HX-Current-URL", b.post.base+"/")
+	h.Set("Origin", b.post.base)
 	h.Set("Sec-Fetch-Site", "same-origin")
 	h.Set("Sec-Fetch-Mode", "cors")
 	resp, err := b.c.Do(req)
@@ -456,8 +492,8 @@ func eventsHeader(h http.Header, base, lastID string) {
 // a goroutine blocked in the body's read per stream.
 func (b *browser) eventsNetHTTP(ctx context.Context, path, lastID string, onEvent func(name, data []byte, hasData bool) bool) connectResult {
 	g := b.g
-	req, _ := http.NewRequestWithContext(ctx, "GET", g.base+path, nil)
-	eventsHeader(req.Header, g.base, lastID)
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.read.base+path, nil)
+	eventsHeader(req.Header, b.read.base, lastID)
 	resp, err := b.c.Do(req)
 	if err != nil {
 		return connectResult{err: err}
@@ -493,8 +529,8 @@ func (b *browser) eventsEpoll(ctx context.Context, path, lastID string, onEvent 
 	g := b.g
 	// The request, as net/http would write it for eventsNetHTTP.
 	h := http.Header{}
-	eventsHeader(h, g.base, lastID)
-	if u, err := url.Parse(g.base + path); err == nil {
+	eventsHeader(h, b.read.base, lastID)
+	if u, err := url.Parse(b.read.base + path); err == nil {
 		var cs []string
 		for _, ck := range b.c.Jar.Cookies(u) {
 			cs = append(cs, ck.Name+"="+ck.Value)
@@ -504,7 +540,7 @@ func (b *browser) eventsEpoll(ctx context.Context, path, lastID string, onEvent 
 		}
 	}
 	var req bytes.Buffer
-	req.WriteString("GET " + path + " HTTP/1.1\r\nHost: " + g.host + "\r\n")
+	req.WriteString("GET " + path + " HTTP/1.1\r\nHost: " + b.read.host + "\r\n")
 	h.Write(&req)
 	req.WriteString("\r\n")
 
@@ -512,7 +548,7 @@ func (b *browser) eventsEpoll(ctx context.Context, path, lastID string, onEvent 
 	s.p.onEvent = onEvent
 	s.p.LastID = append(s.p.LastID, lastID...)
 	pl := g.pollers[int(g.next.Add(1))%len(g.pollers)]
-	if err := pl.open(g.sa, s); err != nil {
+	if err := pl.open(b.read.sa, s); err != nil {
 		return connectResult{err: os.NewSyscallError("connect", err)}
 	}
 	g.noteOpen(1) // connecting or open

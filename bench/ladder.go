@@ -136,22 +136,30 @@ type harness struct {
 	quiet    time.Duration // before a rung, wait up to this long for the host to be idle
 	client   string        // the browsers' event stream client: clientEpoll or clientNetHTTP
 	pollers  int           // the epoll client's pollers
+	replicas int           // >0: that many hxchat processes on one PostgreSQL database (-replicas)
+	dbURL    string        // the PostgreSQL server they use (-database); each rung gets a fresh database
 }
 
 // server names the server a rung runs against.
 func (h *harness) server() string {
-	if h.floor {
+	switch {
+	case h.floor:
 		return "the floor relay"
+	case h.replicas > 0:
+		return fmt.Sprintf("hxchat (%d on PostgreSQL)", h.replicas)
 	}
 	return "hxchat"
 }
 
 // rungResult is the outcome of one rung.
 type rungResult struct {
-	Spec    rungSpec
-	Floor   bool          // run against the floor relay (bench/floor), not hxchat
-	Delay   time.Duration // the fake model's delay before the first token
-	Skipped string        // why the rung did not run; "" when it ran
+	Spec  rungSpec
+	Floor bool // run against the floor relay (bench/floor), not hxchat
+	// Replicas is how many hxchat processes shared one PostgreSQL
+	// database; 0 for one process on SQLite (the default).
+	Replicas int
+	Delay    time.Duration // the fake model's delay before the first token
+	Skipped  string        // why the rung did not run; "" when it ran
 
 	Answers    int            // answers asked
 	Failed     int            // answers that did not arrive whole
@@ -169,6 +177,8 @@ type rungResult struct {
 	TTFT        []time.Duration // per answer: token 1's added latency
 	PostToFirst []time.Duration // per answer: message sent → token 1 seen, minus the model's delay
 	Lat         []time.Duration // per token: added latency (sorted)
+	LatRelayed  []time.Duration // with replicas: of the readers on a replica that did not generate the answer (sorted)
+	LatOwner    []time.Duration // ... and of those on the one that did (sorted)
 	LatSteady   []time.Duration // the same, of tokens that came after the ramp (sorted)
 	PerSecond   []secondStats   // delivery and latency second by second
 
@@ -190,6 +200,8 @@ type rungResult struct {
 	UpstreamSent   int64         // tokens it wrote
 	OthersCPU      time.Duration // CPU the host spent on other processes meanwhile
 	QuietBefore    float64       // cores busy on the host just before the rung
+	PGXacts        int64         // with replicas: transactions of the rung's database (commits and rollbacks)
+	PGWrites       int64         // ... and rows it inserted, updated or deleted
 	Orders         [][]int       // per answer, the order of new tokens (trace only)
 }
 
@@ -235,22 +247,50 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 		res.Skipped = err.Error()
 		return res
 	}
-	p, err := startHxchat(h.bin, dataDir, h.up)
-	if err != nil {
+	res.Replicas = h.replicas
+	var db *benchDB
+	if h.replicas > 0 {
+		var err error
+		if db, err = createDB(ctx, h.dbURL, fmt.Sprintf("hxchat_bench_%d_%d", os.Getpid(), idx+1)); err != nil {
+			res.Skipped = err.Error()
+			return res
+		}
+		defer db.drop()
+	}
+	var procs []*hxchatProc
+	defer func() {
+		for _, p := range procs {
+			select {
+			case <-p.exited:
+			default:
+				p.kill()
+			}
+		}
+	}()
+	for range max(h.replicas, 1) {
+		dbURL := ""
+		if db != nil {
+			dbURL = db.url
+		}
+		p, err := startHxchat(h.bin, dataDir, dbURL, h.up)
+		if err != nil {
+			res.Skipped = err.Error()
+			return res
+		}
+		procs = append(procs, p)
+	}
+	var bases []string
+	for _, p := range procs {
+		bases = append(bases, p.URL)
+	}
+
+	params := streamParams{Tokens: spec.Tokens, Every: spec.Every, Delay: h.delay, Line: h.line, Code: h.code}
+	g := &loadGen{clk: h.clk, params: params, tr: newTransport(spec.Streams), trace: h.trace, client: h.client}
+	defer g.tr.CloseIdleConnections()
+	if err := g.setReplicas(bases...); err != nil {
 		res.Skipped = err.Error()
 		return res
 	}
-	defer func() {
-		select {
-		case <-p.exited:
-		default:
-			p.kill()
-		}
-	}()
-
-	params := streamParams{Tokens: spec.Tokens, Every: spec.Every, Delay: h.delay, Line: h.line, Code: h.code}
-	g := &loadGen{base: p.URL, clk: h.clk, params: params, tr: newTransport(spec.Streams), trace: h.trace, client: h.client}
-	defer g.tr.CloseIdleConnections()
 	if g.client == clientEpoll {
 		if err := g.startPollers(h.pollers); err != nil {
 			res.Skipped = "epoll client: " + err.Error()
@@ -260,12 +300,14 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	}
 
 	// Idle: after start-up and one page view, as the README measures it.
-	if err := g.newBrowser().page(ctx); err != nil {
-		res.Skipped = "hxchat does not serve its page: " + err.Error()
-		return res
+	for i := range procs {
+		if err := g.newBrowser(i).page(ctx); err != nil {
+			res.Skipped = "hxchat does not serve its page: " + err.Error()
+			return res
+		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	res.IdleRSS, _ = procStatus(p.pid, "VmRSS")
+	res.IdleRSS = sumProcs(procs, func(p *hxchatProc) int64 { n, _ := procStatus(p.pid, "VmRSS"); return n })
 
 	// Every loop below ends by this deadline: twice the rung's length, plus
 	// half a minute.
@@ -275,10 +317,19 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	defer cancel()
 	g.perSecond = make([]atomic.Int64, int(deadline/time.Second)+2)
 
+	var pids []string
+	for _, p := range procs {
+		pids = append(pids, p.pid)
+	}
 	h.logf("rung %d: %s (ramp %s, delay %s): %s pid %s idle RSS %.1f MiB; running (at most %s)",
-		idx+1, spec, spec.Ramp, h.delay, h.server(), p.pid, mib(res.IdleRSS), deadline.Round(time.Second))
+		idx+1, spec, spec.Ramp, h.delay, h.server(), strings.Join(pids, ","), mib(res.IdleRSS), deadline.Round(time.Second))
 
-	cpu0, _ := procCPU(p.pid)
+	cpuOf := func(p *hxchatProc) int64 { d, _ := procCPU(p.pid); return int64(d) }
+	cpu0 := sumProcs(procs, cpuOf)
+	var pg0 pgStats
+	if db != nil {
+		pg0, _ = db.stats(ctx)
+	}
 	self0, _ := procCPU("self")
 	host0, _ := hostCPU()
 	start := h.clk.now()
@@ -302,7 +353,7 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 			case <-rctx.Done():
 				return
 			}
-			b := g.newBrowser()
+			b := g.newBrowser(i)
 			var mine []*answerResult
 			if err := b.page(rctx); err != nil {
 				f := err.(*failure)
@@ -311,7 +362,9 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 				}
 			} else {
 				for range answers {
-					mine = append(mine, b.answer(rctx))
+					r := b.answer(rctx)
+					r.relayed = b.relayed()
+					mine = append(mine, r)
 				}
 			}
 			mu.Lock()
@@ -326,15 +379,20 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	crashed := false
+	exited := anyExited(procs)
 wait:
 	for {
 		select {
 		case <-waited:
 			break wait
-		case <-p.exited:
+		case <-exited:
 			if !crashed {
 				crashed = true
-				h.logf("  hxchat exited during the rung: %v", p.err)
+				for _, p := range procs {
+					if p.err != nil {
+						h.logf("  hxchat (pid %s) exited during the rung: %v", p.pid, p.err)
+					}
+				}
 			}
 		case <-tick.C:
 			var n int64
@@ -346,14 +404,16 @@ wait:
 	}
 	end := h.clk.now()
 	res.Wall = end - start
-	cpu1, err1 := procCPU(p.pid)
+	cpu1 := sumProcs(procs, cpuOf)
 	self1, _ := procCPU("self")
 	host1, _ := hostCPU()
 	res.HarnessCPU = self1 - self0
-	if err1 == nil {
-		res.ServerCPU = cpu1 - cpu0
-		res.PeakRSS, _ = procStatus(p.pid, "VmHWM")
-		res.EndRSS, _ = procStatus(p.pid, "VmRSS")
+	if !crashed {
+		// With several replicas, the sum of each one's peak: an upper
+		// bound of the peak of their sum.
+		res.ServerCPU = time.Duration(cpu1 - cpu0)
+		res.PeakRSS = sumProcs(procs, func(p *hxchatProc) int64 { n, _ := procStatus(p.pid, "VmHWM"); return n })
+		res.EndRSS = sumProcs(procs, func(p *hxchatProc) int64 { n, _ := procStatus(p.pid, "VmRSS"); return n })
 	}
 	res.UpstreamLagMax = time.Duration(h.up.lagMax.Load())
 	res.UpstreamStalls = h.up.stalls.Load() - stalls0
@@ -365,11 +425,33 @@ wait:
 	}
 
 	// Stop it as an operator would, and time it.
-	if !crashed {
-		res.StopTime, res.StopClean = p.stop(20 * time.Second)
+	// Replicas stop one by one, as a rolling deploy does.
+	res.StopClean = !crashed
+	for _, p := range procs {
+		if crashed {
+			break
+		}
+		d, clean := p.stop(20 * time.Second)
+		res.StopTime = max(res.StopTime, d)
+		res.StopClean = res.StopClean && clean
 	}
-	res.LogWarns, res.LogErrors, res.LogLast = p.logs.counts()
-	res.LogByMsg = p.logs.messages()
+	res.LogByMsg = map[string]int{}
+	for _, p := range procs {
+		w, e, last := p.logs.counts()
+		res.LogWarns += w
+		res.LogErrors += e
+		res.LogLast = append(res.LogLast, last...)
+		for k, n := range p.logs.messages() {
+			res.LogByMsg[k] += n
+		}
+	}
+	if db != nil {
+		// Once the replicas are gone their backends have flushed their
+		// statistics: the difference is the rung's, start-up aside.
+		if pg1, err := db.stats(ctx); err == nil {
+			res.PGXacts, res.PGWrites = pg1.xacts-pg0.xacts, pg1.writes-pg0.writes
+		}
+	}
 
 	// Answers that never started (the deadline came first) count as timeouts.
 	for len(results) < res.Answers {
@@ -378,6 +460,13 @@ wait:
 	for _, r := range results {
 		res.Tokens += int64(len(r.lat))
 		res.Lat = append(res.Lat, r.lat...)
+		if res.Replicas > 0 {
+			if r.relayed {
+				res.LatRelayed = append(res.LatRelayed, r.lat...)
+			} else {
+				res.LatOwner = append(res.LatOwner, r.lat...)
+			}
+		}
 		if r.ttft >= 0 {
 			res.TTFT = append(res.TTFT, r.ttft)
 			res.PostToFirst = append(res.PostToFirst, r.postToFirst)
@@ -409,6 +498,8 @@ wait:
 	}
 	slices.Sort(res.LatSteady)
 	slices.Sort(res.Lat)
+	slices.Sort(res.LatRelayed)
+	slices.Sort(res.LatOwner)
 	slices.Sort(res.TTFT)
 	slices.Sort(res.PostToFirst)
 	return res
@@ -448,3 +539,29 @@ func pct(sorted []time.Duration, q float64) time.Duration {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// sumProcs adds up f over the processes.
+func sumProcs(procs []*hxchatProc, f func(*hxchatProc) int64) int64 {
+	var n int64
+	for _, p := range procs {
+		n += f(p)
+	}
+	return n
+}
+
+// anyExited returns a channel closed as soon as one of the processes has
+// exited.
+func anyExited(procs []*hxchatProc) <-chan struct{} {
+	if len(procs) == 1 {
+		return procs[0].exited
+	}
+	c := make(chan struct{})
+	var once sync.Once
+	for _, p := range procs {
+		go func() {
+			<-p.exited
+			once.Do(func() { close(c) })
+		}()
+	}
+	return c
+}

@@ -51,6 +51,8 @@ func run(args []string) int {
 		client = fs.String("client", clientEpoll, "how the browsers follow the event streams: epoll (all on a few epoll sets, cheap) or nethttp (net/http, a goroutine per stream)")
 		pollsN = fs.Int("pollers", 1, "the epoll client's pollers (goroutines, each with its epoll set)")
 		procs  = fs.Int("procs", 1, "GOMAXPROCS of the harness itself (0: the Go default, one per core; hxchat keeps its own)")
+		reps   = fs.Int("replicas", 0, "run every rung also against this many hxchat replicas on one PostgreSQL database (-database), half of the browsers following their answers on a replica that does not generate them")
+		dbURL  = fs.String("database", "postgres://127.0.0.1:5432/test?sslmode=disable", "with -replicas: a PostgreSQL server where each rung creates (and then drops) a database of its own")
 		upMode = fs.String("upstream", "ticker", "how the fake model writes its streams over plain HTTP: ticker (one goroutine for all streams) or handler (a goroutine and a timer per stream); over TLS always handler")
 	)
 	fs.Usage = func() {
@@ -81,6 +83,10 @@ func run(args []string) int {
 	}
 	if *client != clientEpoll && *client != clientNetHTTP {
 		fmt.Fprintln(os.Stderr, "bench: -client must be epoll or nethttp")
+		return 2
+	}
+	if *reps < 0 || *reps > 8 {
+		fmt.Fprintln(os.Stderr, "bench: -replicas must be within 0..8")
 		return 2
 	}
 	if *delay < 0 || *delay > time.Minute || *line < 0 {
@@ -192,6 +198,11 @@ func run(args []string) int {
 			f := *h
 			f.bin, f.floor = floorBin, true
 			runs = append(runs, &f)
+		}
+		if *reps > 0 {
+			c := *h
+			c.replicas, c.dbURL = *reps, *dbURL
+			runs = append(runs, &c)
 		}
 		for _, hh := range runs {
 			if ctx.Err() != nil {

@@ -106,13 +106,17 @@ var reReady = regexp.MustCompile(`hxchat is ready.*\burl=(http://\S+)`)
 // directory, so that no .env of the developer's is read) and waits until it
 // says it is ready. Logs at info level: one line per request (the POST, the
 // stream), none per token.
-func startHxchat(bin, dataDir string, up *upstream) (*hxchatProc, error) {
+// With dbURL set, it uses that PostgreSQL database instead of SQLite.
+func startHxchat(bin, dataDir, dbURL string, up *upstream) (*hxchatProc, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s",
 		// The ladder runs more answers at once than the default limit allows,
 		// and its thousands of browsers come from one address.
 		"-max-answers", "0", "-rate", "0")
 	cmd.Dir = dataDir
 	cmd.Env = childEnv(up)
+	if dbURL != "" {
+		cmd.Env = append(cmd.Env, "HXCHAT_DATABASE_URL="+dbURL)
+	}
 	logs := &logSink{ready: make(chan string, 1)}
 	cmd.Stdout = logs
 	cmd.Stderr = logs

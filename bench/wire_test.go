@@ -265,15 +265,18 @@ func TestEpollReconnect(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	g := &loadGen{base: srv.URL, clk: clk, params: streamParams{Tokens: tokens}, tr: newTransport(4), client: clientEpoll, trace: true}
+	g := &loadGen{clk: clk, params: streamParams{Tokens: tokens}, tr: newTransport(4), client: clientEpoll, trace: true}
 	g.perSecond = make([]atomic.Int64, 10)
+	if err := g.setReplicas(srv.URL); err != nil {
+		t.Fatal(err)
+	}
 	if err := g.startPollers(1); err != nil {
 		t.Fatal(err)
 	}
 	defer g.stopPollers()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	b := g.newBrowser()
+	b := g.newBrowser(0)
 	if err := b.page(ctx); err != nil {
 		t.Fatal(err)
 	}
