@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hxchat/hxchat/internal/oidcfake"
+	"github.com/hxchat/hxchat/internal/oidctest"
 	"github.com/hxchat/hxchat/web"
 )
 
@@ -18,10 +18,9 @@ var alice = map[string]any{"sub": "alice-sub", "email": "Alice@Example.com", "em
 
 // oidcServer runs hxchat in oidc mode against a fake provider that signs
 // people in as claims; opt changes the sign-in options.
-func oidcServer(t *testing.T, claims map[string]any, opt func(*web.OIDCOptions)) (*httptest.Server, *oidcfake.Provider, *syncBuffer) {
+func oidcServer(t *testing.T, claims map[string]any, opt func(*web.OIDCOptions)) (*httptest.Server, *oidctest.Provider, *syncBuffer) {
 	t.Helper()
-	idp := oidcfake.New("hxchat-app", "app-secret", claims)
-	t.Cleanup(idp.Close)
+	idp := oidctest.Start(t, "hxchat-app", "app-secret", claims)
 	ts := httptest.NewUnstartedServer(nil)
 	oo := web.OIDCOptions{Issuer: idp.URL, ClientID: "hxchat-app", ClientSecret: "app-secret",
 		RedirectURL: "http://" + ts.Listener.Addr().String() + "/auth/callback"}
@@ -120,7 +119,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	resp, page := get(t, laptop, ts.URL+"/")
 	// The sign-out form may lead to the provider's end-session endpoint.
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+idp.URL+";") {
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+idp.Addr()+";") {
 		t.Errorf("CSP %q", csp)
 	}
 	for _, want := range []string{"Signed in as <strong>Alice Liddell</strong>", "alice@example.com", `action="/auth/signout"`} {
@@ -163,7 +162,7 @@ func TestOIDCSignIn(t *testing.T) {
 	req, _ = http.NewRequest("POST", ts.URL+"/auth/signout", nil)
 	resp, _ = doPlain(t, laptop, req)
 	end, _ := resp.Location()
-	if resp.StatusCode != http.StatusSeeOther || end == nil || !strings.HasPrefix(end.String(), idp.URL+"/logout?") {
+	if resp.StatusCode != http.StatusSeeOther || end == nil || !strings.HasPrefix(end.String(), idp.EndSessionURL()+"&") {
 		t.Fatalf("sign-out: %d %v", resp.StatusCode, end)
 	}
 	if q := end.Query(); q.Get("post_logout_redirect_uri") != ts.URL+"/auth/signedout" || q.Get("client_id") != "hxchat-app" || q.Get("id_token_hint") == "" {

@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hxchat/hxchat/config"
-	"github.com/hxchat/hxchat/internal/oidcfake"
+	"github.com/hxchat/hxchat/internal/oidctest"
 	"github.com/hxchat/hxchat/llm/llmtest"
 )
 
@@ -69,8 +69,8 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestBrowserSignInOIDC: in Chromium, against a fake OpenID Connect
-// provider: opening hxchat signs Alice in (through the provider and back),
+// TestBrowserSignInOIDC: in Chromium, against mockoidc, an OpenID Connect
+// provider in the process: opening hxchat signs Alice in (through the provider and back),
 // the page says who she is, she chats; the session cookie is out of the
 // page's reach; Sign out ends the session here and at the provider and
 // shows the signed-out page; signed in again as Bob, the browser gets 404
@@ -78,11 +78,10 @@ func freeAddr(t *testing.T) string {
 func TestBrowserSignInOIDC(t *testing.T) {
 	up := llmtest.NewServer(t)
 	up.Reply(llmtest.Reply{Tokens: []string{"Hello ", "Alice."}, Delay: 10 * time.Millisecond})
-	idp := oidcfake.New("hxchat", "", map[string]any{"sub": "a1", "email": "alice@example.com", "name": "Alice Liddell"})
-	t.Cleanup(idp.Close)
+	idp := oidctest.Start(t, "hxchat", "hxchat-secret", map[string]any{"sub": "a1", "email": "alice@example.com", "name": "Alice Liddell"})
 	cfg := testConfig(up, t.TempDir())
 	cfg.Addr = freeAddr(t)
-	cfg.Auth = config.Auth{Mode: config.AuthOIDC, OIDC: config.OIDC{Issuer: idp.URL, ClientID: "hxchat",
+	cfg.Auth = config.Auth{Mode: config.AuthOIDC, OIDC: config.OIDC{Issuer: idp.URL, ClientID: "hxchat", ClientSecret: "hxchat-secret",
 		RedirectURL: "http://" + cfg.Addr + "/auth/callback", AllowedDomains: []string{"example.com"}}}
 	m := startApp(t, cfg)
 	ctx, log := chrome(t)
