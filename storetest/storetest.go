@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"RenameConversation", testRename},
 		{"DeleteConversation", testDelete},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"SignInFlows", testSignInFlows},
+		{"SignInSessions", testSignInSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

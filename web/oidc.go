@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,11 +11,13 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/hxchat/hxchat"
 )
 
 // Cookies of oidc mode.
@@ -32,8 +35,9 @@ const (
 	signInTTL = 12 * time.Hour
 	// flowTTL is how long a sign-in may take at the provider.
 	flowTTL = 10 * time.Minute
-	// maxFlows bounds the sign-ins on their way, which anybody may start.
-	maxFlows = 10000
+	// purgeEvery is how often at most a process deletes the expired flows
+	// and sessions from the store, when a sign-in starts.
+	purgeEvery = time.Minute
 )
 
 // OIDCOptions configures NewOIDC.
@@ -48,34 +52,30 @@ type OIDCOptions struct {
 	AdminGroup string
 	// HTTPClient reaches the provider (nil: http.DefaultClient).
 	HTTPClient *http.Client
+	// Store keeps the sign-ins on their way and the sessions, so that every
+	// replica knows them and a restart keeps them (required).
+	Store hxchat.SignInStore
 }
 
 // OIDC signs people in with an OpenID Connect provider: the authorization
 // code flow with PKCE, state and nonce, the ID token verified with the
 // provider's keys, and a server-side session per sign-in.
+//
+// Both the sign-ins on their way (state, nonce, PKCE verifier) and the
+// sessions live in the store, not in the process: a callback may reach
+// another replica than the one that sent the browser to the provider, and
+// a restart signs nobody out. The store, not a signed cookie, keeps the
+// flow because it takes a flow once, atomically, whichever replica asks
+// (a replayed callback finds nothing), and because it needs no key that
+// every replica must share. Cookies hold random ids; the store holds their
+// SHA-256 only.
 type OIDC struct {
 	o          OIDCOptions
 	oauth      oauth2.Config
 	verifier   *oidc.IDTokenVerifier
 	endSession string // the provider's end_session_endpoint, if any
 	now        func() time.Time
-
-	mu       sync.Mutex
-	flows    map[string]flow     // by state
-	sessions map[string]*session // by session id
-}
-
-// flow is a sign-in on its way through the provider.
-type flow struct {
-	nonce, verifier, next string
-	expires               time.Time
-}
-
-// session is a signed-in person's server-side session.
-type session struct {
-	id      *Identity
-	idToken string // sent back as id_token_hint at sign-out
-	expires time.Time
+	purged     atomic.Int64 // when this process last deleted expired sign-ins (unix ns)
 }
 
 // NewOIDC reads the provider's discovery document. An issuer that does not
@@ -85,6 +85,9 @@ func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
 	if o.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, o.HTTPClient)
 		keysCtx = oidc.ClientContext(keysCtx, o.HTTPClient)
+	}
+	if o.Store == nil {
+		return nil, errors.New("OIDC: no store for the sign-ins")
 	}
 	p, err := oidc.NewProvider(ctx, o.Issuer)
 	if err != nil {
@@ -103,8 +106,6 @@ func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
 		verifier:   p.VerifierContext(keysCtx, &oidc.Config{ClientID: o.ClientID}),
 		endSession: meta.EndSession,
 		now:        time.Now,
-		flows:      map[string]flow{},
-		sessions:   map[string]*session{},
 	}, nil
 }
 
@@ -125,6 +126,13 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// storeKey is what the store keeps of a state or a session id: its
+// SHA-256, so that reading the database gives nothing a browser could send.
+func storeKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
 // authRoutes adds the routes of hxchat's own sign-in, which come before
 // anybody is known; only in oidc mode.
 func (s *Server) authRoutes(mux *http.ServeMux) {
@@ -142,7 +150,12 @@ func (s *Server) authRoutes(mux *http.ServeMux) {
 // 401 and a message to reload (htmx follows HX-Redirect).
 func (s *Server) oidcUsers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id := s.o.SignIn.OIDC.identity(r); id != nil {
+		id, err := s.o.SignIn.OIDC.identity(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if id != nil {
 			next.ServeHTTP(w, withIdentity(r, id))
 			return
 		}
@@ -162,47 +175,55 @@ func (s *Server) oidcUsers(next http.Handler) http.Handler {
 	})
 }
 
-// identity returns the person of the request's sign-in session, or nil.
-func (o *OIDC) identity(r *http.Request) *Identity {
-	c, err := r.Cookie(signInCookie)
-	if err != nil {
-		return nil
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	sess := o.sessions[c.Value]
+// identity returns the person of the request's sign-in session, or nil
+// when it has none (or it expired, or was signed out).
+func (o *OIDC) identity(r *http.Request) (*Identity, error) {
+	sess, err := o.session(r)
 	if sess == nil {
-		return nil
+		return nil, err
 	}
-	if o.now().After(sess.expires) {
-		delete(o.sessions, c.Value)
-		return nil
-	}
-	return sess.id
+	return &Identity{Source: sess.Source, Subject: sess.Subject, Email: sess.Email, Name: sess.Name, Admin: sess.Admin}, nil
 }
 
-// signIn starts a sign-in: a new state, nonce and PKCE verifier, kept on
-// the server under the state, which a cookie binds to this browser; then
-// off to the provider.
+// session returns the request's sign-in session, or nil.
+func (o *OIDC) session(r *http.Request) (*hxchat.SignInSession, error) {
+	c, err := r.Cookie(signInCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	sess, err := o.o.Store.SignInSession(r.Context(), storeKey(c.Value), o.now())
+	if hxchat.Code(err) == hxchat.ENotFound {
+		return nil, nil
+	}
+	return sess, err
+}
+
+// purgeSignIns deletes the expired flows and sessions from the store, at most
+// once every purgeEvery in this process; a failure is only logged, since
+// the store never returns an expired one.
+func (s *Server) purgeSignIns(r *http.Request) {
+	o := s.o.SignIn.OIDC
+	now := o.now()
+	last := o.purged.Load()
+	if now.UnixNano()-last < int64(purgeEvery) || !o.purged.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if _, err := o.o.Store.DeleteExpiredSignIns(r.Context(), now); err != nil {
+		s.logger(r).Warn("deleting expired sign-ins", "err", err)
+	}
+}
+
+// signIn starts a sign-in: a new state, nonce and PKCE verifier, kept in
+// the store under the state's hash, which a cookie binds to this browser;
+// then off to the provider.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	o := s.o.SignIn.OIDC
+	s.purgeSignIns(r)
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
-	o.mu.Lock()
-	now := o.now()
-	if len(o.flows) >= maxFlows {
-		for k, f := range o.flows {
-			if now.After(f.expires) {
-				delete(o.flows, k)
-			}
-		}
-	}
-	full := len(o.flows) >= maxFlows
-	if !full {
-		o.flows[state] = flow{nonce: nonce, verifier: verifier, next: localPath(r.URL.Query().Get("next")), expires: now.Add(flowTTL)}
-	}
-	o.mu.Unlock()
-	if full {
-		s.refuseSignIn(w, r, http.StatusServiceUnavailable, "signin.busy", "too many sign-ins on their way", "")
+	f := &hxchat.SignInFlow{Key: storeKey(state), Nonce: nonce, Verifier: verifier,
+		Next: localPath(r.URL.Query().Get("next")), Expires: o.now().Add(flowTTL)}
+	if err := o.o.Store.StartSignIn(r.Context(), f); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: flowCookie, Value: state, Path: "/auth/", MaxAge: int(flowTTL.Seconds()),
@@ -228,32 +249,31 @@ func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	c, cerr := r.Cookie(flowCookie)
-	o.mu.Lock()
-	f, found := o.flows[state]
-	if found && cerr == nil && c.Value == state {
-		delete(o.flows, state) // once
-	}
-	o.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: flowCookie, Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
 	again := "/auth/signin"
-	switch {
-	case cerr != nil || c.Value != state:
+	if cerr != nil || state == "" || c.Value != state {
 		s.refuseSignIn(w, r, http.StatusBadRequest, "signin.state", "state does not match this browser's", again)
 		return
-	case !found || o.now().After(f.expires):
+	}
+	f, err := o.o.Store.TakeSignIn(r.Context(), storeKey(state), o.now()) // once, on any replica
+	switch {
+	case hxchat.Code(err) == hxchat.ENotFound:
 		s.refuseSignIn(w, r, http.StatusBadRequest, "signin.state", "state unknown, used or expired", again)
+		return
+	case err != nil:
+		s.writeError(w, r, err)
 		return
 	case q.Get("error") != "":
 		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "the provider said "+q.Get("error"), again)
 		return
 	}
-	again += "?next=" + url.QueryEscape(f.next)
+	again += "?next=" + url.QueryEscape(f.Next)
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	if o.o.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, o.o.HTTPClient)
 	}
-	tok, err := o.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.verifier))
+	tok, err := o.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "code exchange: "+err.Error(), again)
 		return
@@ -272,7 +292,7 @@ func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
 		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", reason, again)
 		return
 	}
-	if idt.Nonce != f.nonce {
+	if idt.Nonce != f.Nonce {
 		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "ID token nonce does not match", again)
 		return
 	}
@@ -281,23 +301,25 @@ func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
 		s.refuseSignIn(w, r, http.StatusForbidden, key, reason, "")
 		return
 	}
-	sid := randomToken()
-	o.mu.Lock()
-	now := o.now()
-	for k, v := range o.sessions {
-		if now.After(v.expires) {
-			delete(o.sessions, k)
+	if old, err := r.Cookie(signInCookie); err == nil && old.Value != "" {
+		// A session id is never reused across sign-ins: the one this browser
+		// had (or was given by somebody else) ends.
+		if err := o.o.Store.DeleteSignInSession(r.Context(), storeKey(old.Value)); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 	}
-	if old, err := r.Cookie(signInCookie); err == nil {
-		delete(o.sessions, old.Value) // a session id is never reused across sign-ins
+	sid := randomToken()
+	sess := &hxchat.SignInSession{Key: storeKey(sid), Source: id.Source, Subject: id.Subject, Email: id.Email, Name: id.Name,
+		Admin: id.Admin, IDToken: raw, Expires: o.now().Add(signInTTL)}
+	if err := o.o.Store.CreateSignInSession(r.Context(), sess); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	o.sessions[sid] = &session{id: id, idToken: raw, expires: now.Add(signInTTL)}
-	o.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: sid, Path: "/", MaxAge: int(signInTTL.Seconds()),
 		HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
 	s.logger(r).Info("signed in", "owner", id.ownerKey(), "admin", id.Admin)
-	http.Redirect(w, r, f.next, http.StatusSeeOther)
+	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 }
 
 // claims are the ID token's claims hxchat reads.
@@ -353,13 +375,17 @@ func (o *OIDC) person(idt *oidc.IDToken) (*Identity, string, string) {
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	o := s.o.SignIn.OIDC
 	var hint string
-	if c, err := r.Cookie(signInCookie); err == nil {
-		o.mu.Lock()
-		if sess := o.sessions[c.Value]; sess != nil {
-			hint = sess.idToken
+	sess, err := o.session(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if sess != nil {
+		hint = sess.IDToken
+		if err := o.o.Store.DeleteSignInSession(r.Context(), sess.Key); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
-		delete(o.sessions, c.Value)
-		o.mu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{Name: signInCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.https(r), SameSite: http.SameSiteLaxMode})
 	target := "/auth/signedout"

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/internal/oidctest"
 	"github.com/hxchat/hxchat/web"
 )
@@ -27,12 +28,13 @@ func oidcServer(t *testing.T, claims map[string]any, opt func(*web.OIDCOptions))
 	if opt != nil {
 		opt(&oo)
 	}
-	o, err := web.NewOIDC(context.Background(), oo)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var log syncBuffer
 	startServer(t, ts, 0, 0, func(wo *web.Options) {
+		oo.Store = wo.Store.(hxchat.SignInStore)
+		o, err := web.NewOIDC(context.Background(), oo)
+		if err != nil {
+			t.Fatal(err)
+		}
 		wo.SignIn = web.SignIn{Mode: web.AuthOIDC, OIDC: o}
 		wo.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	})

@@ -181,12 +181,17 @@ func (m *Main) signIn(ctx context.Context) (web.SignIn, error) {
 	if a.Mode != config.AuthOIDC {
 		return si, nil
 	}
+	// Both stores keep sign-ins; a store that does not is a bug of the build.
+	signIns, ok := m.store.(hxchat.SignInStore)
+	if !ok {
+		return si, fmt.Errorf("sign-in with OIDC: the store %T does not keep sign-ins", m.store)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	o, err := web.NewOIDC(ctx, web.OIDCOptions{
 		Issuer: a.OIDC.Issuer, ClientID: a.OIDC.ClientID, ClientSecret: string(a.OIDC.ClientSecret),
 		RedirectURL: a.OIDC.RedirectURL, AllowedDomains: a.OIDC.AllowedDomains, AllowedGroups: a.OIDC.AllowedGroups,
-		AdminGroup: a.OIDC.AdminGroup, HTTPClient: m.OIDCClient,
+		AdminGroup: a.OIDC.AdminGroup, HTTPClient: m.OIDCClient, Store: signIns,
 	})
 	if err != nil {
 		return si, fmt.Errorf("sign-in with OIDC (-oidc-issuer, HXCHAT_OIDC_ISSUER): %w: check the issuer URL (its /.well-known/openid-configuration must answer from here and name the same issuer)", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/internal/oidctest"
 	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/hxchat/hxchat/postgres/pgtest"
 )
 
 // asProxy adds oauth2-proxy's header for email to every request.
@@ -130,5 +131,93 @@ func TestSignInOIDCUnreachable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sign-in with OIDC (-oidc-issuer, HXCHAT_OIDC_ISSUER)") ||
 		!strings.Contains(err.Error(), "/.well-known/openid-configuration must answer") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestSignInOIDCReplicas: two processes on one PostgreSQL database, behind
+// a load balancer without sticky sessions, share sign-ins. A sign-in that
+// A started ends at B's callback; the session opens Alice's conversation on
+// both, and on a process started after A stopped (a restart); the callback
+// replayed to A is refused; signed out at B, the old cookie opens nothing
+// on A.
+func TestSignInOIDCReplicas(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: []string{"shared"}})
+	idp := oidctest.Start(t, "hxchat", "hxchat-secret", map[string]any{"sub": "a1", "email": "alice@example.com", "name": "Alice Liddell"})
+	dbURL := config.Secret(pgtest.URL(t))
+	addrB := freeAddr(t)
+	replica := func(addr string) *Main {
+		cfg := testConfig(up, t.TempDir())
+		cfg.Addr, cfg.DatabaseURL = addr, dbURL
+		// The provider sends every browser back to B, as a load balancer
+		// may send the callback to any replica.
+		cfg.Auth = config.Auth{Mode: config.AuthOIDC, OIDC: config.OIDC{Issuer: idp.URL, ClientID: "hxchat", ClientSecret: "hxchat-secret",
+			RedirectURL: "http://" + addrB + "/auth/callback"}}
+		return startApp(t, cfg)
+	}
+	a, b := replica("127.0.0.1:0"), replica(addrB)
+	onA, onB := newBrowser(t, a), newBrowser(t, b)
+	onB.c.Jar = onA.c.Jar // one browser: cookies do not tell ports apart
+	var callback string
+	onA.c.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if r.URL.Path == "/auth/callback" {
+			callback = r.URL.String()
+		}
+		return nil
+	}
+	if code, page := onA.get("/"); code != 200 || !strings.Contains(page, "Alice Liddell") {
+		t.Fatalf("sign-in through A and B: %d", code)
+	}
+	if !strings.HasPrefix(callback, "http://"+addrB+"/auth/callback?") {
+		t.Fatalf("the callback went to %q", callback)
+	}
+	resp, body := onA.post("/c", url.Values{"message": {"asked on A"}})
+	path := resp.Header.Get("HX-Push-Url")
+	if resp.StatusCode != 200 || !strings.HasPrefix(path, "/c/") {
+		t.Fatalf("POST /c on A: %d %s", resp.StatusCode, body)
+	}
+	if code, page := onB.get(path); code != 200 || !strings.Contains(page, "asked on A") {
+		t.Errorf("GET %s on B: %d", path, code)
+	}
+
+	a.Close()
+	a2 := replica("127.0.0.1:0")
+	onA2 := newBrowser(t, a2)
+	onA2.c.Jar = onA.c.Jar
+	if code, page := onA2.get(path); code != 200 || !strings.Contains(page, "asked on A") {
+		t.Errorf("GET %s after A restarted: %d", path, code)
+	}
+	// The replay carries the state cookie, as the browser had it: only the
+	// store, where B took the flow, can refuse it.
+	replay := newBrowser(t, a2)
+	cb, _ := url.Parse(callback)
+	replay.c.Jar.SetCookies(&url.URL{Scheme: "http", Host: a2.Addr(), Path: "/auth/"},
+		[]*http.Cookie{{Name: "hxchat_oidc_state", Value: cb.Query().Get("state"), Path: "/auth/"}})
+	if code, page := replay.get(cb.RequestURI()); code != 400 || !strings.Contains(page, "already used") {
+		t.Errorf("replayed callback on another replica: %d", code)
+	}
+
+	u, _ := url.Parse("http://" + a2.Addr())
+	var session string
+	for _, c := range onA.c.Jar.Cookies(u) {
+		if c.Name == "hxchat_signin" {
+			session = c.Value
+		}
+	}
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	onB.c.CheckRedirect = noFollow
+	req, _ := http.NewRequest("POST", "http://"+addrB+"/auth/signout", nil)
+	if resp, err := onB.c.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out on B: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest("GET", "http://"+a2.Addr()+path, nil)
+	req.AddCookie(&http.Cookie{Name: "hxchat_signin", Value: session})
+	resp, err := (&http.Client{CheckRedirect: noFollow}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/auth/signin") {
+		t.Errorf("the cookie signed out on B, on A: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
