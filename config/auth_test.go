@@ -25,12 +25,21 @@ func TestAuthModes(t *testing.T) {
 		"HXCHAT_OIDC_ALLOWED_DOMAINS": "Example.com, example.org",
 		"HXCHAT_OIDC_ALLOWED_GROUPS":  "g1,g2",
 		"HXCHAT_OIDC_ADMIN_GROUP":     "admins",
+		"HXCHAT_OIDC_SCOPES":          "User.Read, offline_access groups",
 	}, "")
 	wantO := OIDC{Issuer: "https://login.microsoftonline.com/0000-tenant/v2.0", ClientID: "app", ClientSecret: "s3cr3t-value-long",
 		RedirectURL: "https://chat.example.com/auth/callback", AllowedDomains: []string{"example.com", "example.org"},
-		AllowedGroups: []string{"g1", "g2"}, AdminGroup: "admins"}
+		AllowedGroups: []string{"g1", "g2"}, AdminGroup: "admins", Scopes: []string{"User.Read", "offline_access", "groups"},
+		GraphURL: "https://graph.microsoft.com"}
 	if cfg.Auth.Mode != AuthOIDC || !reflect.DeepEqual(cfg.Auth.OIDC, wantO) {
 		t.Errorf("oidc: got %#v", cfg.Auth)
+	}
+	// Microsoft Graph of a national cloud; its default is no setting of
+	// another mode.
+	cfg, _ = load(t, []string{"-auth", "oidc", "-oidc-issuer", "https://login.microsoftonline.us/t/v2.0", "-oidc-client-id", "app",
+		"-oidc-redirect-url", "https://chat.example.com/auth/callback", "-oidc-graph-url", "https://graph.microsoft.us/"}, nil, "")
+	if got := cfg.Auth.OIDC.GraphURL; got != "https://graph.microsoft.us" {
+		t.Errorf("-oidc-graph-url: %q", got)
 	}
 	if s := cfg.String(); !strings.Contains(s, "auth=oidc") || strings.Contains(s, "s3cr3t") {
 		t.Errorf("String() = %s", s)
@@ -54,6 +63,8 @@ func TestAuthErrors(t *testing.T) {
 		{"entra organizations", append(oidc, "-oidc-issuer", "https://login.microsoftonline.com/organizations/v2.0"), "/organizations"},
 		{"oidc without client id", []string{"-auth", "oidc", "-oidc-issuer", "https://idp.example.com", "-oidc-redirect-url", "https://c/auth/callback"}, "HXCHAT_OIDC_CLIENT_ID (-oidc-client-id) is empty"},
 		{"oidc without redirect", []string{"-auth", "oidc", "-oidc-issuer", "https://idp.example.com", "-oidc-client-id", "x"}, "HXCHAT_OIDC_REDIRECT_URL (-oidc-redirect-url) is empty"},
+		{"graph url", append(oidc, "-oidc-issuer", "https://idp.example.com", "-oidc-graph-url", "graph.microsoft.com"), "HXCHAT_OIDC_GRAPH_URL (-oidc-graph-url, set by the flag) is not an absolute http(s) URL"},
+		{"graph url without oidc", []string{"-oidc-graph-url", "https://graph.microsoft.us"}, "HXCHAT_OIDC_GRAPH_URL (-oidc-graph-url, set by the flag) is set, but"},
 		{"oidc redirect path", []string{"-auth", "oidc", "-oidc-issuer", "https://idp.example.com", "-oidc-client-id", "x", "-oidc-redirect-url", "https://c.example.com/callback"}, `has the path "/callback"`},
 	}
 	for _, tt := range tests {

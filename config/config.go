@@ -157,6 +157,13 @@ type OIDC struct {
 	// AdminGroup is the group (or app role) of administrators
 	// (-oidc-admin-group, HXCHAT_OIDC_ADMIN_GROUP).
 	AdminGroup string
+	// Scopes are requested besides openid, profile and email
+	// (-oidc-scopes, HXCHAT_OIDC_SCOPES).
+	Scopes []string
+	// GraphURL is the root of Microsoft Graph, asked for the groups of a
+	// person in too many groups for Entra ID's token (-oidc-graph-url,
+	// HXCHAT_OIDC_GRAPH_URL; https://graph.microsoft.com by default).
+	GraphURL string
 }
 
 // The values of Azure.Auth.

@@ -283,13 +283,13 @@ func (l *loader) databaseURL() string {
 func (l *loader) auth() Auth {
 	a := Auth{Mode: l.oneOf(envAuth, AuthNone, AuthProxy, AuthOIDC)}
 	proxyOnly := []string{envTrustedProxies, envSignOutURL, envProxyAdminGroup}
-	oidcOnly := []string{envOIDCIssuer, envOIDCClientID, envOIDCSecret, envOIDCRedirect, envOIDCDomains, envOIDCGroups, envOIDCAdminGroup}
+	oidcOnly := []string{envOIDCIssuer, envOIDCClientID, envOIDCSecret, envOIDCRedirect, envOIDCDomains, envOIDCGroups, envOIDCAdminGroup, envOIDCScopes, envOIDCGraphURL}
 	for _, env := range slices.Concat(proxyOnly, oidcOnly) {
 		mode := AuthProxy
 		if slices.Contains(oidcOnly, env) {
 			mode = AuthOIDC
 		}
-		if l.get(env) != "" && a.Mode != mode && a.Mode != "" {
+		if l.vals[env].src != srcDefault && l.get(env) != "" && a.Mode != mode && a.Mode != "" {
 			l.errorf(env, "is set, but %s is %q: it is used only with %s=%s; set that, or remove it", l.label(envAuth), a.Mode, envAuth, mode)
 		}
 	}
@@ -313,6 +313,12 @@ func (l *loader) auth() Auth {
 			AllowedDomains: l.list(envOIDCDomains, true),
 			AllowedGroups:  l.list(envOIDCGroups, false),
 			AdminGroup:     l.get(envOIDCAdminGroup),
+		}
+		for _, f := range strings.FieldsFunc(l.get(envOIDCScopes), func(r rune) bool { return r == ',' || r == ' ' }) {
+			o.Scopes = append(o.Scopes, f)
+		}
+		if l.checkURL(envOIDCGraphURL, DefaultGraphURL) != nil {
+			o.GraphURL = strings.TrimRight(l.get(envOIDCGraphURL), "/")
 		}
 		if o.Issuer == "" {
 			l.errorf(envOIDCIssuer, "is empty, but %s is oidc: set it to your provider's issuer URL, like https://login.microsoftonline.com/TENANT_ID/v2.0", l.label(envAuth))

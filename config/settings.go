@@ -43,8 +43,13 @@ const (
 	envOIDCDomains     = "HXCHAT_OIDC_ALLOWED_DOMAINS"
 	envOIDCGroups      = "HXCHAT_OIDC_ALLOWED_GROUPS"
 	envOIDCAdminGroup  = "HXCHAT_OIDC_ADMIN_GROUP"
+	envOIDCScopes      = "HXCHAT_OIDC_SCOPES"
+	envOIDCGraphURL    = "HXCHAT_OIDC_GRAPH_URL"
 	envProxyAdminGroup = "HXCHAT_PROXY_ADMIN_GROUP"
 )
+
+// DefaultGraphURL is the root of Microsoft Graph in Azure's global cloud.
+const DefaultGraphURL = "https://graph.microsoft.com"
 
 // DefaultAzureAPIVersion is the Azure OpenAI REST API version used when
 // AZURE_OPENAI_API_VERSION is not set: the latest GA version that streams
@@ -128,6 +133,10 @@ func sections() []section {
 				"with -auth oidc: only members of one of these groups or app roles may sign in, comma-separated (Entra ID: group object ids or app role values; empty: any)"},
 			{envOIDCAdminGroup, "oidc-admin-group", "GROUP", "", false,
 				"with -auth oidc: members of this group or app role are administrators"},
+			{envOIDCScopes, "oidc-scopes", "SCOPES", "", false,
+				"with -auth oidc: scopes to request besides openid, profile and email, comma- or space-separated (Entra ID with more than 200 groups a person: User.Read)"},
+			{envOIDCGraphURL, "oidc-graph-url", "URL", DefaultGraphURL, false,
+				"with -auth oidc: the root of Microsoft Graph, asked for the groups of a person in too many for Entra ID's token (national clouds: https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn)"},
 		}},
 		{"Server", []setting{
 			{envAddr, "addr", "HOST:PORT", "127.0.0.1:8080", false,

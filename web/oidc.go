@@ -50,6 +50,13 @@ type OIDCOptions struct {
 	AllowedDomains, AllowedGroups []string
 	// AdminGroup is the group or app role of administrators.
 	AdminGroup string
+	// Scopes are requested besides openid, profile and email.
+	Scopes []string
+	// GraphURL is the root of Microsoft Graph, asked for the groups of a
+	// person whose ID token has too many to list (Entra ID's groups
+	// overage) when AllowedGroups or AdminGroup depend on them ("": Azure's
+	// global cloud, https://graph.microsoft.com).
+	GraphURL string
 	// HTTPClient reaches the provider (nil: http.DefaultClient).
 	HTTPClient *http.Client
 	// Store keeps the sign-ins on their way and the sessions, so that every
@@ -102,7 +109,7 @@ func NewOIDC(ctx context.Context, o OIDCOptions) (*OIDC, error) {
 	return &OIDC{
 		o: o,
 		oauth: oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
-			Endpoint: p.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email"}},
+			Endpoint: p.Endpoint(), Scopes: slices.Concat([]string{oidc.ScopeOpenID, "profile", "email"}, o.Scopes)},
 		verifier:   p.VerifierContext(keysCtx, &oidc.Config{ClientID: o.ClientID}),
 		endSession: meta.EndSession,
 		now:        time.Now,
@@ -296,9 +303,9 @@ func (s *Server) signInCallback(w http.ResponseWriter, r *http.Request) {
 		s.refuseSignIn(w, r, http.StatusForbidden, "signin.failed", "ID token nonce does not match", again)
 		return
 	}
-	id, key, reason := o.person(idt)
+	id, status, key, reason := o.person(ctx, idt, tok.AccessToken)
 	if id == nil {
-		s.refuseSignIn(w, r, http.StatusForbidden, key, reason, "")
+		s.refuseSignIn(w, r, status, key, reason, "")
 		return
 	}
 	if old, err := r.Cookie(signInCookie); err == nil && old.Value != "" {
@@ -334,15 +341,19 @@ type claims struct {
 	ClaimNames    struct {
 		Groups string `json:"groups"`
 	} `json:"_claim_names"`
+	HasGroups bool `json:"hasgroups"`
 }
 
 // person reads who signed in from the ID token and checks that they may:
-// their email's domain and their groups. A refusal returns the message key
-// and the reason for the log.
-func (o *OIDC) person(idt *oidc.IDToken) (*Identity, string, string) {
+// their email's domain and their groups. When the token has too many groups
+// to list them (overage) and the groups decide whether the person may sign
+// in or is an administrator, Microsoft Graph is asked for them with the
+// access token. A refusal returns the status, the message key and the
+// reason for the log.
+func (o *OIDC) person(ctx context.Context, idt *oidc.IDToken, accessToken string) (*Identity, int, string, string) {
 	var c claims
 	if err := idt.Claims(&c); err != nil || c.Subject == "" {
-		return nil, "signin.failed", "ID token claims unreadable"
+		return nil, http.StatusForbidden, "signin.failed", "ID token claims unreadable"
 	}
 	id := &Identity{Source: "oidc", Subject: idt.Issuer + " " + c.Subject, Name: c.Name}
 	if c.Email != "" && (c.EmailVerified == nil || *c.EmailVerified) {
@@ -355,18 +366,27 @@ func (o *OIDC) person(idt *oidc.IDToken) (*Identity, string, string) {
 	if len(o.o.AllowedDomains) > 0 {
 		_, domain, _ := strings.Cut(id.Email, "@")
 		if !slices.Contains(o.o.AllowedDomains, domain) {
-			return nil, "signin.domain", fmt.Sprintf("email domain %q not allowed (verified email: %t)", domain, id.Email != "")
+			return nil, http.StatusForbidden, "signin.domain", fmt.Sprintf("email domain %q not allowed (verified email: %t)", domain, id.Email != "")
 		}
 	}
 	member := func(g string) bool { return slices.Contains(id.Groups, g) }
-	if len(o.o.AllowedGroups) > 0 && !slices.ContainsFunc(o.o.AllowedGroups, member) {
-		if c.ClaimNames.Groups != "" {
-			return nil, "signin.group", "groups overage: the token lists no groups (too many); use app roles"
+	allowed := len(o.o.AllowedGroups) == 0 || slices.ContainsFunc(o.o.AllowedGroups, member)
+	admin := o.o.AdminGroup != "" && member(o.o.AdminGroup)
+	if c.overage() && (!allowed || (o.o.AdminGroup != "" && !admin)) {
+		groups, err := o.graphGroups(ctx, accessToken)
+		if err != nil {
+			return nil, http.StatusServiceUnavailable, "signin.graph",
+				"groups overage: Microsoft Graph could not be asked for the groups (" + o.graphURL() + "): " + err.Error()
 		}
-		return nil, "signin.group", "in none of the allowed groups"
+		id.Groups = append(id.Groups, groups...)
+		allowed = len(o.o.AllowedGroups) == 0 || slices.ContainsFunc(o.o.AllowedGroups, member)
+		admin = o.o.AdminGroup != "" && member(o.o.AdminGroup)
 	}
-	id.Admin = o.o.AdminGroup != "" && member(o.o.AdminGroup)
-	return id, "", ""
+	if !allowed {
+		return nil, http.StatusForbidden, "signin.group", "in none of the allowed groups"
+	}
+	id.Admin = admin
+	return id, 0, "", ""
 }
 
 // signOut ends the sign-in session here, then at the provider when it has

@@ -191,7 +191,7 @@ func (m *Main) signIn(ctx context.Context) (web.SignIn, error) {
 	o, err := web.NewOIDC(ctx, web.OIDCOptions{
 		Issuer: a.OIDC.Issuer, ClientID: a.OIDC.ClientID, ClientSecret: string(a.OIDC.ClientSecret),
 		RedirectURL: a.OIDC.RedirectURL, AllowedDomains: a.OIDC.AllowedDomains, AllowedGroups: a.OIDC.AllowedGroups,
-		AdminGroup: a.OIDC.AdminGroup, HTTPClient: m.OIDCClient, Store: signIns,
+		AdminGroup: a.OIDC.AdminGroup, Scopes: a.OIDC.Scopes, GraphURL: a.OIDC.GraphURL, HTTPClient: m.OIDCClient, Store: signIns,
 	})
 	if err != nil {
 		return si, fmt.Errorf("sign-in with OIDC (-oidc-issuer, HXCHAT_OIDC_ISSUER): %w: check the issuer URL (its /.well-known/openid-configuration must answer from here and name the same issuer)", err)
