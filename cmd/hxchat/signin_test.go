@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/internal/oidctest"
@@ -74,8 +75,9 @@ func freeAddr(t *testing.T) string {
 // provider in the process: opening hxchat signs Alice in (through the provider and back),
 // the page says who she is, she chats; the session cookie is out of the
 // page's reach; Sign out ends the session here and at the provider and
-// shows the signed-out page; signed in again as Bob, the browser gets 404
-// for Alice's conversation and does not list it.
+// shows the signed-out page; the conversation's address then sends the
+// browser to sign in; signed in as Bob, the browser gets 404 for Alice's
+// conversation and does not list it.
 func TestBrowserSignInOIDC(t *testing.T) {
 	up := llmtest.NewServer(t)
 	up.Reply(llmtest.Reply{Tokens: []string{"Hello ", "Alice."}, Delay: 10 * time.Millisecond})
@@ -107,7 +109,18 @@ func TestBrowserSignInOIDC(t *testing.T) {
 		t.Errorf("the provider's end-session endpoint was called %d times", n)
 	}
 
-	log.check(t) // before Bob's 404, which the page reports
+	log.check(t) // before the refusals below, which the page reports
+
+	// Signed out, the conversation's address sends the browser to sign in:
+	// the provider, told to refuse this once, keeps it there.
+	idp.QueueError(&mockoidc.ServerError{Code: http.StatusUnauthorized, Error: "login_required", Description: "sign in first"})
+	do(t, ctx, chromedp.Navigate(base+conv))
+	if got := eval[string](t, ctx, `location.href`); !strings.HasPrefix(got, idp.AuthorizationEndpoint()+"?") {
+		t.Errorf("signed out, %s sent the browser to %s", conv, got)
+	}
+	if body := eval[string](t, ctx, `document.body.innerText`); strings.Contains(body, "Who am I?") || !strings.Contains(body, "login_required") {
+		t.Errorf("signed out, the browser shows %q", body)
+	}
 
 	idp.SetClaims(map[string]any{"sub": "b1", "email": "bob@example.com", "name": "Bob"})
 	do(t, ctx, chromedp.Navigate(base+conv))
