@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/oidctest"
 	"github.com/hxchat/hxchat/internal/slowclient"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/sqlite"
@@ -161,11 +162,13 @@ type fixture struct {
 	a, b     account
 	static   string   // the path of a static file
 	messages []string // every error message of the English catalogue
-	// users is set when people sign in through a proxy: A and B are then
-	// people (emails), each with a browser of their own; admin, when set,
-	// is the administrators' group, and B is in it.
+	// users is set when people sign in, through a proxy or, when idp is
+	// set, with OIDC at idp: A and B are then people (emails), each with a
+	// browser of their own; admin, when set, is the administrators' group,
+	// and B is in it.
 	users bool
 	admin string
+	idp   *oidctest.Provider
 }
 
 // newFixture starts a server with the HTTP limits of cmd/hxchat/run.go
@@ -173,6 +176,18 @@ type fixture struct {
 // by srv, and the default web options changed by opt.
 func newFixture(t *testing.T, opt func(*web.Options), srv func(*http.Server)) *fixture {
 	t.Helper()
+	return newFixtureAt(t, func(_ string, o *web.Options) {
+		if opt != nil {
+			opt(o)
+		}
+	}, srv, nil)
+}
+
+// newFixtureAt is newFixture whose opt is told the server's URL (an OIDC
+// redirect URL needs it); with idp, A and B sign in there.
+func newFixtureAt(t *testing.T, opt func(base string, o *web.Options), srv func(*http.Server), idp *oidctest.Provider) *fixture {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
 	path := filepath.Join(t.TempDir(), "t.db")
 	store, err := sqlite.Open(context.Background(), path)
 	if err != nil {
@@ -181,14 +196,12 @@ func newFixture(t *testing.T, opt func(*web.Options), srv func(*http.Server)) *f
 	hub := live.NewHub(time.Minute, 1<<20)
 	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: holdModel{}, Hub: hub})
 	o := web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Hold"}
-	if opt != nil {
-		opt(&o)
-	}
+	opt("http://"+ts.Listener.Addr().String(), &o)
 	s, err := web.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(s)
+	ts.Config.Handler = s
 	ts.Config.ReadHeaderTimeout = 10 * time.Second
 	ts.Config.IdleTimeout = 2 * time.Minute
 	ts.Config.MaxHeaderBytes = 64 << 10
@@ -210,9 +223,12 @@ func newFixture(t *testing.T, opt func(*web.Options), srv func(*http.Server)) *f
 		db.Close()
 		store.Close()
 	})
-	f := &fixture{ts: ts, db: db, messages: catalogueErrors(t), users: o.SignIn.Mode == web.AuthProxy}
-	f.a = f.newAccount(t, "a@example.com", "hello from A "+secretA, "hold A "+secretA)
+	f := &fixture{ts: ts, db: db, messages: catalogueErrors(t), users: o.SignIn.Mode == web.AuthProxy || o.SignIn.Mode == web.AuthOIDC, idp: idp}
 	f.admin = o.SignIn.AdminGroup // B is in it, when there is one
+	if o.SignIn.OIDC != nil {
+		f.admin = oidcAdminGroup
+	}
+	f.a = f.newAccount(t, "a@example.com", "hello from A "+secretA, "hold A "+secretA)
 	f.b = f.newAccount(t, "b@example.com", "hello from B "+secretB, "hold B "+secretB)
 
 	_, page := f.do(t, f.a.c, "GET", "/", nil)
@@ -261,7 +277,9 @@ var plainClient = &http.Client{CheckRedirect: noRedirect}
 func (f *fixture) newAccount(t *testing.T, email, done, held string) account {
 	t.Helper()
 	a := account{c: newClient()}
-	if f.users {
+	if f.idp != nil {
+		f.signInOIDC(t, a.c, email)
+	} else if f.users {
 		a.c.Transport = asUser(email)
 		if f.admin != "" && email == "b@example.com" {
 			a.c.Transport = headerTransport{http.Header{"X-Forwarded-Email": {email}, "X-Forwarded-User": {"sub-" + email}, "X-Forwarded-Groups": {"staff, " + f.admin}}}
@@ -283,6 +301,37 @@ func (f *fixture) newAccount(t *testing.T, email, done, held string) account {
 		t.Fatalf("session cookie %q", a.sid)
 	}
 	return a
+}
+
+// oidcAdminGroup is the administrators' group of the OIDC fixture.
+const oidcAdminGroup = "hxchat-admins"
+
+// signInOIDC signs browser c in at f.idp as the person email, step by
+// step: hxchat sends it to the provider, which sends it back with a code.
+// B is in the administrators' group.
+func (f *fixture) signInOIDC(t *testing.T, c *http.Client, email string) {
+	t.Helper()
+	groups := []string{"staff"}
+	if email == "b@example.com" {
+		groups = append(groups, oidcAdminGroup)
+	}
+	f.idp.SetClaims(map[string]any{"sub": "sub-" + email, "email": email, "email_verified": true, "groups": groups})
+	u := f.ts.URL + "/auth/signin"
+	for _, want := range []int{http.StatusSeeOther, http.StatusFound, http.StatusSeeOther} {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("sign-in of %s: GET %s: %d, want %d", email, u, resp.StatusCode, want)
+		}
+		loc, err := resp.Location()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u = loc.String()
+	}
 }
 
 // sendNew starts a conversation with text and returns its id and the ids of
@@ -1028,6 +1077,29 @@ func TestBadInputOtherAdmin(t *testing.T) {
 	}
 	if _, page := f.do(t, f.a.c, "GET", "/", nil); strings.Contains(page, `class="user-admin"`) {
 		t.Fatal("A is shown as an administrator")
+	}
+	otherOwner(t, f)
+}
+
+// TestBadInputOtherOIDCUser is TestBadInputOtherAdmin with people signed
+// in by hxchat itself with OIDC (mockoidc): B, an administrator, gets 404
+// for each of A's ids on every route, and A's answer goes on.
+func TestBadInputOtherOIDCUser(t *testing.T) {
+	t.Parallel()
+	idp := oidctest.Start(t, "hxchat-app", "app-secret", nil)
+	f := newFixtureAt(t, func(base string, o *web.Options) {
+		oidc, err := web.NewOIDC(context.Background(), web.OIDCOptions{Issuer: idp.URL, ClientID: "hxchat-app", ClientSecret: "app-secret",
+			RedirectURL: base + "/auth/callback", AdminGroup: oidcAdminGroup, Store: o.Store.(hxchat.SignInStore)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.SignIn = web.SignIn{Mode: web.AuthOIDC, OIDC: oidc}
+	}, nil, idp)
+	if _, page := f.do(t, f.b.c, "GET", "/", nil); !strings.Contains(page, `class="user-admin"`) || !strings.Contains(page, "b@example.com") {
+		t.Fatal("B is not shown signed in as an administrator")
+	}
+	if _, page := f.do(t, f.a.c, "GET", "/", nil); strings.Contains(page, `class="user-admin"`) || !strings.Contains(page, "a@example.com") {
+		t.Fatal("A is not shown signed in, or as an administrator")
 	}
 	otherOwner(t, f)
 }
