@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,5 +313,41 @@ func TestOIDCAdminAndHeaders(t *testing.T) {
 	}
 	if _, page := get(t, c, ts.URL+"/"); !strings.Contains(page, "administrator") {
 		t.Error("the admin group does not show")
+	}
+}
+
+// TestOIDCSessionExpires: 12 hours after signing in, the session opens
+// nothing (the browser is sent to sign in again), and the next sign-in
+// deletes it from the store with every other expired sign-in.
+func TestOIDCSessionExpires(t *testing.T) {
+	idp := oidctest.Start(t, "hxchat-app", "app-secret", alice)
+	ts := httptest.NewUnstartedServer(nil)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	var store hxchat.SignInStore
+	startServer(t, ts, 0, 0, func(wo *web.Options) {
+		store = wo.Store.(hxchat.SignInStore)
+		o, err := web.NewOIDC(context.Background(), web.OIDCOptions{Issuer: idp.URL, ClientID: "hxchat-app", ClientSecret: "app-secret",
+			RedirectURL: "http://" + ts.Listener.Addr().String() + "/auth/callback", Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		web.SetOIDCClock(o, func() time.Time { return time.Unix(0, clock.Load()) })
+		wo.SignIn = web.SignIn{Mode: web.AuthOIDC, OIDC: o}
+	})
+	c := browser()
+	if resp, body := signIn(t, ts, c, "/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", resp.StatusCode, clip(body))
+	}
+	step(t, c, ts.URL+"/", http.StatusOK)
+	clock.Add(int64(12*time.Hour - time.Second))
+	step(t, c, ts.URL+"/", http.StatusOK)
+	clock.Add(int64(time.Second))
+	if resp := step(t, c, ts.URL+"/", http.StatusSeeOther); resp.Header.Get("Location") != "/auth/signin?next=%2F" {
+		t.Errorf("an expired session sends to %q", resp.Header.Get("Location"))
+	}
+	step(t, browser(), ts.URL+"/auth/signin", http.StatusSeeOther)
+	if n, err := store.DeleteExpiredSignIns(context.Background(), time.Unix(0, clock.Load())); err != nil || n != 0 {
+		t.Errorf("after a sign-in started, %d expired sign-ins were left (%v)", n, err)
 	}
 }
