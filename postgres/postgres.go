@@ -41,6 +41,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,6 +52,9 @@ import (
 // concurrent use. Make one with Open and end it with Close.
 type Store struct {
 	pool *pgxpool.Pool
+	// replica is this process once it has joined the cluster (Join): the
+	// answers it starts hold its lease.
+	replica atomic.Pointer[hxchat.Replica]
 }
 
 var _ hxchat.Store = (*Store)(nil)

@@ -360,16 +360,21 @@ func (s *Store) Message(ctx context.Context, conversationID string, id int64) (*
 }
 
 // insertMessage inserts m into the conversation, after m.ParentID (none
-// when 0), with its folded text, and returns its id.
-func insertMessage(ctx context.Context, tx pgx.Tx, convID string, m *hxchat.Message, t time.Time) (int64, error) {
+// when 0), with its folded text, and returns its id. A streaming answer
+// stored by a replica that has joined (see Join) holds that replica's lease.
+func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, convID string, m *hxchat.Message, t time.Time) (int64, error) {
 	content := text(m.Content)
+	var replica *string
+	if r := s.replica.Load(); r != nil && m.State == hxchat.StateStreaming {
+		replica = &r.ID
+	}
 	var id int64
 	err := tx.QueryRow(ctx, "INSERT INTO messages ("+
 		"conversation_id, parent_id, role, content, content_folded, state, finish_reason, error_code, model, "+
-		"prompt_tokens, completion_tokens, created_at, updated_at"+
-		") VALUES ($1, nullif($2, 0), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+		"prompt_tokens, completion_tokens, created_at, updated_at, replica_id"+
+		") VALUES ($1, nullif($2, 0), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
 		convID, m.ParentID, string(m.Role), content, fold.String(content), string(m.State), text(m.FinishReason),
-		string(m.ErrorCode), text(m.Model), m.Usage.PromptTokens, m.Usage.CompletionTokens, t).Scan(&id)
+		string(m.ErrorCode), text(m.Model), m.Usage.PromptTokens, m.Usage.CompletionTokens, t, replica).Scan(&id)
 	return id, err
 }
 
@@ -471,11 +476,11 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 			}
 		}
 		var err error
-		if u.ID, err = insertMessage(ctx, tx, c.ID, &u, t); err != nil {
+		if u.ID, err = s.insertMessage(ctx, tx, c.ID, &u, t); err != nil {
 			return err
 		}
 		a.ParentID = u.ID
-		if a.ID, err = insertMessage(ctx, tx, c.ID, &a, t); err != nil {
+		if a.ID, err = s.insertMessage(ctx, tx, c.ID, &a, t); err != nil {
 			return err
 		}
 		return setCurrent(ctx, tx, c.ID, a.ID)
@@ -540,7 +545,7 @@ func (s *Store) RestartAnswer(ctx context.Context, old *hxchat.Message, answer *
 		}
 		a = hxchat.Message{ConversationID: convID, ParentID: parent, Role: hxchat.RoleAssistant, Content: text(answer.Content),
 			State: hxchat.StateStreaming, Model: text(answer.Model), CreatedAt: t, UpdatedAt: t}
-		if a.ID, err = insertMessage(ctx, tx, convID, &a, t); err != nil {
+		if a.ID, err = s.insertMessage(ctx, tx, convID, &a, t); err != nil {
 			return err
 		}
 		return setCurrent(ctx, tx, convID, a.ID)
@@ -602,12 +607,12 @@ func (s *Store) EditTurn(ctx context.Context, user *hxchat.Message, answer *hxch
 		}
 		u = hxchat.Message{ConversationID: convID, ParentID: parent, Role: hxchat.RoleUser, Content: text(user.Content),
 			State: hxchat.StateDone, CreatedAt: t, UpdatedAt: t}
-		if u.ID, err = insertMessage(ctx, tx, convID, &u, t); err != nil {
+		if u.ID, err = s.insertMessage(ctx, tx, convID, &u, t); err != nil {
 			return err
 		}
 		a = hxchat.Message{ConversationID: convID, ParentID: u.ID, Role: hxchat.RoleAssistant, Content: text(answer.Content),
 			State: hxchat.StateStreaming, Model: text(answer.Model), CreatedAt: t, UpdatedAt: t}
-		if a.ID, err = insertMessage(ctx, tx, convID, &a, t); err != nil {
+		if a.ID, err = s.insertMessage(ctx, tx, convID, &a, t); err != nil {
 			return err
 		}
 		return setCurrent(ctx, tx, convID, a.ID)
@@ -768,9 +773,10 @@ func (s *Store) FinishAnswer(ctx context.Context, m *hxchat.Message) error {
 
 // InterruptStreaming marks every answer still streaming as interrupted,
 // keeping the text of its last checkpoint, and returns how many there were.
-// Call it at start-up, before any generation of this store runs. (With
-// several replicas on one database this would interrupt the answers of the
-// others: that needs the leases of a later step.)
+// Call it at start-up, before any generation of this store runs, only when
+// no other replica shares the database: the answers of live replicas would
+// be cut too. Replicas that share it join the cluster instead (Join), and
+// TakeExpired takes only the answers of replicas that are gone.
 func (s *Store) InterruptStreaming(ctx context.Context) (int, error) {
 	tag, err := s.pool.Exec(ctx,
 		"UPDATE messages SET state = 'interrupted', updated_at = $1 WHERE state = 'streaming'", now())
