@@ -73,6 +73,7 @@ type Runner struct {
 var (
 	errStopped  = errors.New("stopped by the user")
 	errShutdown = errors.New("server shut down")
+	errFenced   = errors.New("lease lost")
 )
 
 // running is an answer being generated.
@@ -180,6 +181,20 @@ func (r *Runner) Running() int {
 	return len(r.running)
 }
 
+// Fence ends every running answer at once, as interrupted with its text so
+// far, and returns how many there were. A replica calls it when it could
+// not renew its leases for nearly their TTL: another replica is about to
+// take its answers, and it must not go on writing them as if it owned them.
+// New answers are still admitted (they hold a fresh lease).
+func (r *Runner) Fence() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, run := range r.running {
+		run.cancel(errFenced)
+	}
+	return len(r.running)
+}
+
 // Shutdown refuses new answers and waits for the running ones to finish until
 // ctx is done; it then ends the rest, which are stored as interrupted with
 // their text so far and whose streams get their final events. It returns when
@@ -284,7 +299,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	case hxchat.StateError:
 		log.Warn("answer failed", "code", answer.ErrorCode, "err", err, "finish_reason", finish)
 	case hxchat.StateInterrupted:
-		log.Warn("answer interrupted by shutdown", "chars", len(answer.Content))
+		log.Warn("answer interrupted", "cause", context.Cause(ctx), "chars", len(answer.Content))
 	}
 	r.saves.remove(answer.ID) // its end is stored next
 	// The answer's end must be stored even when ctx was cancelled.
@@ -326,6 +341,8 @@ func outcome(ctx context.Context, finish string, err error) (hxchat.State, hxcha
 		return hxchat.StateStopped, ""
 	case errors.Is(cause, errShutdown):
 		return hxchat.StateInterrupted, hxchat.EShutdown
+	case errors.Is(cause, errFenced):
+		return hxchat.StateInterrupted, ""
 	}
 	switch {
 	case err != nil:
