@@ -57,6 +57,16 @@ type Config struct {
 	// shutdown signal before they are cut off (-drain, HXCHAT_DRAIN, default
 	// 10s; 0 cuts them off at once).
 	Drain time.Duration
+	// LeaseTTL is, with PostgreSQL, how long a replica may be silent before
+	// another replica takes its running answers and stores them interrupted
+	// (-lease-ttl, HXCHAT_LEASE_TTL, default 15s, at least 1s). A Config
+	// made by hand may leave it 0 for the default.
+	LeaseTTL time.Duration
+	// ReplicaURL is, with PostgreSQL, where the other replicas reach this
+	// one, scheme and host only (-replica-url, HXCHAT_REPLICA_URL; empty:
+	// http:// and the address the server listens on, or the host's first
+	// non-loopback IPv4 when that address is unspecified, with its port).
+	ReplicaURL string
 	// IdleTimeout ends an answer when the model sends nothing for this long
 	// (-idle-timeout, HXCHAT_IDLE_TIMEOUT, default 60s; 0 means no limit).
 	IdleTimeout time.Duration

@@ -191,6 +191,8 @@ func (l *loader) config() Config {
 		DataDir:              l.get(envData),
 		DatabaseURL:          Secret(l.databaseURL()),
 		Drain:                l.duration(envDrain),
+		LeaseTTL:             l.duration(envLeaseTTL),
+		ReplicaURL:           l.get(envReplicaURL),
 		IdleTimeout:          l.duration(envIdleTimeout),
 		LogLevel:             l.logLevel(envLogLevel),
 		LogFormat:            l.oneOf(envLogFormat, "text", "json"),
@@ -216,6 +218,16 @@ func (l *loader) config() Config {
 	}
 	if cfg.DataDir == "" {
 		l.errorf(envData, "is empty: set it to the directory for the database, like data")
+	}
+	if d, err := time.ParseDuration(l.get(envLeaseTTL)); err == nil && d >= 0 && d < time.Second {
+		l.errorf(envLeaseTTL, "is %q, too short for a replica to renew its leases: use at least 1s, like 15s", l.get(envLeaseTTL))
+	}
+	if u := cfg.ReplicaURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Path != "" && p.Path != "/" {
+			l.errorf(envReplicaURL, "is %q: write where the other replicas reach this one, like http://10.0.0.5:8080", u)
+		} else {
+			cfg.ReplicaURL = p.Scheme + "://" + p.Host
+		}
 	}
 	if cfg.IdleTimeout > 0 && cfg.IdleTimeout < time.Second {
 		l.errorf(envIdleTimeout, "is %q, too short for a model to start answering: use at least 1s, or 0 for no limit", l.get(envIdleTimeout))

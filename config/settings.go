@@ -29,6 +29,8 @@ const (
 	envDatabaseURL     = "HXCHAT_DATABASE_URL"
 	envDatabaseAlias   = "DATABASE_URL" // read when HXCHAT_DATABASE_URL is not set
 	envDrain           = "HXCHAT_DRAIN"
+	envLeaseTTL        = "HXCHAT_LEASE_TTL"
+	envReplicaURL      = "HXCHAT_REPLICA_URL"
 	envIdleTimeout     = "HXCHAT_IDLE_TIMEOUT"
 	envDemoRate        = "HXCHAT_DEMO_RATE"
 	envLogLevel        = "HXCHAT_LOG_LEVEL"
@@ -147,6 +149,10 @@ func sections() []section {
 				"PostgreSQL instead of SQLite, like postgres://user:password@host:5432/hxchat (DATABASE_URL too, when it is one)"},
 			{envDrain, "drain", "DURATION", "10s", false,
 				"on shutdown, how long running answers may finish (0: stop them at once)"},
+			{envLeaseTTL, "lease-ttl", "DURATION", "15s", false,
+				"with PostgreSQL: how long a replica may be silent before another takes its running answers (stored interrupted); at least 1s"},
+			{envReplicaURL, "replica-url", "URL", "", false,
+				"with PostgreSQL: where the other replicas reach this one, like http://10.0.0.5:8080 (default: http://, the address of -addr, or the host's first non-loopback IPv4 when -addr names none, and its port)"},
 			{envMaxPerSession, "max-answers-per-session", "N", "3", false,
 				"answers one browser session may have running at once (0: no limit)"},
 			{envMaxAnswers, "max-answers", "N", "1000", false,
