@@ -78,7 +78,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 		// conversation needs the session that owns it (else 404 below).
 		r = s.ensureSession(w, r)
 	}
-	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
+	if err := s.admitHere(r); err != nil {
 		return err // before anything is stored: the text stays in the box
 	}
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text),
@@ -178,7 +178,9 @@ func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
 	// so that the next message is not refused as coming too early.
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	s.o.Runner.StopWait(ctx, m.ID)
+	if !s.o.Runner.StopWait(ctx, m.ID) && m.State == hxchat.StateStreaming && s.o.Cluster != nil {
+		s.stopElsewhere(ctx, m) // another replica generates it
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -201,7 +203,7 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	last := th.Leaf(conv.CurrentID) == old.ID
-	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
+	if err := s.admitHere(r); err != nil {
 		return err
 	}
 	answer := s.newAnswer(conv)
@@ -413,7 +415,7 @@ func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
+	if err := s.admitHere(r); err != nil {
 		return err
 	}
 	history := th.Path(user.ParentID)

@@ -13,11 +13,17 @@ import (
 // Last-Event-ID of this answer resumes right after that event; one without
 // first gets a snapshot of the text so far. An answer that is no longer
 // running gets its final events at once. Every event has an id; the named
-// final event ends the stream.
+// final event ends the stream. An answer that another replica generates is
+// relayed from it (see relayAnswer).
 func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	_, m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
+	}
+	if s.moving.Err() != nil {
+		// This replica drains: the reader is to follow the answer on
+		// another one, which the load balancer picks.
+		return live.ErrDraining
 	}
 	release, ok := s.limits.openStream(sessionID(r))
 	if !ok {
@@ -25,6 +31,32 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer release()
 	l := s.locales.pick(r)
+	// The stream ends when the client goes, the server shuts down, or this
+	// replica drains (without its final event: the reader reconnects
+	// elsewhere and resumes there).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.shutdown, cancel)()
+	defer context.AfterFunc(s.moving, cancel)()
+	if _, ok := s.o.Hub.Get(m.ID); !ok && m.State == hxchat.StateStreaming && s.o.Cluster != nil {
+		return s.relayAnswer(ctx, w, r, m, l)
+	}
+	s.streamAnswer(ctx, newEventWriter(w, s.o.StreamWrite), r, m, l)
+	return nil
+}
+
+// eventWriter writes the frames of one event stream, each write flushed and
+// bounded by a deadline.
+type eventWriter struct {
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	timeout  time.Duration
+	deadline time.Time
+}
+
+// newEventWriter sends the headers of an event stream and returns its
+// writer; every write must end within timeout.
+func newEventWriter(w http.ResponseWriter, timeout time.Duration) *eventWriter {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -32,47 +64,53 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	rc.Flush() // the browser sees the stream open before the first token
+	return &eventWriter{w: w, rc: rc, timeout: timeout}
+}
 
-	// Every write must end within StreamWrite, so that a reader that stops
-	// reading cannot hold the stream. Moving the deadline is not free (a
-	// timer in the poller), so it moves only when half of it has passed:
-	// each write then has at least half of StreamWrite.
-	var deadline time.Time
-	write := func(frames ...[]byte) bool {
-		if now := time.Now(); deadline.Sub(now) < s.o.StreamWrite/2 {
-			deadline = now.Add(s.o.StreamWrite)
-			rc.SetWriteDeadline(deadline)
-		}
-		for _, f := range frames {
-			if _, err := w.Write(f); err != nil {
-				return false
-			}
-		}
-		return rc.Flush() == nil
+// write writes frames and flushes them; false means that the reader is gone.
+// Every write must end within the timeout, so that a reader that stops
+// reading cannot hold the stream. Moving the deadline is not free (a timer
+// in the poller), so it moves only when half of it has passed: each write
+// then has at least half of the timeout.
+func (e *eventWriter) write(frames ...[]byte) bool {
+	if now := time.Now(); e.deadline.Sub(now) < e.timeout/2 {
+		e.deadline = now.Add(e.timeout)
+		e.rc.SetWriteDeadline(e.deadline)
 	}
-	finish := func(m hxchat.Message, seq int64) {
-		id := live.EventID(m.ID, seq)
-		c := live.Closing(s.render.finalView(s.versioned(r, m, l), 0), m.State)
-		write(c[0](id), c[1](id))
+	for _, f := range frames {
+		if _, err := e.w.Write(f); err != nil {
+			return false
+		}
 	}
+	return e.rc.Flush() == nil
+}
 
+// keepalive is the comment that keeps an idle stream open.
+var keepalive = []byte(": keepalive\n\n")
+
+// finish writes the final events of answer m as stored, at position seq.
+func (s *Server) finish(e *eventWriter, r *http.Request, m hxchat.Message, l *locale, seq int64) {
+	id := live.EventID(m.ID, seq)
+	c := live.Closing(s.render.finalView(s.versioned(r, m, l), 0), m.State)
+	e.write(c[0](id), c[1](id))
+}
+
+// streamAnswer writes the events of answer m from this process's hub, from
+// the request's Last-Event-ID, until the final event or until ctx ends; an
+// answer the hub does not hold gets its stored final events.
+func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Request, m *hxchat.Message, l *locale) {
 	stream, ok := s.o.Hub.Get(m.ID)
 	if !ok {
 		// Not running here: show it as stored (done, failed, or cut short).
-		finish(*m, 0)
-		return nil
+		s.finish(e, r, *m, l, 0)
+		return
 	}
 	pos := int64(-1) // -1: the reader needs a snapshot
 	if mid, seq, ok := live.ParseEventID(r.Header.Get("Last-Event-ID")); ok && mid == m.ID {
 		pos = seq
 	}
-	// The stream ends when the client goes or the server shuts down; one
-	// context for both keeps the wait at each token to three cases.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer context.AfterFunc(s.shutdown, cancel)()
-	keepalive := time.NewTicker(s.o.Keepalive)
-	defer keepalive.Stop()
+	keepalives := time.NewTicker(s.o.Keepalive)
+	defer keepalives.Stop()
 	var buf [][]byte
 	for {
 		frames, last, changed, ended, ok := stream.Since(pos, buf)
@@ -82,30 +120,30 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 				// Ended, and its last events are no longer held: the store has them.
 				fm, err := s.o.Store.Message(r.Context(), m.ConversationID, m.ID)
 				if err != nil {
-					return nil // the response has started; the client will retry
+					return // the response has started; the client will retry
 				}
-				finish(*fm, snap.Seq)
-				return nil
+				s.finish(e, r, *fm, l, snap.Seq)
+				return
 			}
-			if !write(live.AppendEvent(nil, "", live.EventID(m.ID, snap.Seq), s.render.snapshot(*m, l, snap))) {
-				return nil
+			if !e.write(live.AppendEvent(nil, "", live.EventID(m.ID, snap.Seq), s.render.snapshot(*m, l, snap))) {
+				return
 			}
 			pos = snap.Seq
 			continue
 		}
 		buf = frames
-		if len(frames) > 0 && !write(frames...) {
-			return nil
+		if len(frames) > 0 && !e.write(frames...) {
+			return
 		}
 		pos = last
 		if ended {
-			return nil
+			return
 		}
 		select {
 		case <-changed:
-		case <-keepalive.C:
-			if !write([]byte(": keepalive\n\n")) {
-				return nil
+		case <-keepalives.C:
+			if !e.write(keepalive) {
+				return
 			}
 		case <-ctx.Done():
 			select {
@@ -114,7 +152,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 				// ended): send its last events before hanging up.
 				continue
 			default:
-				return nil
+				return
 			}
 		}
 	}

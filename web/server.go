@@ -48,6 +48,10 @@ type Options struct {
 	// sessions. Once people sign in, conversations belong to them, not to
 	// a browser.
 	SignIn SignIn
+
+	// Cluster, when set, connects this server to the other replicas that
+	// share its store; nil for a single process.
+	Cluster *Cluster
 }
 
 // Server is hxchat's HTTP handler.
@@ -63,6 +67,11 @@ type Server struct {
 	// shutdown is done when CloseStreams is called.
 	shutdown     context.Context
 	closeStreams context.CancelFunc
+	// moving is done when MoveStreams is called: this replica drains.
+	moving      context.Context
+	moveStreams context.CancelFunc
+	// client makes the requests to other replicas.
+	client *http.Client
 }
 
 // New returns a server. Templates and static files are parsed and hashed here,
@@ -93,6 +102,13 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, log: o.Logger, tpl: tpl, static: static, locales: locales}
 	s.shutdown, s.closeStreams = context.WithCancel(context.Background())
+	s.moving, s.moveStreams = context.WithCancel(context.Background())
+	if o.Cluster != nil {
+		s.client = o.Cluster.Client
+		if s.client == nil {
+			s.client = replicaClient()
+		}
+	}
 	s.render = &fragments{tpl: tpl, md: markdown.New()}
 	s.limits = newLimits(o.RequestRate, o.MaxStreams)
 	s.handler = s.routes()
@@ -116,6 +132,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // interrupted every answer. Called on shutdown, so that http.Server.Shutdown
 // does not wait for streams that would otherwise stay open.
 func (s *Server) CloseStreams() { s.closeStreams() }
+
+// MoveStreams ends the readers' event streams without their final events,
+// so that each reconnects, with its Last-Event-ID, and resumes on another
+// replica, which relays the answer from this one; from then on a request
+// for an event stream gets 503. The replicas' internal streams go on until
+// their answers end. A replica calls it when it starts to drain.
+func (s *Server) MoveStreams() { s.moveStreams() }
 
 // getOnly refuses a method other than GET and HEAD on a path that has only
 // those.
@@ -156,6 +179,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/static/{hash}/{name}", getOnly)
 	mux.HandleFunc("/healthz", getOnly)
 	s.authRoutes(mux)
+	s.replicaRoutes(mux)
 	mux.Handle("/", s.who(s.limitRequests(app)))
 
 	var h http.Handler = mux

@@ -72,6 +72,9 @@ func (s *Server) branchViews(r *http.Request, conv *hxchat.Conversation, th *hxc
 					}
 					v = s.render.view(*fm, l)
 				}
+			} else if s.o.Cluster != nil {
+				// Another replica generates it: its stream is relayed.
+				v.Live = true
 			}
 		}
 		v.versionNav = navOf(th, m.ID)

@@ -41,7 +41,13 @@ type Main struct {
 	// the Entra ID identity of Azure OpenAI (tests give a fake one).
 	credential func() (azcore.TokenCredential, error)
 
+	// OnTakeover, when set, is called with the number of answers of
+	// silent replicas that this replica took (PostgreSQL only), for
+	// metrics.
+	OnTakeover func(n int)
+
 	store  hxchat.Store
+	leases *live.Leases // nil unless the store is shared (PostgreSQL)
 	hub    *live.Hub
 	runner *live.Runner
 	web    *web.Server
@@ -72,8 +78,10 @@ func NewMain(cfg config.Config, w io.Writer) *Main {
 }
 
 // Run opens the store, marks answers that a previous process left streaming
-// as interrupted, connects the model, and starts serving. It returns once
-// the server listens.
+// as interrupted (on SQLite; on PostgreSQL it joins the other replicas
+// instead, whose sweep takes the answers of replicas that are gone),
+// connects the model, and starts serving. It returns once the server
+// listens.
 func (m *Main) Run(ctx context.Context) error {
 	start := time.Now()
 	cfg := m.Config
@@ -82,10 +90,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = store
-	if n, err := store.InterruptStreaming(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		m.Logger.Warn("answers cut short by the last shutdown marked interrupted", "answers", n)
+	// A store that several replicas share (PostgreSQL) may hold the
+	// running answers of other replicas: those of replicas that are gone
+	// are taken by the sweep of Leases, not here.
+	cluster, shared := store.(hxchat.Cluster)
+	if !shared {
+		if n, err := store.InterruptStreaming(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			m.Logger.Warn("answers cut short by the last shutdown marked interrupted", "answers", n)
+		}
 	}
 	provider, err := m.provider(ctx)
 	if err != nil {
@@ -112,6 +126,17 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxPerOwner: cfg.MaxAnswersPerSession,
 		MaxTotal:    cfg.MaxAnswers,
 	})
+	m.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (-addr, HXCHAT_ADDR): %w", cfg.Addr, err)
+	}
+	var webCluster *web.Cluster
+	if shared {
+		if webCluster, err = m.join(ctx, cluster); err != nil {
+			m.ln.Close()
+			return err
+		}
+	}
 	m.web, err = web.New(web.Options{
 		Store:        store,
 		Runner:       m.runner,
@@ -129,14 +154,15 @@ func (m *Main) Run(ctx context.Context) error {
 
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		SignIn:          signIn,
+		Cluster:         webCluster,
 	})
 	if err != nil {
+		m.ln.Close()
 		return err
 	}
-
-	m.ln, err = net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (-addr, HXCHAT_ADDR): %w", cfg.Addr, err)
+	if shared {
+		m.leases = live.StartLeases(live.LeaseOptions{Cluster: cluster, Runner: m.runner, TTL: webCluster.TTL,
+			Logger: m.Logger, OnTakeover: m.OnTakeover})
 	}
 	m.srv = &http.Server{
 		Handler:           m.web,
@@ -284,6 +310,9 @@ func (m *Main) close() error {
 			return m.store.Close()
 		}
 		return nil
+	}
+	if m.leases != nil {
+		return m.drainReplica()
 	}
 	shut := make(chan error, 1)
 	go func() {
