@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hxchat/hxchat"
@@ -103,8 +105,12 @@ func (s *Server) conversationDelete(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	for _, m := range msgs {
-		if m.State == hxchat.StateStreaming {
-			s.o.Runner.Stop(m.ID)
+		if m.State == hxchat.StateStreaming && !s.o.Runner.Stop(m.ID) && s.o.Cluster != nil {
+			// Another replica generates it: stop it there, so that it
+			// does not run on for a conversation that is gone.
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			s.stopElsewhere(ctx, &m)
+			cancel()
 		}
 	}
 	if err := s.o.Store.DeleteConversation(r.Context(), conv.SessionID, conv.ID); err != nil {

@@ -314,6 +314,7 @@ func TestReplicasKill(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s's reader: %v", name, err)
 		}
+		t.Logf("%s's reader got the answer's end %v after the kill (TTL %v)", name, took.Round(time.Millisecond), ttl)
 		if limit := ttl + ttl/5 + 2*time.Second; took > limit {
 			t.Errorf("%s's reader got the end %v after the kill, later than %v", name, took, limit)
 		}
@@ -402,5 +403,45 @@ func TestReplicasDrain(t *testing.T) {
 	}
 	if _, page := b.get("/c/" + conv); !strings.Contains(page, "こんにちは世界") || strings.Contains(page, "state-interrupted") {
 		t.Error("after the drain, B's page does not show the whole answer")
+	}
+}
+
+// TestReplicasLimit: the limit of answers one session may have running
+// holds across the replicas: with one answer of the session running on A,
+// a message to B is refused (429, the text stays in the box); once it has
+// ended, B takes the next. Deleting the conversation on B stops an answer
+// that A generates.
+func TestReplicasLimit(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate, gate2 := make(chan struct{}), make(chan struct{})
+	defer close(gate2)
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 1},
+		llmtest.Reply{Tokens: answerTokens},
+		llmtest.Reply{Tokens: answerTokens, Gate: gate2, GateAfter: 1})
+	cs := startReplicas(t, up, 2, 2*time.Second, "-max-answers-per-session", "1")
+	jar, _ := cookiejar.New(nil)
+	a, b := browserAt(t, cs[0].base, jar), browserAt(t, cs[1].base, jar)
+
+	_, events := a.send("", "The first")
+	resp, _, err := b.tryPost("/c", url.Values{"message": {"The second"}})
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second answer of the session on B: %v %v, want 429", resp.StatusCode, err)
+	}
+	close(gate)
+	a.stream(events, "", 0)
+	conv, events := b.send("", "The second, later")
+	b.stream(events, "", 0)
+
+	// An answer generated on A, its conversation deleted on B.
+	_, events = a.send(conv, "The third")
+	snapshotAt(t, a, events, 1)
+	onA := follow(a, events, "", 0)
+	onA.waitEvents(t, "the snapshot on A", 1)
+	if resp, _ := b.post("/c/"+conv+"/delete", nil); resp.StatusCode >= 300 {
+		t.Fatalf("delete on B: %d", resp.StatusCode)
+	}
+	evs, err := onA.wait(t)
+	if err != nil || evs[len(evs)-1].data != "stopped" {
+		t.Errorf("the answer of a conversation deleted on B: %v, last %+v", err, evs[len(evs)-1])
 	}
 }
