@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/hxchat/hxchat/llm/llmtest"
 	"github.com/hxchat/hxchat/postgres/pgtest"
 )
@@ -31,7 +33,7 @@ type roundRobin struct {
 
 	mu   sync.Mutex
 	next int
-	log  []string // the backend of each request, in order
+	log  []string // each request's backend and path, in order
 }
 
 func newRoundRobin(t *testing.T, backends ...string) *roundRobin {
@@ -39,6 +41,20 @@ func newRoundRobin(t *testing.T, backends ...string) *roundRobin {
 	p.srv = httptest.NewServer(p)
 	t.Cleanup(func() { p.srv.Close(); p.tr.CloseIdleConnections() })
 	return p
+}
+
+// servedBy returns the backends that served requests whose path ends with
+// suffix.
+func (p *roundRobin) servedBy(suffix string) map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	by := make(map[string]bool)
+	for _, l := range p.log {
+		if backend, path, _ := strings.Cut(l, " "); strings.HasSuffix(path, suffix) {
+			by[backend] = true
+		}
+	}
+	return by
 }
 
 // URL returns the balancer's address.
@@ -70,7 +86,7 @@ func (p *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue // a dead replica: the next one
 		}
 		p.mu.Lock()
-		p.log = append(p.log, backend)
+		p.log = append(p.log, backend+" "+r.URL.Path)
 		p.mu.Unlock()
 		defer resp.Body.Close()
 		for k, vs := range resp.Header {
@@ -444,4 +460,46 @@ func TestReplicasLimit(t *testing.T) {
 	if err != nil || evs[len(evs)-1].data != "stopped" {
 		t.Errorf("the answer of a conversation deleted on B: %v, last %+v", err, evs[len(evs)-1])
 	}
+}
+
+// TestBrowserReplicas: a real browser behind the round-robin balancer of
+// three replicas, without stickiness: the message is taken by one replica,
+// its stream served by another, and the reload mid-answer lands on others
+// again; the page shows the text so far, then the whole answer, exactly
+// once, in one bubble.
+func TestBrowserReplicas(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	tokens := []string{"alpha ", "beta ", "gamma\n", "delta ", "epsilon ", "zeta ", "eta\n", "theta ", "iota"}
+	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 4})
+	cs := startReplicas(t, up, 3, 2*time.Second)
+	lb := newRoundRobin(t, cs[0].base, cs[1].base, cs[2].base)
+	ctx, log := chrome(t)
+
+	do(t, ctx,
+		chromedp.Navigate(lb.URL()+"/"),
+		chromedp.WaitVisible(chromedp.ID("message")),
+		chromedp.SendKeys(chromedp.ID("message"), "reload onto another replica"),
+		pressEnter(),
+	)
+	partial := strings.TrimSpace(strings.Join(tokens[:4], ""))
+	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
+	waitFor(t, "the address bar", func() bool {
+		return strings.HasPrefix(eval[string](t, ctx, `location.pathname`), "/c/")
+	})
+	do(t, ctx, chromedp.Reload())
+	waitText(t, ctx, ".msg.assistant.state-streaming .text", "the text so far after reload", func(s string) bool { return s == partial })
+	close(gate)
+	want := strings.Join(tokens, "")
+	got := waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == want })
+	if strings.Count(got, "alpha") != 1 {
+		t.Errorf("answer shown %d times: %q", strings.Count(got, "alpha"), got)
+	}
+	if answers := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant').length`); answers != 1 {
+		t.Errorf("%d answer bubbles, want 1", answers)
+	}
+	if by := lb.servedBy("/events"); len(by) < 2 {
+		t.Errorf("the answer's streams were served by %v: the test did not cross replicas", by)
+	}
+	log.check(t)
 }
