@@ -12,6 +12,9 @@ import (
 type LeaseOptions struct {
 	// Cluster is the shared store, joined already (hxchat.Cluster.Join).
 	Cluster hxchat.Cluster
+	// URL is where the other replicas reach this one, as it joined: a
+	// replica that fenced itself joins again with it, under a new id.
+	URL string
 	// Runner generates this replica's answers; it is fenced (Runner.Fence)
 	// when the leases cannot be renewed.
 	Runner *Runner
@@ -33,7 +36,9 @@ type LeaseOptions struct {
 // replica is alive. A replica that has not renewed its leases for the TTL
 // less one interval fences itself: it ends its own answers, which another
 // replica is about to take, rather than go on writing them as if it owned
-// them.
+// them. Once it can write again it joins anew, under a new id: answers whose
+// end it could not store (the store was out of reach) still name the old
+// one, which nobody renews, and are taken as any silent replica's.
 //
 // The writes to the store do not grow with answers or tokens: a heartbeat
 // is one row; a sweep writes only the answers it takes.
@@ -79,7 +84,15 @@ func (l *Leases) run(ctx context.Context) {
 		}
 		start := time.Now()
 		hctx, cancel := context.WithTimeout(ctx, l.every)
-		err := l.o.Cluster.Heartbeat(hctx)
+		var err error
+		if fenced {
+			var id string
+			if id, err = l.o.Cluster.Join(hctx, l.o.URL); err == nil {
+				l.o.Logger.Warn("the store answers again: this replica joined anew", "replica", id)
+			}
+		} else {
+			err = l.o.Cluster.Heartbeat(hctx)
+		}
 		cancel()
 		switch {
 		case err == nil:

@@ -21,6 +21,7 @@ type cutCluster struct {
 	mu     sync.Mutex
 	cut    bool
 	beats  int
+	joins  []string // the URLs of Join calls
 	take   int
 	sweeps []time.Duration
 }
@@ -33,6 +34,16 @@ func (c *cutCluster) Heartbeat(context.Context) error {
 	}
 	c.beats++
 	return nil
+}
+
+func (c *cutCluster) Join(_ context.Context, url string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return "", errors.New("connection refused")
+	}
+	c.joins = append(c.joins, url)
+	return hxchat.NewID(), nil
 }
 
 func (c *cutCluster) TakeExpired(_ context.Context, ttl time.Duration) (int, error) {
@@ -72,13 +83,15 @@ func TestLeasesSweep(t *testing.T) {
 // TestLeasesFence: a replica cut off from the store ends its own running
 // answers, stored interrupted with their text, before the TTL has passed
 // since its last heartbeat; while its heartbeats go through, it never does.
+// Once the store answers again, the replica joins anew (a new id, the same
+// URL), so that answers still naming the old id are taken by the others.
 func TestLeasesFence(t *testing.T) {
 	gate := make(chan struct{})
 	defer close(gate)
 	f := newFixture(t, &script{pieces: []string{"So ", "far", " and more"}, gate: gate, after: 2})
 	c := &cutCluster{}
 	const ttl = 300 * time.Millisecond
-	l := live.StartLeases(live.LeaseOptions{Cluster: c, Runner: f.runner, TTL: ttl})
+	l := live.StartLeases(live.LeaseOptions{Cluster: c, URL: "http://10.0.0.5:8080", Runner: f.runner, TTL: ttl})
 	defer l.Stop()
 	a := f.start(t)
 	time.Sleep(3 * ttl)
@@ -95,5 +108,24 @@ func TestLeasesFence(t *testing.T) {
 	}
 	if m.State != hxchat.StateInterrupted || m.Content != "So far" {
 		t.Errorf("fenced answer: %s %q, want interrupted %q", m.State, m.Content, "So far")
+	}
+	c.mu.Lock()
+	c.cut, c.beats = false, 0
+	c.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		joins, beats := c.joins, c.beats
+		c.mu.Unlock()
+		if len(joins) == 1 && beats > 0 {
+			if joins[0] != "http://10.0.0.5:8080" {
+				t.Errorf("joined anew at %q", joins[0])
+			}
+			break
+		}
+		if len(joins) > 1 || time.Now().After(deadline) {
+			t.Fatalf("after the store came back: joins %q, then %d heartbeats; want one join, then heartbeats", joins, beats)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

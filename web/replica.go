@@ -25,8 +25,9 @@ import (
 type Cluster struct {
 	// Store is the shared store's side of the cluster.
 	Store hxchat.Cluster
-	// Self is this replica's id (hxchat.Cluster.Join).
-	Self string
+	// Self is this replica's id (hxchat.Cluster.Join), and URL where the
+	// others reach it.
+	Self, URL string
 	// Secret authenticates the replicas' requests to each other.
 	Secret []byte
 	// TTL is the leases' time to live (live.LeaseOptions.TTL).
@@ -102,6 +103,12 @@ func (s *Server) replicaEvents(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.replicaMessage(r)
 	if err != nil {
 		return err
+	}
+	if _, ok := s.o.Hub.Get(m.ID); !ok && m.State == hxchat.StateStreaming {
+		// Its lease names this replica, but it does not run here (its
+		// end could not be stored): the relaying replica waits for it
+		// to be taken, rather than get its stored state as final.
+		return hxchat.ErrNotFound
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

@@ -36,7 +36,7 @@ func (m *Main) join(ctx context.Context, c hxchat.Cluster) (*web.Cluster, error)
 	}
 	ttl := cmp.Or(m.Config.LeaseTTL, defaultLeaseTTL)
 	m.Logger.Info("joined the replicas of the database", "replica", id, "replica_url", url, "lease_ttl", ttl)
-	return &web.Cluster{Store: c, Self: id, Secret: secret, TTL: ttl, MaxPerSession: m.Config.MaxAnswersPerSession}, nil
+	return &web.Cluster{Store: c, Self: id, URL: url, Secret: secret, TTL: ttl, MaxPerSession: m.Config.MaxAnswersPerSession}, nil
 }
 
 // defaultReplicaURL is where other replicas reach this one when

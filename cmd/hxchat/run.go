@@ -161,7 +161,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if shared {
-		m.leases = live.StartLeases(live.LeaseOptions{Cluster: cluster, Runner: m.runner, TTL: webCluster.TTL,
+		m.leases = live.StartLeases(live.LeaseOptions{Cluster: cluster, URL: webCluster.URL, Runner: m.runner, TTL: webCluster.TTL,
 			Logger: m.Logger, OnTakeover: m.OnTakeover})
 	}
 	m.srv = &http.Server{
