@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hxchat/hxchat/llm/llmtest"
 	"github.com/hxchat/hxchat/postgres/pgtest"
@@ -114,7 +115,12 @@ func (p *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // talking to up, with leases of ttl; args are more flags for each.
 func startReplicas(t *testing.T, up *llmtest.Server, n int, ttl time.Duration, args ...string) []*child {
 	t.Helper()
-	db := pgtest.URL(t)
+	return startReplicasOn(t, up, pgtest.URL(t), n, ttl, args...)
+}
+
+// startReplicasOn is startReplicas on the database db.
+func startReplicasOn(t *testing.T, up *llmtest.Server, db string, n int, ttl time.Duration, args ...string) []*child {
+	t.Helper()
 	var cs []*child
 	for range n {
 		cs = append(cs, startChild(t, up, t.TempDir(), append([]string{"-database-url", db, "-lease-ttl", ttl.String()}, args...)...))
@@ -502,4 +508,84 @@ func TestBrowserReplicas(t *testing.T) {
 		t.Errorf("the answer's streams were served by %v: the test did not cross replicas", by)
 	}
 	log.check(t)
+}
+
+// TestReplicasStoreWrites: the writes of replicas to PostgreSQL do not grow
+// with the tokens. Ten answers of 150 tokens each (1,500 tokens, at about
+// 1,000 a second) are generated on A and read on B through the relay; the
+// rows that the whole run updated (counted by PostgreSQL for the test's
+// schema, once the replicas have exited and their connections reported
+// them) are the checkpoints (one row an answer a second), the ends of the
+// answers, and the heartbeats (one row per replica every fifth of the
+// TTL), all far fewer than the tokens.
+func TestReplicasStoreWrites(t *testing.T) {
+	const answers, tokens = 10, 150
+	up := llmtest.NewServer(t)
+	var toks []string
+	for i := range tokens {
+		toks = append(toks, fmt.Sprintf("t%d ", i))
+	}
+	for range answers {
+		up.Reply(llmtest.Reply{Tokens: toks, Delay: 10 * time.Millisecond})
+	}
+	db := pgtest.URL(t)
+	const ttl = 2 * time.Second
+	start := time.Now()
+	cs := startReplicasOn(t, up, db, 2, ttl)
+	var readers []*reader
+	for range answers {
+		jar, _ := cookiejar.New(nil)
+		_, events := browserAt(t, cs[0].base, jar).send("", "Count to 150.")
+		readers = append(readers, follow(browserAt(t, cs[1].base, jar), events, "", 0))
+	}
+	relayed := 0
+	for _, rd := range readers {
+		evs, err := rd.wait(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d answerDOM
+		d.apply(t, evs)
+		if d.html() != rendered(strings.Join(toks, "")) {
+			t.Errorf("relayed answer: %q", d.html())
+		}
+		relayed += len(evs)
+	}
+	for _, c := range cs {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		if err := c.wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
+
+	conn, err := pgx.Connect(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	upd := map[string]int64{}
+	// A backend reports its counts when it exits; the server's stats may
+	// take a moment more.
+	waitFor(t, "the statistics", func() bool {
+		rows, err := conn.Query(t.Context(), "SELECT relname, n_tup_upd FROM pg_stat_user_tables WHERE schemaname = current_schema()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var name string
+			var n int64
+			rows.Scan(&name, &n)
+			upd[name] = n
+		}
+		return rows.Err() == nil && upd["replicas"] > 0
+	})
+	t.Logf("%d tokens generated, %d events relayed, in %v: %d message rows updated, %d heartbeats", answers*tokens, relayed, took.Round(time.Millisecond), upd["messages"], upd["replicas"])
+	secs := int64(took/time.Second) + 1
+	if max := answers*secs + answers; upd["messages"] > max { // checkpoints, one an answer a second, and the ends
+		t.Errorf("%d message rows updated in %ds for %d answers, more than %d: the writes grow with the tokens", upd["messages"], secs, answers, max)
+	}
+	if max := 2 * (secs*int64(time.Second/(ttl/5)) + 1); upd["replicas"] > max {
+		t.Errorf("%d heartbeats of 2 replicas in %ds, more than %d", upd["replicas"], secs, max)
+	}
 }
