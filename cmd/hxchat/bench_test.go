@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/hxchat/hxchat/postgres/pgtest"
 )
 
 // BenchmarkTokenLatency measures what one answer's stream adds to each
@@ -20,6 +22,53 @@ import (
 //
 //	go test -run '^$' -bench TokenLatency -benchtime 2000x ./cmd/hxchat
 func BenchmarkTokenLatency(b *testing.B) {
+	up, gate, tokens := latencyUpstream(b)
+	cfg := testConfig(up, b.TempDir())
+	cfg.LogLevel = 8 // errors only
+	m := NewMain(cfg, discard{})
+	if err := m.Run(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	defer close(gate)
+	tokenLatency(b, gate, m, "http://"+m.Addr(), tokens)
+}
+
+// BenchmarkTokenLatencyReplicas is BenchmarkTokenLatency on two replicas
+// on PostgreSQL: the answer is generated on A and read on A (owner) or on B,
+// which relays it from A (relayed). The difference is what the relay adds
+// to each token.
+//
+//	go test -run '^$' -bench TokenLatencyReplicas -benchtime 2000x ./cmd/hxchat
+func BenchmarkTokenLatencyReplicas(b *testing.B) {
+	for _, read := range []string{"owner", "relayed"} {
+		b.Run(read, func(b *testing.B) {
+			up, gate, tokens := latencyUpstream(b)
+			cfg := testConfig(up, b.TempDir())
+			cfg.LogLevel = 8 // errors only
+			cfg.DatabaseURL = config.Secret(pgtest.URL(b))
+			var ms []*Main
+			for range 2 {
+				m := NewMain(cfg, discard{})
+				if err := m.Run(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				ms = append(ms, m)
+			}
+			defer close(gate)
+			reader := ms[0]
+			if read == "relayed" {
+				reader = ms[1]
+			}
+			tokenLatency(b, gate, ms[0], "http://"+reader.Addr(), tokens)
+		})
+	}
+}
+
+// latencyUpstream is a fake model service whose one answer has a token
+// more than b.N, each let through gate after the first.
+func latencyUpstream(b *testing.B) (*llmtest.Server, chan struct{}, []string) {
 	up := llmtest.NewServer(b)
 	gate := make(chan struct{})
 	tokens := make([]string, b.N+1)
@@ -30,19 +79,15 @@ func BenchmarkTokenLatency(b *testing.B) {
 		}
 	}
 	up.Reply(llmtest.Reply{Tokens: tokens, Gate: gate, GateAfter: 1})
-	cfg := testConfig(up, b.TempDir())
-	cfg.LogLevel = 8 // errors only
-	m := NewMain(cfg, discard{})
-	if err := m.Run(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	defer close(gate)
+	return up, gate, tokens
+}
 
+// tokenLatency posts a message to m, reads its answer's stream at base,
+// and measures each token from gate to the reader.
+func tokenLatency(b *testing.B, gate chan struct{}, m *Main, base string, tokens []string) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	base := "http://" + m.Addr()
-	req, _ := http.NewRequest("POST", base+"/c", strings.NewReader("message=latency"))
+	req, _ := http.NewRequest("POST", "http://"+m.Addr()+"/c", strings.NewReader("message=latency"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.Do(req)
 	if err != nil {

@@ -258,6 +258,24 @@ func TestReplicasRelay(t *testing.T) {
 		t.Errorf("the page on C does not show the answer as streamed:\n%s\nstreamed %s", page, d.final)
 	}
 
+	// The replicas' internal routes are for replicas only: a browser,
+	// even the owner's, and a wrong key get 404.
+	internal := fmt.Sprintf("%s/_replica/c/%s/m/%d/events", cs[0].base, conv, answerID(events))
+	for _, auth := range []string{"", "Bearer 00", "Bearer " + strings.Repeat("0", 64)} {
+		req, _ := http.NewRequest("GET", internal, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := a.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("internal stream with Authorization %q: %d, want 404", auth, resp.StatusCode)
+		}
+	}
+
 	// Stop on B of an answer that A generates.
 	_, events = a.send(conv, "And then?")
 	snapshotAt(t, a, events, 2)
