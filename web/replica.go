@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -201,6 +202,7 @@ func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http
 		lastID = r.Header.Get("Last-Event-ID")
 	}
 	lastKeepalive := time.Now()
+	failed := false // the owner failed once: later failures are logged at debug level
 	for {
 		owner, ok, err := c.Store.Owner(ctx, m.ID, c.TTL)
 		switch {
@@ -209,9 +211,18 @@ func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http
 		case err != nil:
 			s.log.Warn("find the replica of an answer", "answer", m.ID, "err", err)
 		case ok && owner.ID != c.Self:
-			ended, last, wrote, gone := s.relayFrom(ctx, e, owner, m, l, lastID)
+			ended, last, wrote, gone, err := s.relayFrom(ctx, e, owner, m, l, lastID)
 			if ended || gone {
 				return nil
+			}
+			if err != nil && ctx.Err() == nil {
+				level := slog.LevelInfo
+				if failed {
+					level = slog.LevelDebug
+				}
+				s.log.Log(ctx, level, "relay an answer: its replica does not answer; waiting for it, or for its takeover",
+					"answer", m.ID, "replica", owner.URL, "err", err)
+				failed = true
 			}
 			if last != "" {
 				lastID = last
@@ -256,12 +267,12 @@ var finalLine = []byte("event: " + live.FinalEvent + "\n")
 
 // relayFrom copies the frames of answer m's stream on replica owner to e,
 // from lastID ("" for a snapshot first), until the final event (ended),
-// until the owner's stream breaks, or until ctx ends. It returns the id of
-// the last event copied (last), whether it wrote anything (wrote), and gone
-// when the reader is gone. Only whole events are written: a break in the
+// until the owner's stream breaks (err), or until ctx ends. It returns the
+// id of the last event copied (last), whether it wrote anything (wrote), and
+// gone when the reader is gone. Only whole events are written: a break in the
 // middle of one leaves nothing half-sent, so what follows (the rest from
 // the owner, or the stored final events) continues a valid stream.
-func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Replica, m *hxchat.Message, l *locale, lastID string) (ended bool, last string, wrote, gone bool) {
+func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Replica, m *hxchat.Message, l *locale, lastID string) (ended bool, last string, wrote, gone bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req := s.replicaRequest(ctx, http.MethodGet, owner, m, "events")
@@ -271,15 +282,11 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Info("relay an answer: its replica does not answer", "answer", m.ID, "replica", owner.URL, "err", err)
-		}
-		return false, "", false, false
+		return false, "", false, false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		s.log.Warn("relay an answer: its replica refused", "answer", m.ID, "replica", owner.URL, "status", resp.StatusCode)
-		return false, "", false, false
+		return false, "", false, false, fmt.Errorf("status %d", resp.StatusCode)
 	}
 	// The owner writes a keepalive at least every Keepalive; silence for
 	// two of them is a replica that is gone without closing the
@@ -299,23 +306,23 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 			if i := bytes.LastIndex(buf, []byte("\n\n")); i >= 0 {
 				whole := buf[:i+2]
 				if !e.write(whole) {
-					return false, last, wrote, true
+					return false, last, wrote, true, nil
 				}
 				wrote = true
 				if id := lastEventID(whole); id != "" {
 					last = id
 				}
 				if bytes.HasPrefix(whole, finalLine) || bytes.Contains(whole, append([]byte("\n\n"), finalLine...)) {
-					return true, last, wrote, false
+					return true, last, wrote, false, nil
 				}
 				buf = append(buf[:0], buf[i+2:]...)
 			}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				s.log.Info("relay an answer: its replica's stream broke", "answer", m.ID, "replica", owner.URL, "err", err)
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the stream ended before the answer")
 			}
-			return false, last, wrote, false
+			return false, last, wrote, false, err
 		}
 	}
 }

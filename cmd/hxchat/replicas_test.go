@@ -607,3 +607,40 @@ func TestReplicasStoreWrites(t *testing.T) {
 		t.Errorf("%d heartbeats of 2 replicas in %ds, more than %d", upd["replicas"], secs, max)
 	}
 }
+
+// TestReplicasStartup: a replica that starts while another generates an
+// answer leaves that answer alone (on SQLite, start-up marks every streaming
+// answer interrupted; here only a sweep takes those of silent replicas): the
+// answer goes on, and the new replica relays it to the end.
+func TestReplicasStartup(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 3})
+	db := pgtest.URL(t)
+	const ttl = 1 * time.Second
+	a := startReplicasOn(t, up, db, 1, ttl)[0]
+	jar, _ := cookiejar.New(nil)
+	conv, events := browserAt(t, a.base, jar).send("", "Still there?")
+	snapshotAt(t, browserAt(t, a.base, jar), events, 3)
+
+	b := startReplicasOn(t, up, db, 1, ttl)[0]
+	onB := follow(browserAt(t, b.base, jar), events, "", 0)
+	onB.waitEvents(t, "the snapshot on B", 1)
+	time.Sleep(2 * ttl) // B's sweeps run meanwhile
+	close(gate)
+	evs, err := onB.wait(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d answerDOM
+	d.apply(t, evs)
+	if d.html() != rendered(answerText()) || evs[len(evs)-1].data != "done" {
+		t.Errorf("the answer that ran while B started: %q, last %+v", d.html(), evs[len(evs)-1])
+	}
+	if b.logged("interrupted") {
+		t.Errorf("B interrupted answers at start-up or in a sweep")
+	}
+	if _, page := browserAt(t, b.base, jar).get("/c/" + conv); !strings.Contains(page, "state-done") {
+		t.Error("B's page does not show the answer done")
+	}
+}
