@@ -34,7 +34,8 @@ type LeaseOptions struct {
 // are stored interrupted, with their last checkpointed text. An answer is
 // thus taken at most a TTL after its replica died, and never while its
 // replica is alive. A replica that has not renewed its leases for the TTL
-// less one interval fences itself: it ends its own answers, which another
+// less two intervals (the store could not be written, or the process was
+// paused) fences itself: it ends its own answers, which another
 // replica is about to take, rather than go on writing them as if it owned
 // them. Once it can write again it joins anew, under a new id: answers whose
 // end it could not store (the store was out of reach) still name the old
@@ -83,6 +84,17 @@ func (l *Leases) run(ctx context.Context) {
 		case <-t.C:
 		}
 		start := time.Now()
+		// The ticks come every interval, give or take: with two intervals
+		// of margin, the fence comes a whole interval before the TTL.
+		if silent := start.Sub(renewed); !fenced && silent+2*l.every > l.o.TTL {
+			// Before the next heartbeat, the others may take this
+			// replica's answers (the store could not be written, or
+			// this process was paused): end them now.
+			fenced = true
+			n := l.o.Runner.Fence()
+			l.o.Logger.Error("leases not renewed for nearly their TTL: this replica's answers are ended as interrupted",
+				"answers", n, "silent", silent.Round(time.Millisecond), "ttl", l.o.TTL)
+		}
 		hctx, cancel := context.WithTimeout(ctx, l.every)
 		var err error
 		if fenced {
@@ -101,14 +113,6 @@ func (l *Leases) run(ctx context.Context) {
 			return
 		default:
 			l.o.Logger.Error("renew this replica's leases", "err", err, "silent", time.Since(renewed).Round(time.Millisecond))
-			// Before the next heartbeat, the others may take this
-			// replica's answers: end them now.
-			if !fenced && time.Since(renewed)+l.every >= l.o.TTL {
-				fenced = true
-				n := l.o.Runner.Fence()
-				l.o.Logger.Error("leases not renewed for nearly their TTL: this replica's answers are ended as interrupted",
-					"answers", n, "ttl", l.o.TTL)
-			}
 			continue // a store this replica cannot write to cannot be swept
 		}
 		sctx, cancel := context.WithTimeout(ctx, l.every)

@@ -90,11 +90,11 @@ func TestLeasesFence(t *testing.T) {
 	defer close(gate)
 	f := newFixture(t, &script{pieces: []string{"So ", "far", " and more"}, gate: gate, after: 2})
 	c := &cutCluster{}
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second
 	l := live.StartLeases(live.LeaseOptions{Cluster: c, URL: "http://10.0.0.5:8080", Runner: f.runner, TTL: ttl})
 	defer l.Stop()
 	a := f.start(t)
-	time.Sleep(3 * ttl)
+	time.Sleep(2 * ttl)
 	if m, _ := f.store.Message(context.Background(), f.conv.ID, a.ID); m.State != hxchat.StateStreaming {
 		t.Fatalf("fenced while the heartbeats go through: %s", m.State)
 	}

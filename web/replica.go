@@ -294,7 +294,7 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 	silent := 2*s.o.Keepalive + time.Second
 	watchdog := time.AfterFunc(silent, cancel)
 	defer watchdog.Stop()
-	buf := make([]byte, 0, 16<<10)
+	buf := make([]byte, 0, 4<<10) // a token's event is far smaller; a snapshot may grow it
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // a longer event than the buffer: grow it
