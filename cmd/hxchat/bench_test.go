@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +120,7 @@ func tokenLatency(b *testing.B, gate chan struct{}, m *Main, base string, tokens
 	}
 	next() // the snapshot, with the first token
 	lat := make([]time.Duration, 0, b.N)
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
@@ -127,9 +129,19 @@ func tokenLatency(b *testing.B, gate chan struct{}, m *Main, base string, tokens
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()
+	// The CPU of the whole process: the fake model, hxchat (both
+	// replicas, when there are two) and the reader.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/token")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// cpuTime returns the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type discard struct{}

@@ -417,6 +417,11 @@ func TestReplicasDrain(t *testing.T) {
 		resp, _, err := a.tryPost("/c/"+conv+"/messages", url.Values{"message": {"one more"}})
 		return err == nil && resp.StatusCode == http.StatusServiceUnavailable
 	})
+	// A stream request that still lands on A is refused, so that the
+	// browser tries again, elsewhere.
+	if _, err := a.tryStream(t.Context(), events, before[len(before)-1].id, 0, nil); err == nil || !strings.Contains(err.Error(), ": 503") {
+		t.Errorf("a stream request to the draining replica: %v, want 503", err)
+	}
 	// The reader's browser reconnects; the balancer sends it to B.
 	after := follow(b, events, before[len(before)-1].id, 0)
 	time.Sleep(200 * time.Millisecond) // the rest is generated while it is connected, or before
