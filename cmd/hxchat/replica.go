@@ -18,7 +18,8 @@ import (
 const defaultLeaseTTL = 15 * time.Second
 
 // join makes this process a replica of the cluster that shares the store:
-// it advertises its URL, and reads (or, first, makes) the cluster's secret.
+// it advertises its URL, reads (or, first, makes) the cluster's secret, and
+// takes the answers of replicas that are gone.
 // It is called once the server listens (the URL has its port) and before it
 // serves (every answer it starts holds its lease).
 func (m *Main) join(ctx context.Context, c hxchat.Cluster) (*web.Cluster, error) {
@@ -36,6 +37,17 @@ func (m *Main) join(ctx context.Context, c hxchat.Cluster) (*web.Cluster, error)
 	}
 	ttl := cmp.Or(m.Config.LeaseTTL, defaultLeaseTTL)
 	m.Logger.Info("joined the replicas of the database", "replica", id, "replica_url", url, "lease_ttl", ttl)
+	// A sweep now, not a fifth of the TTL later: a replica that restarts
+	// after a crash shows the answers it left, if their lease has expired,
+	// as interrupted at once, as a single process on SQLite does.
+	if n, err := c.TakeExpired(ctx, ttl); err != nil {
+		return nil, err
+	} else if n > 0 {
+		m.Logger.Warn("answers of silent replicas taken: stored interrupted", "answers", n, "ttl", ttl)
+		if m.OnTakeover != nil {
+			m.OnTakeover(n)
+		}
+	}
 	return &web.Cluster{Store: c, Self: id, URL: url, Secret: secret, TTL: ttl, MaxPerSession: m.Config.MaxAnswersPerSession}, nil
 }
 

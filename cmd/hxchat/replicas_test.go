@@ -649,3 +649,43 @@ func TestReplicasStartup(t *testing.T) {
 		t.Error("B's page does not show the answer done")
 	}
 }
+
+// TestReplicasRestart: the only replica is killed mid-answer and started
+// again after the TTL: before it serves, it has stored the answer it left
+// as interrupted, with its checkpointed text, as a process on SQLite does
+// at start-up.
+func TestReplicasRestart(t *testing.T) {
+	up := llmtest.NewServer(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	up.Reply(llmtest.Reply{Tokens: answerTokens, Gate: gate, GateAfter: 3})
+	db := pgtest.URL(t)
+	const ttl = time.Second
+	a := startReplicasOn(t, up, db, 1, ttl)[0]
+	jar, _ := cookiejar.New(nil)
+	b := browserAt(t, a.base, jar)
+	conv, events := b.send("", "Crash now?")
+	snapshotAt(t, b, events, 3)
+	time.Sleep(1500 * time.Millisecond) // a checkpoint
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.wait()
+	time.Sleep(ttl + 200*time.Millisecond)
+
+	a = startReplicasOn(t, up, db, 1, ttl)[0]
+	took := -1
+	a.mu.Lock()
+	for i, l := range a.log {
+		if strings.Contains(l, "answers of silent replicas taken") && strings.Contains(l, "answers=1") {
+			took = i
+		}
+		if strings.Contains(l, "hxchat is ready") && (took < 0 || took > i) {
+			t.Errorf("ready before the answer left by the crash was taken")
+		}
+	}
+	a.mu.Unlock()
+	b.base = a.base
+	_, page := b.get("/c/" + conv)
+	if !strings.Contains(page, "state-interrupted") || !strings.Contains(page, rendered(strings.Join(answerTokens[:3], ""))) {
+		t.Errorf("after the restart the page does not show the answer interrupted with its text:\n%s", page)
+	}
+}
