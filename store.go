@@ -86,7 +86,9 @@ type Store interface {
 	FinishAnswer(ctx context.Context, m *Message) error
 	// InterruptStreaming marks every answer still streaming as interrupted, and
 	// returns how many there were. It is called at start-up, when no
-	// generation of this store can be running.
+	// generation of this store can be running: by a single process. Replicas
+	// that share a store (see Cluster) take only the answers of replicas
+	// that are gone, with Cluster.TakeExpired.
 	InterruptStreaming(ctx context.Context) (int, error)
 
 	Close() error
