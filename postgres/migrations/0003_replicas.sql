@@ -1,4 +1,4 @@
--- 0002: several replicas on one database. Each running process of hxchat is
+-- 0003: several replicas on one database. Each running process of hxchat is
 -- a replica, with a random id and the URL where the others reach it; every
 -- answer it starts names it (a lease), and one heartbeat write renews all
 -- of a replica's leases at once. An answer whose replica has not been seen
