@@ -51,6 +51,7 @@ type Delta struct {
 // Retry is a wait of a provider before it sends its request again.
 type Retry struct {
 	Code    ErrorCode     // why: the error of the failed attempt, such as ERateLimited
+	Status  int           // the failed attempt's HTTP status; 0 when no response came (the connection failed or timed out)
 	After   time.Duration // how long it waits, as the service asked if it did
 	Attempt int           // the attempt that follows the wait: 2 is the first retry
 	Of      int           // the attempts it makes at most

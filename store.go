@@ -8,6 +8,14 @@ type Partial struct {
 	Content string
 }
 
+// Pinger is a Store that can tell whether its database answers: sqlite/ and
+// postgres/ implement it with a query that costs next to nothing. The web
+// layer's readiness check (/readyz) asks it.
+type Pinger interface {
+	// Ping returns nil when the database answers a query, within ctx.
+	Ping(ctx context.Context) error
+}
+
 // Store keeps sessions, conversations and messages. sqlite/ and postgres/ implement it;
 // every method is safe for concurrent use. Lookups of a missing row return an
 // error whose Code is ENotFound (ErrNotFound).

@@ -69,6 +69,9 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 				return
 			}
 			retry := &hxchat.Retry{Code: hxchat.Code(mapped), After: wait, Attempt: attempt + 2, Of: p.retries + 1, Err: mapped}
+			if res != nil {
+				retry.Status = res.StatusCode
+			}
 			if !yield(hxchat.Delta{Retry: retry}, nil) {
 				return
 			}

@@ -57,7 +57,10 @@ type Store struct {
 	replica atomic.Pointer[hxchat.Replica]
 }
 
-var _ hxchat.Store = (*Store)(nil)
+var (
+	_ hxchat.Store  = (*Store)(nil)
+	_ hxchat.Pinger = (*Store)(nil)
+)
 
 // Open connects to the PostgreSQL database at url (postgres://user:password@host:port/database?options,
 // as libpq takes it; pool_max_conns=N sizes the pool, default the larger of
@@ -92,6 +95,20 @@ func describe(cfg *pgxpool.Config) string {
 	c := cfg.ConnConfig
 	return fmt.Sprintf("database %q on %s:%d as %q", c.Database, c.Host, c.Port, c.User)
 }
+
+// Ping sends an empty statement on a connection of the pool: it fails when
+// no connection can be had (the server is down or refuses us, or the pool
+// is closed) or ctx ends first.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// PoolStat returns a snapshot of the connection pool's counters (acquired,
+// idle and total connections, waits for one), for the metrics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
 
 // Close closes the pool, waiting for the connections in use to be given
 // back; the store must not be used afterwards.

@@ -70,7 +70,10 @@ type Store struct {
 	missed sync.Map // query → struct{}
 }
 
-var _ hxchat.Store = (*Store)(nil)
+var (
+	_ hxchat.Store  = (*Store)(nil)
+	_ hxchat.Pinger = (*Store)(nil)
+)
 
 // Open opens the SQLite database file at path, creating the file and its
 // parent directories when they are missing, and brings its schema up to date
@@ -173,6 +176,17 @@ func (s *Store) Close() error {
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
+}
+
+// Ping reads the schema's version from the database file on a reader
+// connection, which a writer busy with a long transaction does not hold
+// up: it fails when the file cannot be read or the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	var v int64
+	if err := s.r.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
 }
 
 // Integrity runs PRAGMA integrity_check and PRAGMA foreign_key_check and
