@@ -45,6 +45,10 @@ type Config struct {
 	// (-addr, HXCHAT_ADDR, default "127.0.0.1:8080"; ":8080" listens on every
 	// interface).
 	Addr string
+	// MetricsAddr, when set, is the TCP address of a listener of its own
+	// for /metrics, which Addr then does not serve (-metrics-addr,
+	// HXCHAT_METRICS_ADDR, like "127.0.0.1:9090"; empty: /metrics on Addr).
+	MetricsAddr string
 	// DataDir is the directory that holds the SQLite database
 	// (-data, HXCHAT_DATA, default "data").
 	DataDir string

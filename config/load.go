@@ -188,6 +188,7 @@ func (l *loader) scrubbed(msgs []string) []string {
 func (l *loader) config() Config {
 	cfg := Config{
 		Addr:                 l.addr(envAddr),
+		MetricsAddr:          l.metricsAddr(envMetricsAddr),
 		DataDir:              l.get(envData),
 		DatabaseURL:          Secret(l.databaseURL()),
 		Drain:                l.duration(envDrain),
@@ -635,18 +636,29 @@ func (l *loader) dotenvName() string {
 }
 
 // addr checks a host:port address.
-func (l *loader) addr(env string) string {
+func (l *loader) addr(env string) string { return l.addrLike(env, "8080") }
+
+// addrLike checks a host:port; a message's example has the port example.
+func (l *loader) addrLike(env, example string) string {
 	v := l.get(env)
 	_, port, err := net.SplitHostPort(v)
 	if err != nil {
-		l.errorf(env, "is %q, not host:port: write it like 127.0.0.1:8080, or :8080 to listen on every interface", v)
+		l.errorf(env, "is %q, not host:port: write it like 127.0.0.1:%s, or :%s to listen on every interface", v, example, example)
 		return ""
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		l.errorf(env, "has the port %q: use a number from 0 to 65535, like 127.0.0.1:8080", port)
+		l.errorf(env, "has the port %q: use a number from 0 to 65535, like 127.0.0.1:%s", port, example)
 		return ""
 	}
 	return v
+}
+
+// metricsAddr checks the metrics' own address, which may be empty.
+func (l *loader) metricsAddr(env string) string {
+	if l.get(env) == "" {
+		return ""
+	}
+	return l.addrLike(env, "9090")
 }
 
 // duration parses a Go duration of 0 to 24h.

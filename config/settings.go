@@ -31,6 +31,7 @@ const (
 	envDrain           = "HXCHAT_DRAIN"
 	envLeaseTTL        = "HXCHAT_LEASE_TTL"
 	envReplicaURL      = "HXCHAT_REPLICA_URL"
+	envMetricsAddr     = "HXCHAT_METRICS_ADDR"
 	envIdleTimeout     = "HXCHAT_IDLE_TIMEOUT"
 	envDemoRate        = "HXCHAT_DEMO_RATE"
 	envLogLevel        = "HXCHAT_LOG_LEVEL"
@@ -143,6 +144,8 @@ func sections() []section {
 		{"Server", []setting{
 			{envAddr, "addr", "HOST:PORT", "127.0.0.1:8080", false,
 				"address to listen on (:8080 listens on every interface)"},
+			{envMetricsAddr, "metrics-addr", "HOST:PORT", "", false,
+				"serve /metrics (Prometheus) on a listener of its own, like 127.0.0.1:9090, and not on -addr (empty: at /metrics on -addr)"},
 			{envData, "data", "DIR", "data", false,
 				"directory of the SQLite database"},
 			{envDatabaseURL, "database-url", "URL", "", true,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/metrics"
 )
 
 // AnswerRenderer turns the steps of one answer into the data of SSE events.
@@ -49,6 +50,9 @@ type RunnerOptions struct {
 	// MaxPerOwner limits the answers one owner (a session) may have running
 	// at once, MaxTotal those of everybody; 0 means no limit.
 	MaxPerOwner, MaxTotal int
+	// Metrics records the generations (running, outcomes, tokens, time to
+	// the first token, retries); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Runner starts and stops the generations of answers. Each generation runs on
@@ -243,6 +247,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		usage  hxchat.Usage
 		err    error
 	)
+	measure := r.o.Metrics.StartAnswer()
 	for d, e := range r.o.Provider.Stream(ctx, req) {
 		if e != nil {
 			err = e
@@ -250,6 +255,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		}
 		if d.Retry != nil {
 			log.Info("answer waits to retry", "wait", d.Retry.After, "attempt", d.Retry.Attempt, "err", d.Retry.Err)
+			measure.Retry(*d.Retry)
 			var data []byte
 			if err = safely(func() { data = render.Wait(*d.Retry) }); err != nil {
 				break
@@ -258,6 +264,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 			continue
 		}
 		if d.Text != "" {
+			measure.Text()
 			text.WriteString(d.Text)
 			t := text.String()
 			var data []byte
@@ -292,6 +299,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	answer.FinishReason = finish
 	answer.Usage = usage
 	answer.State, answer.ErrorCode = outcome(ctx, finish, err)
+	measure.End(answer.State, answer.ErrorCode, usage)
 	if e, ok := errors.AsType[*hxchat.Error](err); ok && answer.State == hxchat.StateError && e.RetryAfter > 0 {
 		answer.RetryAt = time.Now().Add(e.RetryAfter) // stored: a reload says the same
 	}

@@ -30,6 +30,8 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 		return userError(hxchat.ETooMany, "error.too_many_streams")
 	}
 	defer release()
+	s.o.Metrics.StreamOpened()
+	defer s.o.Metrics.StreamClosed()
 	l := s.locales.pick(r)
 	// The stream ends when the client goes, the server shuts down, or this
 	// replica drains (without its final event: the reader reconnects

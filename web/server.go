@@ -8,9 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/metrics"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/markdown"
 )
@@ -52,6 +54,13 @@ type Options struct {
 	// Cluster, when set, connects this server to the other replicas that
 	// share its store; nil for a single process.
 	Cluster *Cluster
+
+	// Metrics counts requests and open answer streams; nil counts nothing.
+	Metrics *metrics.Metrics
+	// ServeMetrics serves Metrics at GET /metrics, to anyone who reaches
+	// the server, without a session; off when the metrics have a listener
+	// of their own (-metrics-addr).
+	ServeMetrics bool
 }
 
 // Server is hxchat's HTTP handler.
@@ -72,6 +81,8 @@ type Server struct {
 	moveStreams context.CancelFunc
 	// client makes the requests to other replicas.
 	client *http.Client
+	// draining is set by Drain: /readyz says 503 from then on.
+	draining atomic.Bool
 }
 
 // New returns a server. Templates and static files are parsed and hashed here,
@@ -171,18 +182,25 @@ func (s *Server) routes() http.Handler {
 	app.Handle("POST /c/{id}/delete", s.handle(s.conversationDelete))
 	app.Handle("POST /lang", s.handle(s.langSet))
 
-	// Static files and the health check need no session and cost nothing.
+	// Static files, the health checks and the metrics need no session and
+	// are not counted against a browser's budget.
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/{hash}/{name}", s.static)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.ready)
 	// Other methods on those paths: 405, not the session routes' 404.
 	mux.HandleFunc("/static/{hash}/{name}", getOnly)
 	mux.HandleFunc("/healthz", getOnly)
+	mux.HandleFunc("/readyz", getOnly)
+	if s.o.ServeMetrics && s.o.Metrics != nil {
+		mux.Handle("GET /metrics", s.o.Metrics.Handler())
+		mux.HandleFunc("/metrics", getOnly)
+	}
 	s.authRoutes(mux)
 	s.replicaRoutes(mux)
-	mux.Handle("/", s.who(s.limitRequests(app)))
+	mux.Handle("/", s.who(s.limitRequests(routed(app))))
 
-	var h http.Handler = mux
+	var h http.Handler = routed(mux)
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = s.bodyDeadline(h)
 	h = s.securityHeaders(h)

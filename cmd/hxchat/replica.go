@@ -44,11 +44,18 @@ func (m *Main) join(ctx context.Context, c hxchat.Cluster) (*web.Cluster, error)
 		return nil, err
 	} else if n > 0 {
 		m.Logger.Warn("answers of silent replicas taken: stored interrupted", "answers", n, "ttl", ttl)
-		if m.OnTakeover != nil {
-			m.OnTakeover(n)
-		}
+		m.tookOver(n)
 	}
 	return &web.Cluster{Store: c, Self: id, URL: url, Secret: secret, TTL: ttl, MaxPerSession: m.Config.MaxAnswersPerSession}, nil
+}
+
+// tookOver counts answers of silent replicas that this one took, in the
+// metrics and for OnTakeover.
+func (m *Main) tookOver(n int) {
+	m.metrics.LeaseTakeovers(n)
+	if m.OnTakeover != nil {
+		m.OnTakeover(n)
+	}
 }
 
 // defaultReplicaURL is where other replicas reach this one when

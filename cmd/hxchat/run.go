@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/config"
+	"github.com/hxchat/hxchat/internal/metrics"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/llm"
 	"github.com/hxchat/hxchat/postgres"
@@ -42,18 +43,23 @@ type Main struct {
 	credential func() (azcore.TokenCredential, error)
 
 	// OnTakeover, when set, is called with the number of answers of
-	// silent replicas that this replica took (PostgreSQL only), for
-	// metrics.
+	// silent replicas that this replica took (PostgreSQL only), besides
+	// the metrics.
 	OnTakeover func(n int)
 
-	store  hxchat.Store
-	leases *live.Leases // nil unless the store is shared (PostgreSQL)
-	hub    *live.Hub
-	runner *live.Runner
-	web    *web.Server
-	srv    *http.Server
-	ln     net.Listener
-	served chan error
+	store   hxchat.Store // as opened: closed last
+	metrics *metrics.Metrics
+	leases  *live.Leases // nil unless the store is shared (PostgreSQL)
+	hub     *live.Hub
+	runner  *live.Runner
+	web     *web.Server
+	srv     *http.Server
+	ln      net.Listener
+	served  chan error
+	// The metrics' own listener, when -metrics-addr sets one.
+	metricsSrv    *http.Server
+	metricsLn     net.Listener
+	metricsServed chan error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,8 +98,16 @@ func (m *Main) Run(ctx context.Context) error {
 	m.store = store
 	// A store that several replicas share (PostgreSQL) may hold the
 	// running answers of other replicas: those of replicas that are gone
-	// are taken by the sweep of Leases, not here.
+	// are taken by the sweep of Leases, not here. (The cluster's side is
+	// taken from the store as opened: the metrics' wrapper below has only
+	// hxchat.Store's methods.)
 	cluster, shared := store.(hxchat.Cluster)
+	// Every part uses the store through the metrics, which time its calls.
+	m.metrics = metrics.New()
+	if pg, ok := store.(*postgres.Store); ok {
+		m.metrics.WatchPool(pg.PoolStat)
+	}
+	store = m.metrics.Store(store)
 	if !shared {
 		if n, err := store.InterruptStreaming(ctx); err != nil {
 			return err
@@ -125,6 +139,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 		MaxPerOwner: cfg.MaxAnswersPerSession,
 		MaxTotal:    cfg.MaxAnswers,
+		Metrics:     m.metrics,
 	})
 	m.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -155,6 +170,8 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		SignIn:          signIn,
 		Cluster:         webCluster,
+		Metrics:         m.metrics,
+		ServeMetrics:    cfg.MetricsAddr == "",
 	})
 	if err != nil {
 		m.ln.Close()
@@ -162,7 +179,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if shared {
 		m.leases = live.StartLeases(live.LeaseOptions{Cluster: cluster, URL: webCluster.URL, Runner: m.runner, TTL: webCluster.TTL,
-			Logger: m.Logger, OnTakeover: m.OnTakeover})
+			Logger: m.Logger, OnTakeover: m.tookOver})
 	}
 	m.srv = &http.Server{
 		Handler:           m.web,
@@ -173,12 +190,54 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.srv.Serve(m.ln) }()
+	if err := m.serveMetrics(); err != nil {
+		return err // Close stops the server
+	}
 	attrs := []any{"url", "http://" + m.ln.Addr().String(), "model", provider.Name(), "store", cfg.Store()}
+	if m.metricsLn != nil {
+		attrs = append(attrs, "metrics", "http://"+m.metricsLn.Addr().String()+"/metrics")
+	}
 	if cfg.Store() == config.StoreSQLite {
 		attrs = append(attrs, "data", cfg.DataDir)
 	}
 	m.Logger.Info("hxchat is ready", append(attrs, "startup", time.Since(start).Round(time.Millisecond))...)
 	return nil
+}
+
+// serveMetrics starts the metrics' own listener when -metrics-addr sets one:
+// it serves /metrics and nothing else, so that it can stay on a private
+// address while the app is public.
+func (m *Main) serveMetrics() error {
+	addr := m.Config.MetricsAddr
+	if addr == "" {
+		return nil // the app's listener serves /metrics
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (-metrics-addr, HXCHAT_METRICS_ADDR): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.metrics.Handler())
+	m.metricsLn = ln
+	m.metricsSrv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cmp.Or(m.Timeouts.Header, 10*time.Second),
+		IdleTimeout:       cmp.Or(m.Timeouts.Idle, 2*time.Minute),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.metricsServed = make(chan error, 1)
+	go func() { m.metricsServed <- m.metricsSrv.Serve(ln) }()
+	return nil
+}
+
+// MetricsAddr returns the address of the metrics' own listener, or "" when
+// the app's listener serves /metrics.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
 }
 
 // openStore opens the store the configuration chooses: PostgreSQL when a
@@ -295,10 +354,11 @@ func (m *Main) provider(ctx context.Context) (hxchat.Provider, error) {
 	return llm.NewModels(list[0], list[1:]...), nil
 }
 
-// Close shuts down cleanly: it stops accepting connections, lets running
-// answers finish for up to the drain time, stores the rest as interrupted
-// with their text so far, ends every stream with its final event, and closes
-// the store.
+// Close shuts down cleanly: it turns /readyz to 503 (draining), stops
+// accepting connections, lets running answers finish for up to the drain
+// time, stores the rest as interrupted with their text so far, ends every
+// stream with its final event, and closes the store and the metrics'
+// listener.
 func (m *Main) Close() error {
 	m.closeOnce.Do(func() { m.closeErr = m.close() })
 	return m.closeErr
@@ -311,6 +371,7 @@ func (m *Main) close() error {
 		}
 		return nil
 	}
+	m.web.Drain()
 	if m.leases != nil {
 		return m.drainReplica()
 	}
@@ -332,6 +393,13 @@ func (m *Main) close() error {
 	}
 	if e := <-m.served; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
+	}
+	if m.metricsSrv != nil {
+		// Last, so that a scrape during the drain still sees it.
+		m.metricsSrv.Close()
+		if e := <-m.metricsServed; !errors.Is(e, http.ErrServerClosed) {
+			err = errors.Join(err, e)
+		}
 	}
 	return errors.Join(err, m.store.Close())
 }
