@@ -147,7 +147,8 @@ func TestKeyNeverInErrors(t *testing.T) {
 // up to MaxRetries, after the wait the service asked for (or a backoff), and
 // each wait is announced before it; a failure the service says not to retry,
 // a spent quota, a wait over a minute and a failure once the answer has
-// started are not retried.
+// started are not retried. Each wait carries the failed attempt's HTTP status (0
+// when the connection failed).
 func TestRetries(t *testing.T) {
 	limited := llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "30"}}
 	failed := llmtest.Reply{Status: 500, Headers: map[string]string{"retry-after-ms": "1"}}
@@ -198,6 +199,9 @@ func TestRetries(t *testing.T) {
 				for i, w := range r.waits {
 					if w.Attempt != i+2 || w.Of != tt.retries+1 || w.Code == "" || (tt.replies[0].Status == 429) != (w.Code == hxchat.ERateLimited) {
 						t.Errorf("retry %d announced as %+v", i, w)
+					}
+					if w.Status != tt.replies[i].Status { // 0 for a reset: no response came
+						t.Errorf("retry %d announced with the status %d, want %d", i, w.Status, tt.replies[i].Status)
 					}
 					if got := reqs[i+1].Header.Get("X-Stainless-Retry-Count"); got != strconv.Itoa(i+1) {
 						t.Errorf("retry count header %q", got)
