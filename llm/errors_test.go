@@ -147,8 +147,8 @@ func TestKeyNeverInErrors(t *testing.T) {
 // up to MaxRetries, after the wait the service asked for (or a backoff), and
 // each wait is announced before it; a failure the service says not to retry,
 // a spent quota, a wait over a minute and a failure once the answer has
-// started are not retried. Each wait carries the failed attempt's HTTP status (0
-// when the connection failed).
+// started are not retried. Each wait carries the failed attempt's HTTP
+// status (0 when the connection failed).
 func TestRetries(t *testing.T) {
 	limited := llmtest.Reply{Status: 429, Headers: map[string]string{"retry-after-ms": "30"}}
 	failed := llmtest.Reply{Status: 500, Headers: map[string]string{"retry-after-ms": "1"}}
