@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/metrics"
 	"github.com/hxchat/hxchat/internal/oidctest"
 	"github.com/hxchat/hxchat/internal/slowclient"
 	"github.com/hxchat/hxchat/live"
@@ -69,13 +70,15 @@ var routeTable = []route{
 	{"POST", "/lang", "lang"},
 	{"GET", "/static/{hash}/{name}", ""},
 	{"GET", "/healthz", ""},
+	{"GET", "/readyz", ""},
+	{"GET", "/metrics", ""},
 }
 
 func (r route) String() string { return r.method + " " + r.pattern }
 func (r route) hasID() bool    { return strings.Contains(r.pattern, "{id}") }
 func (r route) hasMID() bool   { return strings.Contains(r.pattern, "{mid}") }
 func (r route) sessionless() bool {
-	return strings.HasPrefix(r.pattern, "/static/") || r.pattern == "/healthz"
+	return strings.HasPrefix(r.pattern, "/static/") || r.pattern == "/healthz" || r.pattern == "/readyz" || r.pattern == "/metrics"
 }
 
 // routesWhere returns the routes for which keep is true.
@@ -195,7 +198,7 @@ func newFixtureAt(t *testing.T, opt func(base string, o *web.Options), srv func(
 	}
 	hub := live.NewHub(time.Minute, 1<<20)
 	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: holdModel{}, Hub: hub})
-	o := web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Hold"}
+	o := web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Hold", Metrics: metrics.New(), ServeMetrics: true}
 	opt("http://"+ts.Listener.Addr().String(), &o)
 	s, err := web.New(o)
 	if err != nil {

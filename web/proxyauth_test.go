@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hxchat/hxchat/internal/metrics"
 	"github.com/hxchat/hxchat/web"
 )
 
@@ -64,10 +65,12 @@ func proxyMode(trusted []netip.Prefix, log *syncBuffer) func(*web.Options) {
 // TestProxyRefusesForgedHeaders: sign-in headers from an address that is
 // not a trusted proxy are refused with 403, a page in the reader's language
 // that says what to do, and a log line; so is a request with none. Static
-// files and the health check stay open.
+// files, the health checks and the metrics stay open.
 func TestProxyRefusesForgedHeaders(t *testing.T) {
 	var log syncBuffer
-	ts := newServer(t, 0, 0, proxyMode([]netip.Prefix{netip.MustParsePrefix("10.9.9.9/32")}, &log))
+	ts := newServer(t, 0, 0, proxyMode([]netip.Prefix{netip.MustParsePrefix("10.9.9.9/32")}, &log), func(o *web.Options) {
+		o.Metrics, o.ServeMetrics = metrics.New(), true
+	})
 	cases := []struct {
 		name string
 		rt   http.RoundTripper
@@ -106,7 +109,7 @@ func TestProxyRefusesForgedHeaders(t *testing.T) {
 		!strings.Contains(got, `reason="not through the trusted proxy"`) || !strings.Contains(got, "peer=127.0.0.1:") {
 		t.Errorf("log:\n%s", got)
 	}
-	for _, p := range []string{"/healthz"} {
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
 		if resp, _ := doPlain(t, http.DefaultClient, mustReq("GET", ts.URL+p)); resp.StatusCode != 200 {
 			t.Errorf("%s: %d", p, resp.StatusCode)
 		}
