@@ -1,0 +1,99 @@
+package live_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/metrics"
+	"github.com/hxchat/hxchat/live"
+	"github.com/hxchat/hxchat/sqlite"
+)
+
+// counted returns the value of the counter or gauge series of family name
+// with exactly the labels given (name, value, ...), or -1.
+func counted(t *testing.T, m *metrics.Metrics, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, s := range f.GetMetric() {
+			if len(s.GetLabel())*2 != len(labels) {
+				continue
+			}
+			for i, l := range s.GetLabel() { // sorted by name, as given
+				if l.GetName() != labels[2*i] || l.GetValue() != labels[2*i+1] {
+					continue next
+				}
+			}
+			if s.Counter != nil {
+				return s.Counter.GetValue()
+			}
+			return s.Gauge.GetValue()
+		}
+	}
+	return -1
+}
+
+// TestRunnerMetrics: the runner records its generations: running while they
+// run, and by outcome when they end: one stopped by the user, one cut short
+// by the end of a drain (interrupted, code shutdown); every piece of text as
+// a token, whatever the outcome.
+func TestRunnerMetrics(t *testing.T) {
+	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m := metrics.New()
+	p := &script{pieces: []string{"a", "b", "c"}, gate: make(chan struct{}), after: 1}
+	r := live.NewRunner(live.RunnerOptions{Store: store, Provider: p, Hub: live.NewHub(0, 1<<20), Metrics: m})
+	sid := hxchat.NewID()
+	var answers []*hxchat.Message
+	for range 2 {
+		conv := &hxchat.Conversation{SessionID: sid}
+		user := &hxchat.Message{Role: hxchat.RoleUser, Content: "q", State: hxchat.StateDone}
+		answer := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		if err := store.StartTurn(context.Background(), conv, user, answer); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(answer, sid, hxchat.ChatRequest{}, plainAnswer{}); err != nil {
+			t.Fatal(err)
+		}
+		answers = append(answers, answer)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for counted(t, m, "hxchat_tokens_total") < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if v := counted(t, m, "hxchat_generations_running"); v != 2 {
+		t.Errorf("running: %v, want 2", v)
+	}
+	r.StopWait(context.Background(), answers[0].ID)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no time to drain: the other answer is interrupted
+	r.Shutdown(ctx)
+
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"hxchat_generations_running", nil, 0},
+		{"hxchat_tokens_total", nil, 2},
+		{"hxchat_answers_total", []string{"code", "", "outcome", "stopped"}, 1},
+		{"hxchat_answers_total", []string{"code", "shutdown", "outcome", "interrupted"}, 1},
+		{"hxchat_answers_total", []string{"code", "", "outcome", "done"}, 0},
+	} {
+		if v := counted(t, m, c.name, c.labels...); v != c.want {
+			t.Errorf("%s %v: %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+}
