@@ -394,12 +394,18 @@ func (m *Main) close() error {
 	if e := <-m.served; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}
-	if m.metricsSrv != nil {
-		// Last, so that a scrape during the drain still sees it.
-		m.metricsSrv.Close()
-		if e := <-m.metricsServed; !errors.Is(e, http.ErrServerClosed) {
-			err = errors.Join(err, e)
-		}
+	return errors.Join(err, m.stopMetrics(), m.store.Close())
+}
+
+// stopMetrics closes the metrics' own listener, if there is one: last of
+// the servers, so that a scrape during the drain still sees the drain.
+func (m *Main) stopMetrics() error {
+	if m.metricsSrv == nil {
+		return nil
 	}
-	return errors.Join(err, m.store.Close())
+	m.metricsSrv.Close()
+	if err := <-m.metricsServed; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
