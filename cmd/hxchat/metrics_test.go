@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/hxchat/hxchat/config"
 	"github.com/hxchat/hxchat/llm/llmtest"
+	"github.com/hxchat/hxchat/postgres/pgtest"
 )
 
 // scrape fetches url as Prometheus does (no cookie) and parses it. It fails
@@ -240,5 +242,48 @@ func TestReadyDraining(t *testing.T) {
 	}
 	if n := m.runner.Running(); n != 0 {
 		t.Errorf("%d answers running after Close", n)
+	}
+}
+
+// TestMetricsPostgres: on PostgreSQL the metrics have the pool's (its size,
+// its connections, the acquires that the answer's calls made) and the
+// store's calls; /readyz says ready while the database answers, and 503
+// "store not answering" once the pool is closed.
+func TestMetricsPostgres(t *testing.T) {
+	up := llmtest.NewServer(t)
+	up.Reply(llmtest.Reply{Tokens: answerTokens})
+	cfg := testConfig(up, t.TempDir())
+	cfg.DatabaseURL = config.Secret(pgtest.URL(t))
+	m := startApp(t, cfg)
+	b := newBrowser(t, m)
+	_, events := b.send("", "On PostgreSQL?")
+	b.stream(events, "", 0)
+	if code, body := b.get("/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+
+	fams := scrape(t, "http://"+m.Addr()+"/metrics")
+	for _, c := range []struct {
+		name   string
+		labels []string
+		least  float64
+	}{
+		{"hxchat_db_pool_max_connections", nil, 4},
+		{"hxchat_db_pool_acquires_total", nil, 3},
+		{"hxchat_db_pool_connections", []string{"state", "idle"}, 1},
+		{"hxchat_store_duration_seconds", []string{"op", "start_turn"}, 1},
+		{"hxchat_store_duration_seconds", []string{"op", "ping"}, 1},
+		{"hxchat_answers_total", []string{"outcome", "done"}, 1},
+	} {
+		if got := metric(fams, c.name, c.labels...); got < c.least {
+			t.Errorf("%s %v: %v, want at least %v", c.name, c.labels, got, c.least)
+		}
+	}
+
+	m.store.Close()
+	w := httptest.NewRecorder()
+	m.web.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+	if w.Code != 503 || w.Body.String() != "store not answering\n" {
+		t.Errorf("/readyz, pool closed: %d %q", w.Code, w.Body.String())
 	}
 }
