@@ -13,7 +13,7 @@ import (
 
 // counted returns the value of the counter or gauge series of family name
 // with exactly the labels given (name, value, ...), or -1.
-func counted(t *testing.T, m *metrics.Metrics, name string, labels ...string) float64 {
+func counted(t testing.TB, m *metrics.Metrics, name string, labels ...string) float64 {
 	t.Helper()
 	fams, err := m.Gatherer().Gather()
 	if err != nil {
@@ -95,5 +95,32 @@ func TestRunnerMetrics(t *testing.T) {
 		if v := counted(t, m, c.name, c.labels...); v != c.want {
 			t.Errorf("%s %v: %v, want %v", c.name, c.labels, v, c.want)
 		}
+	}
+}
+
+// BenchmarkRunnerTokenMetrics is BenchmarkRunnerToken with the metrics
+// recording every answer and token: the difference between the two is what
+// the metrics cost a token (go test -run '^$' -bench 'RunnerToken' -count 5
+// ./live).
+func BenchmarkRunnerTokenMetrics(b *testing.B) {
+	const perAnswer = 1000
+	data := tokenData(false)
+	hub := live.NewHub(0, benchMaxLog)
+	store := &nopStore{}
+	m := metrics.New()
+	b.ReportAllocs()
+	for i, left := 0, b.N; left > 0; i, left = i+1, left-perAnswer {
+		n := min(left, perAnswer)
+		r := live.NewRunner(live.RunnerOptions{Store: store, Provider: tokens{n: n}, Hub: hub, Metrics: m})
+		answer := &hxchat.Message{ID: benchMsg + int64(i), Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		if err := r.Start(answer, "owner", hxchat.ChatRequest{}, fixedAnswer{data}); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Shutdown(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got := counted(b, m, "hxchat_tokens_total"); got != float64(b.N) {
+		b.Fatalf("%v tokens counted, want %d", got, b.N)
 	}
 }
