@@ -103,5 +103,5 @@ func (m *Main) drainReplica() error {
 	if e := m.store.(hxchat.Cluster).Leave(ctx); e != nil {
 		err = errors.Join(err, fmt.Errorf("leave the replicas: %w", e))
 	}
-	return errors.Join(err, m.store.Close())
+	return errors.Join(err, m.stopMetrics(), m.store.Close())
 }
