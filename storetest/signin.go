@@ -12,6 +12,15 @@ import (
 // the sign-ins of -auth oidc.
 func signIns(t *testing.T, s hxchat.Store) hxchat.SignInStore {
 	t.Helper()
+	// A store wrapped by another (the metrics' timing) is reached through
+	// Unwrap, as hxchat's main reaches the store as opened.
+	for {
+		u, ok := s.(interface{ Unwrap() hxchat.Store })
+		if _, signs := s.(hxchat.SignInStore); signs || !ok {
+			break
+		}
+		s = u.Unwrap()
+	}
 	ss, ok := s.(hxchat.SignInStore)
 	if !ok {
 		t.Fatalf("%T does not implement hxchat.SignInStore", s)
