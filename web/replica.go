@@ -262,8 +262,12 @@ func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http
 	}
 }
 
-// finalLine is how the final event's first line starts a frame.
-var finalLine = []byte("event: " + live.FinalEvent + "\n")
+// finalLine is how the final event's first line starts a frame, and
+// finalAfter how it follows another event.
+var (
+	finalLine  = []byte("event: " + live.FinalEvent + "\n")
+	finalAfter = []byte("\n\nevent: " + live.FinalEvent + "\n")
+)
 
 // relayFrom copies the frames of answer m's stream on replica owner to e,
 // from lastID ("" for a snapshot first), until the final event (ended),
@@ -312,7 +316,7 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 				if id := lastEventID(whole); id != "" {
 					last = id
 				}
-				if bytes.HasPrefix(whole, finalLine) || bytes.Contains(whole, append([]byte("\n\n"), finalLine...)) {
+				if bytes.HasPrefix(whole, finalLine) || bytes.Contains(whole, finalAfter) {
 					return true, last, wrote, false, nil
 				}
 				buf = append(buf[:0], buf[i+2:]...)
