@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/hxchat/hxchat"
 	"github.com/openai/openai-go/v3"
@@ -86,10 +87,11 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 		}
 		// The SDK's stream decodes each chunk into openai.ChatCompletionChunk
 		// with encoding/json: several times the work of the few fields an
-		// answer needs, on every token. The response is read with the SDK's
-		// own SSE decoder, and each chunk with gjson (see decodeChunk).
-		dec := ssestream.NewDecoder(res)
-		defer dec.Close() // closes the response body
+		// answer needs, on every token. The response is read with an
+		// eventReader, which reads the SDK's events without allocating, and
+		// each chunk with gjson (see decodeChunk).
+		dec := newEventReader(res.Body)
+		defer res.Body.Close()
 
 		// The idle timer runs only while waiting for the next chunk, not
 		// while the caller handles one.
@@ -112,7 +114,7 @@ func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.
 				err = dec.Err()
 				break
 			}
-			ev := dec.Event()
+			ev := ssestream.Event{Type: dec.typ, Data: dec.Data()}
 			if bytes.HasPrefix(ev.Data, []byte("[DONE]")) {
 				drainEnd(res.Body, cancel)
 				break
@@ -196,7 +198,8 @@ var errMalformed = errors.New("llm: the model service sent a chunk that is not a
 // first choice's text (content, or refusal) and finish reason, and the usage.
 // Azure's annotation chunks have no choices, or a choice without a delta; a
 // usage chunk has no choices. A chunk with an "error" field is the service's
-// error during the stream, as the SDK's stream reports it.
+// error during the stream, as the SDK's stream reports it. ev.Data need stay
+// valid only for the call: nothing returned refers to it.
 //
 // gjson finds these fields without building the chunk (an Azure chunk is
 // about 400 bytes, mostly content-filter results); the chunk is still
@@ -206,23 +209,34 @@ func decodeChunk(ev ssestream.Event) (d hxchat.Delta, finished bool, err error) 
 	if !gjson.ValidBytes(data) || bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
 		return d, false, errMalformed
 	}
-	// Each field is found by its path, which copies only what it finds, not
-	// the chunk.
-	if serr := gjson.GetBytes(data, "error"); serr.Exists() {
+	// The chunk is read as a string that shares its bytes (gjson.GetBytes
+	// would copy each field it finds): what is kept of it is copied below,
+	// the text once, a finish reason not at all when it is a usual one.
+	chunk := unsafe.String(unsafe.SliceData(data), len(data))
+	if serr := gjson.Get(chunk, "error"); serr.Exists() {
+		ev.Data = bytes.Clone(data)
 		return d, false, &ssestream.StreamError{Message: "received error while streaming: " + serr.String(), Event: ev}
 	}
-	delta := gjson.GetBytes(data, "choices.0.delta")
+	choice := gjson.Get(chunk, "choices.0")
+	delta := choice.Get("delta")
 	content, refusal := delta.Get("content"), delta.Get("refusal")
-	reason := gjson.GetBytes(data, "choices.0.finish_reason")
+	reason := choice.Get("finish_reason")
 	if !stringOrNull(content) || !stringOrNull(refusal) || !stringOrNull(reason) {
 		return d, false, errMalformed
 	}
-	d.Text = content.Str + refusal.Str
+	switch {
+	case refusal.Str != "":
+		d.Text = content.Str + refusal.Str
+	case within(content.Str, chunk):
+		d.Text = strings.Clone(content.Str)
+	default:
+		d.Text = content.Str // unescaped by gjson: a string of its own
+	}
 	if !utf8.ValidString(d.Text) {
 		d.Text = strings.ToValidUTF8(d.Text, "\uFFFD") // as encoding/json reads it
 	}
-	d.FinishReason = reason.Str
-	switch usage := gjson.GetBytes(data, "usage"); {
+	d.FinishReason = finishReason(reason.Str)
+	switch usage := gjson.Get(chunk, "usage"); {
 	case usage.IsObject():
 		prompt, completion := usage.Get("prompt_tokens"), usage.Get("completion_tokens")
 		if !numberOrNull(prompt) || !numberOrNull(completion) {
@@ -233,6 +247,23 @@ func decodeChunk(ev ssestream.Event) (d hxchat.Delta, finished bool, err error) 
 		return d, false, errMalformed
 	}
 	return d, d.FinishReason != "", nil
+}
+
+// within reports whether s shares the bytes of chunk.
+func within(s, chunk string) bool {
+	p, c := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(chunk)))
+	return len(s) > 0 && p >= c && p < c+uintptr(len(chunk))
+}
+
+// finishReason returns r, as a constant when it is one of the reasons
+// OpenAI documents, else copied: it may share the chunk's bytes.
+func finishReason(r string) string {
+	for _, known := range [...]string{"", "stop", "length", hxchat.FinishContentFilter, "tool_calls", "function_call"} {
+		if r == known {
+			return known
+		}
+	}
+	return strings.Clone(r)
 }
 
 func stringOrNull(r gjson.Result) bool {
