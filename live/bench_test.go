@@ -125,8 +125,8 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// follow reads s from pos to its end as web's answerEvents does: Since into a
-// reused slice, write the frames, wait for the next change, a keepalive tick,
+// follow reads s from pos to its end as web's answerEvents does: Follow into
+// a reused slice, write the frames, wait for the next change, a keepalive tick,
 // the end of the request (its own context) or the server's shutdown (quit,
 // shared by every reader). got is called with the number of frames of each
 // read that returned any.
@@ -136,10 +136,11 @@ func follow(tb testing.TB, s *live.Stream, pos int64, w io.Writer, quit <-chan s
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	var buf [][]byte
+	changed := make(chan struct{}, 1)
 	for {
-		frames, last, changed, ended, ok := s.Since(pos, buf)
+		frames, last, ended, ok := s.Follow(pos, buf, changed)
 		if !ok {
-			tb.Errorf("Since(%d) not ok: the reader fell behind the log", pos)
+			tb.Errorf("Follow(%d) not ok: the reader fell behind the log", pos)
 			return
 		}
 		buf = frames

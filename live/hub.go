@@ -6,6 +6,7 @@
 package live
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ func NewHub(linger time.Duration, maxLog int) *Hub {
 // Open creates the stream of answer id and returns it. Opening an id that is
 // already open replaces the old stream, which ends for its readers.
 func (h *Hub) Open(id int64) *Stream {
-	s := &Stream{id: id, hub: h, wake: make(chan struct{})}
+	s := &Stream{id: id, hub: h}
 	h.mu.Lock()
 	old := h.streams[id]
 	h.streams[id] = s
@@ -86,7 +87,13 @@ type Stream struct {
 	wait  *hxchat.Retry // the provider's wait to retry, until the next text
 	until time.Time     // when that wait ends
 	ended bool
-	wake  chan struct{} // closed and replaced at every change
+	// wake, once Since has handed it out, is closed at the next change;
+	// nil while nobody holds it, so that a change nobody waits for costs
+	// no channel.
+	wake chan struct{}
+	// waiting are the channels of the readers that Follow left caught up:
+	// each gets a value at the next change, and the list is emptied.
+	waiting []chan<- struct{}
 }
 
 // ID returns the id of the answer the stream belongs to.
@@ -177,8 +184,18 @@ func (s *Stream) trim(keep int) {
 }
 
 func (s *Stream) notify() {
-	close(s.wake)
-	s.wake = make(chan struct{})
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
+	for i, w := range s.waiting {
+		select {
+		case w <- struct{}{}:
+		default: // a value is already waiting for its reader
+		}
+		s.waiting[i] = nil
+	}
+	s.waiting = s.waiting[:0]
 }
 
 // Snap is where an answer stands at one position of its stream.
@@ -213,13 +230,45 @@ func (s *Stream) Snapshot() Snap {
 func (s *Stream) Since(seq int64, buf [][]byte) (frames [][]byte, last int64, changed <-chan struct{}, ended, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wake == nil {
+		if s.ended {
+			s.wake = closed
+		} else {
+			s.wake = make(chan struct{})
+		}
+	}
+	frames, last, ok = s.since(seq, buf)
+	return frames, last, s.wake, s.ended, ok
+}
+
+// closed is the changed channel of an ended stream.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Follow is Since for a reader that waits on a channel of its own, which
+// it makes once, with a buffer of one, and passes to every call: when the
+// reader is caught up (the stream holds nothing after last) and the stream
+// has not ended, wake gets a value at the next event. Waiting costs then no
+// new channel per event. A value may also come when nothing new is there
+// (one sent for an earlier call); the reader then just waits again.
+func (s *Stream) Follow(seq int64, buf [][]byte, wake chan<- struct{}) (frames [][]byte, last int64, ended, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	frames, last, ok = s.since(seq, buf)
+	if ok && !s.ended && !slices.Contains(s.waiting, wake) {
+		s.waiting = append(s.waiting, wake)
+	}
+	return frames, last, s.ended, ok
+}
+
+// since is Since's reading of the log, with s.mu held.
+func (s *Stream) since(seq int64, buf [][]byte) (frames [][]byte, last int64, ok bool) {
 	if seq > s.seq || (seq < s.seq && seq+1 < s.first) {
-		return nil, seq, s.wake, s.ended, false
+		return nil, seq, false
 	}
 	if seq < s.seq {
 		buf = append(buf[:0], s.log[seq+1-s.first:]...)
 	} else {
 		buf = buf[:0]
 	}
-	return buf, s.seq, s.wake, s.ended, true
+	return buf, s.seq, true
 }

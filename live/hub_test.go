@@ -13,9 +13,38 @@ func frameOf(piece string) func(id string) []byte {
 	return func(id string) []byte { return AppendEvent(nil, "", id, []byte(piece)) }
 }
 
-// read follows a stream from pos to its end the way the SSE handler does and
-// returns the event ids and data it saw, in order.
+// read follows a stream from pos to its end the way the SSE handler does,
+// with Follow, and returns the event ids and data it saw, in order.
 func read(t *testing.T, s *Stream, pos int64) (ids, data []string) {
+	t.Helper()
+	var buf [][]byte
+	wake := make(chan struct{}, 1)
+	for {
+		frames, last, ended, ok := s.Follow(pos, buf, wake)
+		if !ok {
+			t.Errorf("Follow(%d) not ok", pos)
+			return
+		}
+		for _, f := range frames {
+			for _, ev := range parseEvents(t, f) {
+				ids = append(ids, ev.id)
+				data = append(data, ev.data)
+			}
+		}
+		buf, pos = frames, last
+		if ended {
+			return
+		}
+		select {
+		case <-wake:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event for 10s")
+		}
+	}
+}
+
+// readSince is read with Since and the channel it returns.
+func readSince(t *testing.T, s *Stream, pos int64) (ids, data []string) {
 	t.Helper()
 	var buf [][]byte
 	for {
@@ -82,6 +111,11 @@ func TestStreamSince(t *testing.T) {
 // answer is being published, each see every event after their point exactly
 // once, in order, and the final events.
 func TestStreamManyReaders(t *testing.T) {
+	t.Run("Follow", func(t *testing.T) { testManyReaders(t, read) })
+	t.Run("Since", func(t *testing.T) { testManyReaders(t, readSince) })
+}
+
+func testManyReaders(t *testing.T, read func(*testing.T, *Stream, int64) ([]string, []string)) {
 	const events, readers = 500, 100
 	h := NewHub(time.Minute, 1<<20)
 	s := h.Open(1)
@@ -193,6 +227,48 @@ func TestHubReopenEndsOld(t *testing.T) {
 	}
 	if !old.Snapshot().Ended {
 		t.Error("replaced stream not ended")
+	}
+}
+
+// TestStreamFollowWakes: a reader that Follow left caught up gets a value on
+// its channel at the next event and at the end, once however often it
+// asked; a reader that was not caught up gets the events it lacked.
+func TestStreamFollowWakes(t *testing.T) {
+	s := NewHub(0, 1<<20).Open(6)
+	wake := make(chan struct{}, 1)
+	for range 3 { // a keepalive asks again: still one value
+		if frames, last, ended, ok := s.Follow(0, nil, wake); len(frames) != 0 || last != 0 || ended || !ok {
+			t.Fatalf("Follow(0) of an empty stream: %d frames, last %d, ended %v, ok %v", len(frames), last, ended, ok)
+		}
+	}
+	s.Publish("a", 0, frameOf("a"))
+	s.Publish("ab", 0, frameOf("b"))
+	select {
+	case <-wake:
+	default:
+		t.Fatal("no value after an event")
+	}
+	select {
+	case <-wake:
+		t.Fatal("a second value; want one until the reader asks again")
+	default:
+	}
+	if frames, last, _, _ := s.Follow(0, nil, wake); len(frames) != 2 || last != 2 {
+		t.Fatalf("Follow(0): %d frames, last %d; want 2, 2", len(frames), last)
+	}
+	s.Close(frameOf("end"))
+	select {
+	case <-wake:
+	default:
+		t.Fatal("no value at the end")
+	}
+	if frames, last, ended, ok := s.Follow(2, nil, wake); len(frames) != 1 || last != 3 || !ended || !ok {
+		t.Fatalf("Follow(2) after Close: %d frames, last %d, ended %v, ok %v", len(frames), last, ended, ok)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.waiting) != 0 {
+		t.Errorf("%d readers wait on an ended stream", len(s.waiting))
 	}
 }
 

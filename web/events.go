@@ -114,8 +114,9 @@ func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Reque
 	keepalives := time.NewTicker(s.o.Keepalive)
 	defer keepalives.Stop()
 	var buf [][]byte
+	changed := make(chan struct{}, 1) // a value at each event (see live.Stream.Follow)
 	for {
-		frames, last, changed, ended, ok := stream.Since(pos, buf)
+		frames, last, ended, ok := stream.Follow(pos, buf, changed)
 		if !ok {
 			snap := stream.Snapshot()
 			if snap.Ended {
