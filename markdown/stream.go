@@ -100,6 +100,9 @@ type Stream struct {
 	// plain words; tree is then out of date, and made from plain when
 	// another step needs it.
 	plain []byte
+	// spare is a buffer for the next plain line's HTML: the plain that a
+	// step of prose replaced, which nothing refers to any more.
+	spare []byte
 	// final is set by Finish: the text is all there is.
 	final bool
 }
@@ -185,11 +188,11 @@ func (s *Stream) growAll(text string) []Op {
 		bytes.Equal(tail[:len(p)-len("</p>\n")], p[:len(p)-len("</p>\n")]) {
 		// The usual step of prose: words added to a line of plain words.
 		// The reader's copy is that line, parsed when it is needed.
-		s.plain = tail
+		s.plain, s.spare = tail, p[:0]
 		if len(tail) == len(p) {
 			return nil
 		}
-		return []Op{{Path: []int{0}, HTML: bytes.Clone(tail[len(p)-len("</p>\n") : len(tail)-len("</p>\n")])}}
+		return []Op{{Path: firstChild[:1:1], HTML: bytes.Clone(tail[len(p)-len("</p>\n") : len(tail)-len("</p>\n")])}}
 	}
 	if s.plain != nil {
 		s.tree, s.plain = parseNodes(s.plain), nil
@@ -211,6 +214,10 @@ func (s *Stream) growAll(text string) []Op {
 	return d.ops
 }
 
+// firstChild is the Path of an Op on the open part's first node. Ops share
+// it; no one changes an Op's Path in place (a prefix makes a new one).
+var firstChild = []int{0}
+
 // plainTail reports whether tail is a line of plain words in a paragraph,
 // as grow renders one without parsing it: its only text has nothing to
 // escape.
@@ -231,7 +238,10 @@ func (s *Stream) grow(text string) (done, tail []byte) {
 	if line, ok := plainLine(text[s.mark:]); ok {
 		// The common step of prose: one line of plain words, which no
 		// later text can split, renders as itself in a paragraph.
-		return nil, append(append(append(make([]byte, 0, len(line)+9), "<p>"...), line...), "</p>\n"...)
+		// Its HTML is made in the spare buffer, which the tail now owns:
+		// growAll gives the line it replaces back.
+		tail, s.spare = append(append(append(s.spare[:0], "<p>"...), line...), "</p>\n"...), nil
+		return nil, tail
 	}
 	all := source(text[s.mark:])
 	defer func() {
