@@ -6,6 +6,7 @@ import (
 	"html"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -52,11 +53,44 @@ type node struct {
 var voidElements = map[string]bool{"br": true, "hr": true, "input": true, "img": true, "wbr": true}
 
 // parseNodes returns the top-level nodes of h, HTML of this package.
+//
+// It allocates once, the nodes of the tree: every list of children goes to
+// one array, each list where its element closes, instead of an array per
+// list grown node by node (a line of highlighted code is dozens of nodes,
+// parsed at every token). The lists are built in a scratch array that
+// parses share.
 func parseNodes(h []byte) []node {
-	var stack [][]node // children under construction, one list per open element
-	var opens []int    // where each open element starts
-	var tags []int     // where its start tag ends
-	var cur []node
+	if len(h) == 0 {
+		return nil
+	}
+	all := make([]node, 0, countNodes(h)) // the lists of children, each where it closed
+	sp := scratchNodes.Get().(*[]node)
+	cur := (*sp)[:0] // the open elements' children so far, outermost first
+	high := 0        // the most of cur used
+	defer func() {
+		if cap(cur) <= maxScratchNodes {
+			clear(cur[:high]) // it refers to h
+			*sp = cur[:0]
+			scratchNodes.Put(sp)
+		}
+	}()
+	// Of each open element: where in cur its children begin, where it
+	// starts, and where its start tag ends (room for the usual depth).
+	var sb, ob, tb [16]int
+	starts, opens, tags := sb[:0], ob[:0], tb[:0]
+	closeElem := func(end int) {
+		high = max(high, len(cur))
+		k := starts[len(starts)-1]
+		kids := cur[k:]
+		var list []node
+		if len(kids) > 0 {
+			all = append(all, kids...)
+			list = all[len(all)-len(kids) : len(all) : len(all)]
+		}
+		start, open := opens[len(opens)-1], tags[len(tags)-1]
+		cur = append(cur[:k], node{raw: h[start:end:end], off: start, open: open - start, elem: true, kids: list})
+		starts, opens, tags = starts[:len(starts)-1], opens[:len(opens)-1], tags[:len(tags)-1]
+	}
 	for i := 0; i < len(h); {
 		if h[i] != '<' {
 			j := bytes.IndexByte(h[i:], '<')
@@ -80,11 +114,7 @@ func parseNodes(h []byte) []node {
 				i += gt + 1
 				continue
 			}
-			start, open := opens[len(opens)-1], tags[len(tags)-1]
-			n := node{raw: h[start : i+gt+1 : i+gt+1], off: start, open: open - start, elem: true, kids: cur}
-			opens, tags = opens[:len(opens)-1], tags[:len(tags)-1]
-			cur = append(stack[len(stack)-1], n)
-			stack = stack[:len(stack)-1]
+			closeElem(i + gt + 1)
 			i += gt + 1
 			continue
 		}
@@ -97,20 +127,49 @@ func parseNodes(h []byte) []node {
 			i += gt + 1
 			continue
 		}
-		stack = append(stack, cur)
+		starts = append(starts, len(cur))
 		opens, tags = append(opens, i), append(tags, i+gt+1)
-		cur = nil
 		i += gt + 1
 	}
 	// Close what the HTML left open (it does not, but be safe).
 	for len(opens) > 0 {
-		start, open := opens[len(opens)-1], tags[len(tags)-1]
-		n := node{raw: h[start:len(h):len(h)], off: start, open: open - start, elem: true, kids: cur}
-		opens, tags = opens[:len(opens)-1], tags[:len(tags)-1]
-		cur = append(stack[len(stack)-1], n)
-		stack = stack[:len(stack)-1]
+		closeElem(len(h))
 	}
-	return cur
+	high = max(high, len(cur))
+	if len(cur) == 0 {
+		return nil
+	}
+	all = append(all, cur...)
+	return all[len(all)-len(cur) : len(all) : len(all)]
+}
+
+// scratchNodes holds the scratch arrays of parseNodes (*[]node), up to
+// maxScratchNodes nodes each.
+var scratchNodes = sync.Pool{New: func() any { return new([]node) }}
+
+const maxScratchNodes = 4096
+
+// countNodes returns how many nodes parseNodes makes of h: an element for
+// each start tag, a text before each tag that does not follow another, and
+// one at the end. The renderer escapes ">" in text, so a ">" ends a tag.
+func countNodes(h []byte) int {
+	n := 0
+	if h[len(h)-1] != '>' {
+		n++ // a text at the end
+	}
+	for i := 0; ; i++ {
+		k := bytes.IndexByte(h[i:], '<')
+		if k < 0 {
+			return n
+		}
+		i += k
+		if i > 0 && h[i-1] != '>' {
+			n++ // a text before the tag
+		}
+		if i+1 < len(h) && h[i+1] != '/' {
+			n++ // a start tag
+		}
+	}
 }
 
 // differ computes the Ops that turn one rendering of an answer's open part

@@ -605,3 +605,28 @@ func TestOpenLink(t *testing.T) {
 		t.Logf("%q: %d bytes sent for %d", text, sent, len(want))
 	}
 }
+
+// TestParseNodesCount: countNodes, which sizes parseNodes's one allocation,
+// counts exactly the nodes of the renderer's HTML, and a parse of it
+// allocates once.
+func TestParseNodesCount(t *testing.T) {
+	var all func(ns []node) int
+	all = func(ns []node) int {
+		n := len(ns)
+		for _, c := range ns {
+			n += all(c.kids)
+		}
+		return n
+	}
+	r := New()
+	for name, text := range corpus(t) {
+		h := r.Render(text)
+		if got, want := countNodes(h), all(parseNodes(h)); got != want {
+			t.Errorf("%s: countNodes %d, parseNodes made %d", name, got, want)
+		}
+		parseNodes(h) // the scratch array has its size
+		if n := testing.AllocsPerRun(10, func() { parseNodes(h) }); n != 1 && !raceEnabled {
+			t.Errorf("%s: parseNodes allocates %v times, want 1", name, n)
+		}
+	}
+}
