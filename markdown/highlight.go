@@ -143,8 +143,8 @@ const (
 
 // get returns the highlighting of code by l, the lexer of lang.
 func (h *highlighter) get(l chroma.Lexer, lang string, code []byte) piece {
-	key := make([]byte, 0, len(lang)+1+len(code))
-	key = append(append(append(key, lang...), 0), code...)
+	var kb [512]byte // the key of a line or a few: no allocation to find it
+	key := append(append(append(kb[:0], lang...), 0), code...)
 	h.mu.Lock()
 	p, ok := h.cache[string(key)]
 	h.mu.Unlock()
