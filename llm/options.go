@@ -138,5 +138,13 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 	t.MaxIdleConns = max(t.MaxIdleConns, idlePerHost)
 	t.MaxIdleConnsPerHost = idlePerHost
 	t.ResponseHeaderTimeout = 10 * time.Minute
+	// Each connection keeps a read and a write buffer (4 KiB each by
+	// default) as long as it lives, and over HTTP/1.1 an answer streams on
+	// a connection of its own. A token's event is 250–500 bytes (OpenAI,
+	// Azure), and a request body larger than the write buffer goes past
+	// it to the socket once the headers are out: 2 KiB and 1 KiB serve as
+	// well, at 5 KiB less an answer.
+	t.ReadBufferSize = 2 << 10
+	t.WriteBufferSize = 1 << 10
 	return &http.Client{Transport: t}
 })
