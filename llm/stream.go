@@ -213,11 +213,32 @@ func decodeChunk(ev ssestream.Event) (d hxchat.Delta, finished bool, err error) 
 	// would copy each field it finds): what is kept of it is copied below,
 	// the text once, a finish reason not at all when it is a usual one.
 	chunk := unsafe.String(unsafe.SliceData(data), len(data))
-	if serr := gjson.Get(chunk, "error"); serr.Exists() {
+	// One pass over the chunk's fields finds the three an answer reads
+	// (each the first of its name, as gjson.Get finds it): a path each
+	// would read the chunk once a path, to its end for a field it lacks.
+	var serr, choices, usage gjson.Result
+	gjson.Parse(chunk).ForEach(func(key, value gjson.Result) bool {
+		var f *gjson.Result
+		switch key.Str {
+		case "error":
+			f = &serr
+		case "choices":
+			f = &choices
+		case "usage":
+			f = &usage
+		default:
+			return true
+		}
+		if !f.Exists() {
+			*f = value
+		}
+		return true
+	})
+	if serr.Exists() {
 		ev.Data = bytes.Clone(data)
 		return d, false, &ssestream.StreamError{Message: "received error while streaming: " + serr.String(), Event: ev}
 	}
-	choice := gjson.Get(chunk, "choices.0")
+	choice := choices.Get("0")
 	delta := choice.Get("delta")
 	content, refusal := delta.Get("content"), delta.Get("refusal")
 	reason := choice.Get("finish_reason")
@@ -236,7 +257,7 @@ func decodeChunk(ev ssestream.Event) (d hxchat.Delta, finished bool, err error) 
 		d.Text = strings.ToValidUTF8(d.Text, "\uFFFD") // as encoding/json reads it
 	}
 	d.FinishReason = finishReason(reason.Str)
-	switch usage := gjson.Get(chunk, "usage"); {
+	switch {
 	case usage.IsObject():
 		prompt, completion := usage.Get("prompt_tokens"), usage.Get("completion_tokens")
 		if !numberOrNull(prompt) || !numberOrNull(completion) {
