@@ -11,11 +11,11 @@ import (
 // the stream with bufio.ErrTooLong.
 const maxEventLine = bufio.MaxScanTokenSize << 9
 
-// eventReaderSize is the size eventReader's buffer starts at: a few chunks
-// of OpenAI's (about 250 bytes each) or Azure's (about 450, with its
-// content filter results), so that it rarely grows, and is small beside the
-// connection's own buffer.
-const eventReaderSize = 2 << 10
+// eventReaderSize is the size eventReader's buffer starts at: room for two
+// chunks of Azure's (about 450 bytes each, with its content filter results)
+// or four of OpenAI's (about 250), so that it rarely grows; it is kept as
+// long as the answer streams.
+const eventReaderSize = 1 << 10
 
 // eventReader reads the events of a text/event-stream response as the SDK's
 // decoder (ssestream.NewDecoder) does — the same lines, the same data with
