@@ -54,11 +54,16 @@ type fragments struct {
 // view returns a message as a page shows it; an answer's text rendered as
 // Markdown.
 func (f *fragments) view(m hxchat.Message, l *locale) messageView {
-	v := messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt)}
+	v := bareView(m, l)
 	if m.Role == hxchat.RoleAssistant {
 		v.Body = template.HTML(f.md.Render(m.Content))
 	}
 	return v
+}
+
+// bareView returns a message as a page shows it, without its text.
+func bareView(m hxchat.Message, l *locale) messageView {
+	return messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt)}
 }
 
 // viewAt returns an answer that is being written as it stands at snap,
@@ -161,11 +166,17 @@ func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
 // streaming one, keeping the text the stream built; after an internal
 // error (a step that could not be rendered, say) it brings the text whole.
 func (a *mdAnswer) Final(m *hxchat.Message, err error) []byte {
-	v := a.f.view(*m, a.l)
-	v.versionNav = a.nav
-	if m.ErrorCode != hxchat.EInternal {
-		v.Body, v.Kept = "", true
+	var v messageView
+	if m.ErrorCode == hxchat.EInternal {
+		v = a.f.view(*m, a.l)
+	} else {
+		// The text is kept, not rendered: rendering it whole once more
+		// would cost as much as its whole stream did (code is lexed
+		// again once the highlighter has forgotten its lines).
+		v = bareView(*m, a.l)
+		v.Kept = true
 	}
+	v.versionNav = a.nav
 	return a.f.finalView(v, retryAfterOf(err))
 }
 
