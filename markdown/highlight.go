@@ -119,10 +119,18 @@ func lexerFor(lang string) chroma.Lexer {
 // highlighter highlights code with chroma and remembers its recent results:
 // while an answer streams, the same code is rendered again at every token
 // (the tail is), and lexing is by far the dearest part of rendering.
+//
+// It remembers in two generations: results go to the new one, and one found
+// in the old one moves to the new one; when the new one is full, it becomes
+// the old one and the old one is forgotten. What is used again within a
+// generation stays — the lines of every open code block, used at each of
+// its tokens, however many blocks stream at once — and what is not goes, a
+// generation later. (Forgetting at random, a cache full of a thousand
+// streams' finished lines forgot the open ones too, and lexed them again.)
 type highlighter struct {
-	mu    sync.Mutex
-	cache map[string]piece // lang + "\x00" + code -> its highlighting
-	size  int              // bytes of keys and HTML in cache
+	mu       sync.Mutex
+	cur, old map[string]piece // lang + "\x00" + code -> its highlighting
+	size     int              // bytes of keys and HTML in cur
 }
 
 // piece is some highlighted code.
@@ -134,11 +142,11 @@ type piece struct {
 	open bool
 }
 
-// Bounds of the highlighter's memory: enough for the open code blocks of
-// many concurrent streams.
+// Bounds of a generation of the highlighter's memory (it holds two): enough
+// for the open code blocks of thousands of concurrent streams.
 const (
 	cacheMaxEntries = 8192
-	cacheMaxBytes   = 8 << 20
+	cacheMaxBytes   = 4 << 20
 )
 
 // get returns the highlighting of code by l, the lexer of lang.
@@ -146,7 +154,12 @@ func (h *highlighter) get(l chroma.Lexer, lang string, code []byte) piece {
 	var kb [512]byte // the key of a line or a few: no allocation to find it
 	key := append(append(append(kb[:0], lang...), 0), code...)
 	h.mu.Lock()
-	p, ok := h.cache[string(key)]
+	p, ok := h.cur[string(key)]
+	if !ok {
+		if p, ok = h.old[string(key)]; ok {
+			h.add(string(key), p)
+		}
+	}
 	h.mu.Unlock()
 	if !ok {
 		p = highlightPiece(l, crlfToLF(code))
@@ -229,27 +242,24 @@ func isBlank(line []byte) bool {
 
 // put remembers p as the highlighting of key, within the cache's bounds.
 func (h *highlighter) put(key string, p piece) {
-	n := len(key) + len(p.html)
-	if n > cacheMaxBytes/8 {
+	if len(key)+len(p.html) > cacheMaxBytes/8 {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cache == nil {
-		h.cache = map[string]piece{}
+	if _, ok := h.cur[key]; !ok {
+		h.add(key, p)
 	}
-	if _, ok := h.cache[key]; ok {
-		return
+}
+
+// add puts p in the new generation, which becomes the old one first if it
+// is full. h.mu is held.
+func (h *highlighter) add(key string, p piece) {
+	n := len(key) + len(p.html)
+	if h.cur == nil || len(h.cur) >= cacheMaxEntries || h.size+n > cacheMaxBytes {
+		h.old, h.cur, h.size = h.cur, make(map[string]piece, min(len(h.cur), cacheMaxEntries)), 0
 	}
-	// Evict entries at random (map order) until the new one fits.
-	for k, v := range h.cache {
-		if len(h.cache) < cacheMaxEntries && h.size+n <= cacheMaxBytes {
-			break
-		}
-		delete(h.cache, k)
-		h.size -= len(k) + len(v.html)
-	}
-	h.cache[key] = p
+	h.cur[key] = p
 	h.size += n
 }
 
