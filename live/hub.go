@@ -6,7 +6,6 @@
 package live
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -254,7 +253,10 @@ func (s *Stream) Follow(seq int64, buf [][]byte, wake chan<- struct{}) (frames [
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	frames, last, ok = s.since(seq, buf)
-	if ok && !s.ended && !slices.Contains(s.waiting, wake) {
+	// A reader that asks again before the next event (after a keepalive)
+	// is most often the last to have asked; one that is listed twice gets
+	// no more than one value anyway.
+	if n := len(s.waiting); ok && !s.ended && (n == 0 || s.waiting[n-1] != wake) {
 		s.waiting = append(s.waiting, wake)
 	}
 	return frames, last, s.ended, ok
