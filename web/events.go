@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/hxchat/hxchat"
@@ -111,10 +112,20 @@ func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Reque
 	if mid, seq, ok := live.ParseEventID(r.Header.Get("Last-Event-ID")); ok && mid == m.ID {
 		pos = seq
 	}
-	keepalives := time.NewTicker(s.o.Keepalive)
-	defer keepalives.Stop()
 	var buf [][]byte
 	changed := make(chan struct{}, 1) // a value at each event (see live.Stream.Follow)
+	// The keepalive wakes the loop as an event does, through changed: a
+	// ticker's channel in the select would be put into the runtime's
+	// timers and taken out again at every token.
+	var due atomic.Bool
+	alive := time.AfterFunc(s.o.Keepalive, func() {
+		due.Store(true)
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer alive.Stop()
 	for {
 		frames, last, ended, ok := stream.Follow(pos, buf, changed)
 		if !ok {
@@ -142,12 +153,14 @@ func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Reque
 		if ended {
 			return
 		}
-		select {
-		case <-changed:
-		case <-keepalives.C:
+		if due.Swap(false) {
 			if !e.write(keepalive) {
 				return
 			}
+			alive.Reset(s.o.Keepalive)
+		}
+		select {
+		case <-changed:
 		case <-ctx.Done():
 			select {
 			case <-changed:
