@@ -41,7 +41,7 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 
 // beat says that replica r is alive now, by the database's clock.
 func (s *Store) beat(ctx context.Context, r *hxchat.Replica) error {
-	_, err := s.pool.Exec(ctx, "INSERT INTO replicas (id, url, seen_at) VALUES ($1, $2, clock_timestamp()) "+
+	_, err := s.beats.Exec(ctx, "INSERT INTO replicas (id, url, seen_at) VALUES ($1, $2, clock_timestamp()) "+
 		"ON CONFLICT (id) DO UPDATE SET url = excluded.url, seen_at = excluded.seen_at", r.ID, r.URL)
 	return err
 }
@@ -52,7 +52,7 @@ func (s *Store) Leave(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, "DELETE FROM replicas WHERE id = $1", r.ID); err != nil {
+	if _, err := s.beats.Exec(ctx, "DELETE FROM replicas WHERE id = $1", r.ID); err != nil {
 		return wrap("leave", err)
 	}
 	return nil
@@ -70,7 +70,7 @@ const takeSQL = "WITH gone AS (DELETE FROM replicas WHERE seen_at <= clock_times
 
 // TakeExpired implements hxchat.Cluster.
 func (s *Store) TakeExpired(ctx context.Context, ttl time.Duration) (int, error) {
-	tag, err := s.pool.Exec(ctx, takeSQL, now(), ttl.Microseconds())
+	tag, err := s.beats.Exec(ctx, takeSQL, now(), ttl.Microseconds())
 	if err != nil {
 		return 0, wrap("take expired answers", err)
 	}

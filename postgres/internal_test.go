@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -381,5 +382,52 @@ func TestCheckpointsTwice(t *testing.T) {
 	}
 	if m, err := s.Message(ctx, conv.ID, answer.ID); err != nil || m.Content != "second" {
 		t.Errorf("after Checkpoints: %+v, %v; want the text \"second\"", m, err)
+	}
+}
+
+// TestHeartbeatBesidesBusyPool: a replica whose every pooled connection is
+// taken by requests still renews its leases and sweeps, on the connection
+// of its own; with the heartbeat in the pool it would wait behind them and
+// be taken for dead while merely busy.
+func TestHeartbeatBesidesBusyPool(t *testing.T) {
+	u, err := neturl.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "2")
+	u.RawQuery = q.Encode()
+	s := openTest(t, u.String())
+	if got := s.pool.Config().MaxConns; got != 2 {
+		t.Fatalf("pool_max_conns=2 gave a pool of %d", got)
+	}
+	if _, err := s.Join(t.Context(), "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c, err := s.pool.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Heartbeat(ctx); err != nil {
+		t.Fatalf("Heartbeat with the pool taken: %v", err)
+	}
+	if _, err := s.TakeExpired(ctx, time.Minute); err != nil {
+		t.Fatalf("TakeExpired with the pool taken: %v", err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping got a connection of a pool whose every connection is taken: the test proves nothing")
+	}
+}
+
+// TestDefaultPoolSize: without pool_max_conns the pool has defaultMaxConns.
+func TestDefaultPoolSize(t *testing.T) {
+	s := openTest(t, pgtest.URL(t))
+	if got := s.pool.Config().MaxConns; got != defaultMaxConns {
+		t.Fatalf("pool of %d connections, want %d", got, defaultMaxConns)
 	}
 }

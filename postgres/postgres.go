@@ -41,6 +41,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,6 +53,12 @@ import (
 // concurrent use. Make one with Open and end it with Close.
 type Store struct {
 	pool *pgxpool.Pool
+	// beats is a pool of one connection of its own for the cluster's
+	// heartbeat and sweep (Join, Heartbeat, TakeExpired, Leave): a replica
+	// whose pool is busy with requests is alive, and its heartbeat must not
+	// wait behind them, or it would fence itself and lose its answers when
+	// it is merely loaded.
+	beats *pgxpool.Pool
 	// replica is this process once it has joined the cluster (Join): the
 	// answers it starts hold its lease.
 	replica atomic.Pointer[hxchat.Replica]
@@ -63,8 +70,8 @@ var (
 )
 
 // Open connects to the PostgreSQL database at url (postgres://user:password@host:port/database?options,
-// as libpq takes it; pool_max_conns=N sizes the pool, default the larger of
-// 4 and the number of CPUs) and brings its schema up to date with the
+// as libpq takes it; pool_max_conns=N sizes the pool, default
+// defaultMaxConns) and brings its schema up to date with the
 // embedded migrations. Opening a database that is up to date changes
 // nothing; one whose schema is newer than this code knows is refused.
 func Open(ctx context.Context, url string) (*Store, error) {
@@ -73,21 +80,38 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, fmt.Errorf("postgres: the database URL does not parse: write it like postgres://user:password@host:5432/database")
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool}
+	bcfg := cfg.Copy()
+	bcfg.MaxConns, bcfg.MinConns = 1, 0
+	beats, err := pgxpool.NewWithConfig(ctx, bcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool, beats: beats}
 	ms, err := loadMigrations(migrationFS, "migrations")
 	if err == nil {
 		err = migrate(ctx, pool, ms)
 	}
 	if err != nil {
-		pool.Close()
+		s.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", describe(cfg), err)
 	}
 	return s, nil
 }
+
+// defaultMaxConns is the size of the pool when the URL does not set it
+// (pool_max_conns). A request holds a connection for a few round trips at a
+// time, and a replica takes hundreds of messages a second at its peak; with
+// pgx's own default (4 on a small machine) they queue for a connection,
+// not for the database.
+const defaultMaxConns = 16
 
 // describe names the database of cfg for a message: user, host, port and
 // database, never the password.
@@ -114,5 +138,6 @@ func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
 // back; the store must not be used afterwards.
 func (s *Store) Close() error {
 	s.pool.Close()
+	s.beats.Close()
 	return nil
 }
