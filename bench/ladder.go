@@ -267,12 +267,12 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 			}
 		}
 	}()
-	for range max(h.replicas, 1) {
-		dbURL := ""
+	for i := range max(h.replicas, 1) {
+		dbURL, replica := "", 0
 		if db != nil {
-			dbURL = db.url
+			dbURL, replica = db.url, i+1
 		}
-		p, err := startHxchat(h.bin, dataDir, dbURL, h.up)
+		p, err := startHxchat(h.bin, dataDir, dbURL, replica, h.up)
 		if err != nil {
 			res.Skipped = err.Error()
 			return res

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +27,17 @@ func createDB(ctx context.Context, adminURL, name string) (*benchDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-database: %w", err)
 	}
-	db := &benchDB{admin: adminURL, name: name}
+	// The pool's settings (pool_max_conns…) are for hxchat's pgxpool; a
+	// plain connection refuses them.
+	admin := *u
+	q := admin.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	admin.RawQuery = q.Encode()
+	db := &benchDB{admin: admin.String(), name: name}
 	if err := db.exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		return nil, err
 	}

@@ -106,8 +106,10 @@ var reReady = regexp.MustCompile(`hxchat is ready.*\burl=(http://\S+)`)
 // directory, so that no .env of the developer's is read) and waits until it
 // says it is ready. Logs at info level: one line per request (the POST, the
 // stream), none per token.
-// With dbURL set, it uses that PostgreSQL database instead of SQLite.
-func startHxchat(bin, dataDir, dbURL string, up *upstream) (*hxchatProc, error) {
+// With dbURL set, it uses that PostgreSQL database instead of SQLite, as
+// replica number replica (from 1; 0 for a single process), which writes its
+// profile (HXCHAT_CPUPROFILE) to a file of its own, the path and ".N".
+func startHxchat(bin, dataDir, dbURL string, replica int, up *upstream) (*hxchatProc, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s",
 		// The ladder runs more answers at once than the default limit allows,
 		// and its thousands of browsers come from one address.
@@ -116,6 +118,9 @@ func startHxchat(bin, dataDir, dbURL string, up *upstream) (*hxchatProc, error) 
 	cmd.Env = childEnv(up)
 	if dbURL != "" {
 		cmd.Env = append(cmd.Env, "HXCHAT_DATABASE_URL="+dbURL)
+	}
+	if prof := os.Getenv("HXCHAT_CPUPROFILE"); prof != "" && replica > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("HXCHAT_CPUPROFILE=%s.%d", prof, replica))
 	}
 	logs := &logSink{ready: make(chan string, 1)}
 	cmd.Stdout = logs

@@ -138,3 +138,48 @@ func BenchmarkCheckpoints(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStartTurn stores a first message and its answer, as a message
+// sent from the page does, and a next turn with its end, as sqlite's
+// BenchmarkStartTurn does, for comparison: on PostgreSQL each statement is
+// a round trip to the server, in the transaction that starts the turn.
+//
+//	go test -run '^$' -bench StartTurn -benchmem ./postgres
+func BenchmarkStartTurn(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sid := hxchat.NewID()
+	if err := s.CreateSession(ctx, sid); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
+			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "What is a goroutine?", State: hxchat.StateDone}
+			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+			if err := s.StartTurn(ctx, conv, user, a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("next", func(b *testing.B) {
+		conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
+		b.ReportAllocs()
+		for b.Loop() {
+			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "And then?", State: hxchat.StateDone}
+			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+			if err := s.StartTurn(ctx, conv, user, a); err != nil {
+				b.Fatal(err)
+			}
+			a.State = hxchat.StateDone
+			if err := s.FinishAnswer(ctx, a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
