@@ -13,6 +13,11 @@ import (
 var templateFS embed.FS
 
 // templates holds every template, parsed once at start-up.
+//
+// The templates name the embedded struct of a field they use
+// ({{.Message.Role}}, {{.Page.L}}, not {{.Role}}, {{.L}}): a field promoted
+// from an embedded struct is found through reflection by a search of every
+// embedded struct, which allocates, at every use.
 type templates struct {
 	t    *template.Template
 	bufs sync.Pool
