@@ -18,7 +18,12 @@ import (
 // chatNew shows an empty chat: the message box, and the list of the
 // session's conversations.
 func (s *Server) chatNew(w http.ResponseWriter, r *http.Request) error {
-	s.tpl.write(w, http.StatusOK, "chat.html", chatPage{Page: s.basePage(r), Models: s.o.Models})
+	p := s.basePage(r)
+	if sessionID(r) == "" && p.User == nil {
+		s.newChats.write(w, r, chatPage{Page: p, Models: s.o.Models})
+		return nil
+	}
+	s.tpl.write(w, http.StatusOK, "chat.html", chatPage{Page: p, Models: s.o.Models})
 	return nil
 }
 

@@ -65,14 +65,15 @@ type Options struct {
 
 // Server is hxchat's HTTP handler.
 type Server struct {
-	o       Options
-	log     *slog.Logger
-	tpl     *templates
-	static  *staticFiles
-	locales *locales
-	render  *fragments
-	limits  *limits
-	handler http.Handler
+	o        Options
+	log      *slog.Logger
+	tpl      *templates
+	static   *staticFiles
+	locales  *locales
+	render   *fragments
+	newChats *newChats // the empty chat page of browsers without a session
+	limits   *limits
+	handler  http.Handler
 	// shutdown is done when CloseStreams is called.
 	shutdown     context.Context
 	closeStreams context.CancelFunc
@@ -121,6 +122,7 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	s.render = &fragments{tpl: tpl, md: markdown.New()}
+	s.newChats = &newChats{tpl: tpl}
 	s.limits = newLimits(o.RequestRate, o.MaxStreams)
 	s.handler = s.routes()
 	return s, nil
