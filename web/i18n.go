@@ -43,6 +43,15 @@ func (l *locale) T(key string, args ...any) string {
 	return m
 }
 
+// msg is T without arguments: the message key as it is, or the key when
+// it is missing.
+func (l *locale) msg(key string) string {
+	if m, ok := l.msgs[key]; ok {
+		return m
+	}
+	return key
+}
+
 // HTML returns a message whose key ends in ".html": trusted markup from the
 // catalogue, never from users.
 func (l *locale) HTML(key string) template.HTML {

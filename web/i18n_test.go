@@ -20,7 +20,7 @@ func TestLocales(t *testing.T) {
 		t.Fatal(err)
 	}
 	used := map[string]bool{}
-	reKey := regexp.MustCompile(`(?:\.T[ (]|\{\{t \$?\.L |[( ]t \.L |\.HTML[ (]|userError\(hxchat\.E[A-Za-z]+, )"([a-z][a-z0-9_.]*[a-z0-9_])"`)
+	reKey := regexp.MustCompile(`(?:\.T[ (]|\{\{tf? \$?\.(?:Page\.)?L |[( ]tf? \$?\.(?:Page\.)?L |\.HTML[ (]|userError\(hxchat\.E[A-Za-z]+, )"([a-z][a-z0-9_.]*[a-z0-9_])"`)
 	files, _ := filepath.Glob("templates/*.html")
 	gofiles, _ := filepath.Glob("*.go")
 	for _, f := range append(files, gofiles...) {

@@ -30,8 +30,11 @@ func parseTemplates(static *staticFiles) (*templates, error) {
 		"versionButton": versionButton,
 		// t is locale.T as a function, {{t .L "composer.send"}}: a method call
 		// ({{.L.T "composer.send"}}) looks the method up by name through reflection
-		// at every call, which made up much of a turn's rendering.
-		"t": (*locale).T,
+		// at every call, which made up much of a turn's rendering. It takes
+		// no arguments to format, so that no call makes a slice of them; tf
+		// does ({{tf .L "version.of" .Version .Versions}}).
+		"t":  (*locale).msg,
+		"tf": (*locale).T,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
