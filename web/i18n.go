@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -74,6 +76,10 @@ type locales struct {
 	byLang  map[string]*locale
 	def     *locale
 	matcher language.Matcher
+	// accepted remembers the language of an Accept-Language header
+	// (string → *locale), nAccepted how many it holds.
+	accepted  sync.Map
+	nAccepted atomic.Int64
 }
 
 // supported lists the languages in order of preference when nothing else
@@ -116,15 +122,37 @@ func (ls *locales) pick(r *http.Request) *locale {
 		}
 	}
 	if al := r.Header.Get("Accept-Language"); al != "" {
-		tags, _, err := language.ParseAcceptLanguage(al)
-		if err == nil && len(tags) > 0 {
-			_, i, conf := ls.matcher.Match(tags...)
-			if conf != language.No {
-				return ls.byLang[supported[i]]
-			}
-		}
+		return ls.accept(al)
 	}
 	return ls.def
+}
+
+// acceptCached is how many Accept-Language headers locales remembers the
+// language of: browsers send few different ones, and a client that sends
+// ever new ones only fills the memory up to here.
+const acceptCached = 1024
+
+// accept returns the best match of an Accept-Language header, else the
+// default language. Parsing and matching the header cost more than the rest
+// of serving a cached page, so the answer for each header is remembered.
+func (ls *locales) accept(al string) *locale {
+	if l, ok := ls.accepted.Load(al); ok {
+		return l.(*locale)
+	}
+	l := ls.def
+	tags, _, err := language.ParseAcceptLanguage(al)
+	if err == nil && len(tags) > 0 {
+		_, i, conf := ls.matcher.Match(tags...)
+		if conf != language.No {
+			l = ls.byLang[supported[i]]
+		}
+	}
+	if len(al) <= 256 && ls.nAccepted.Load() < acceptCached {
+		if _, loaded := ls.accepted.LoadOrStore(al, l); !loaded {
+			ls.nAccepted.Add(1)
+		}
+	}
+	return l
 }
 
 // get returns the catalogue of lang, or the default one.
