@@ -19,19 +19,34 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	}
 	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
+	// The values are made once and shared by every response (see
+	// headerValue), not made again by Header.Set at every request.
+	cspV := headerValue(csp)
+	nosniff := headerValue("nosniff")
+	referrer := headerValue("same-origin")
+	frames := headerValue("DENY")
+	permissions := headerValue("camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+	hsts := headerValue("max-age=31536000")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+		h["Content-Security-Policy"] = cspV
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = referrer
+		h["X-Frame-Options"] = frames
+		h["Permissions-Policy"] = permissions
 		if s.https(r) {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
+			h["Strict-Transport-Security"] = hsts
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// headerValue returns a header's value for responses to share: set with
+// h[key] = v, key in its canonical form, it is what h.Set(key, value) would
+// set, without a new slice. Its capacity is its length, so that h.Add
+// appends to a copy; nothing in hxchat or net/http writes into a header's
+// values in place.
+func headerValue(value string) []string { return []string{value} }
 
 // bodyDeadline gives a request that sends a body (a form, or anything with a
 // body, even a GET: the server reads it before it answers) a limited time to

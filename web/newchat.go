@@ -27,6 +27,11 @@ type newChatKey struct {
 	banner bool // hidden
 }
 
+var (
+	htmlType     = headerValue("text/html; charset=utf-8")
+	gzipEncoding = headerValue("gzip")
+)
+
 // newChat is one rendering of the page, as it is and gzipped.
 type newChat struct {
 	html, gz []byte
@@ -53,9 +58,9 @@ func (c *newChats) write(w http.ResponseWriter, r *http.Request, p chatPage) {
 	}
 	page := v.(*newChat)
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Content-Type"] = htmlType
 	if len(page.html) >= compressMin && acceptsGzip(r.Header) {
-		h.Set("Content-Encoding", "gzip")
+		h["Content-Encoding"] = gzipEncoding
 		w.WriteHeader(http.StatusOK)
 		w.Write(page.gz)
 		return
