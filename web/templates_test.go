@@ -149,8 +149,9 @@ func BenchmarkTemplates(b *testing.B) {
 	en := ls.get("en")
 	now := time.Now()
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), Title: "title", CreatedAt: now}
-	user := messageView{Message: hxchat.Message{ID: 1, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "hello", State: hxchat.StateDone, CreatedAt: now}, L: en}
-	ans := messageView{Message: hxchat.Message{ID: 2, ConversationID: conv.ID, Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, CreatedAt: now}, L: en, Live: true}
+	user := bareView(hxchat.Message{ID: 1, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "hello", State: hxchat.StateDone, CreatedAt: now}, en)
+	ans := bareView(hxchat.Message{ID: 2, ConversationID: conv.ID, Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, CreatedAt: now}, en)
+	ans.Live = true
 	p := chatPage{Page: Page{L: en, Path: "/c", Title: "t", Provider: "Demo"}, Conv: conv}
 	for _, c := range []struct {
 		label, name string

@@ -108,27 +108,31 @@ type messageView struct {
 	RetryIn int
 	// versionNav places the message among its versions.
 	versionNav
+	// IDs are the ids of the message's elements (set with Message).
+	IDs messageIDs
 }
 
-// DOMID is the id of the message's element.
-func (v messageView) DOMID() string { return domID(v.ID) }
+// messageIDs are the ids of a message's elements and the base of its
+// routes, made with its view (see bareView), so that the templates read
+// fields: a method call from a template is looked up by name through
+// reflection, which allocates, at every call.
+type messageIDs struct {
+	DOM  string // the message's element
+	Body string // the element of an answer's text
+	Wait string // the element that shows the wait of the model service
+	SSE  string // the element that opens an answer's stream
+	URL  string // the base of the message's own routes
+}
 
-// BodyID is the id of the element of an answer's text.
-func (v messageView) BodyID() string { return domID(v.ID) + bodySuffix }
-
-// WaitID is the id of the element that shows the wait of the model service.
-func (v messageView) WaitID() string { return domID(v.ID) + waitSuffix }
-
-// SSEID is the id of the element that opens an answer's stream.
-func (v messageView) SSEID() string { return domID(v.ID) + sseSuffix }
+// idsOf returns the ids of message m's elements.
+func idsOf(m *hxchat.Message) messageIDs {
+	dom := domID(m.ID)
+	return messageIDs{DOM: dom, Body: dom + bodySuffix, Wait: dom + waitSuffix, SSE: dom + sseSuffix,
+		URL: "/c/" + m.ConversationID + "/m/" + strconv.FormatInt(m.ID, 10)}
+}
 
 // FinalEvent is the name of the event that ends an answer's stream.
 func (v messageView) FinalEvent() string { return live.FinalEvent }
-
-// URL is the base of the message's own routes.
-func (v messageView) URL() string {
-	return "/c/" + v.ConversationID + "/m/" + strconv.FormatInt(v.ID, 10)
-}
 
 // Streaming reports whether the answer is still being written.
 func (v messageView) Streaming() bool { return v.State == hxchat.StateStreaming }
