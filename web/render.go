@@ -63,7 +63,7 @@ func (f *fragments) view(m hxchat.Message, l *locale) messageView {
 
 // bareView returns a message as a page shows it, without its text.
 func bareView(m hxchat.Message, l *locale) messageView {
-	return messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt), IDs: idsOf(&m)}
+	return messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt), IDs: idsOf(&m), Created: createdOf(&m)}
 }
 
 // viewAt returns an answer that is being written as it stands at snap,
@@ -71,7 +71,7 @@ func bareView(m hxchat.Message, l *locale) messageView {
 // continue it.
 func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageView {
 	m.Content = snap.Text
-	v := messageView{Message: m, L: l, Wait: snap.Wait, IDs: idsOf(&m)}
+	v := messageView{Message: m, L: l, Wait: snap.Wait, IDs: idsOf(&m), Created: createdOf(&m)}
 	body := f.md.Render(snap.Text[:snap.Mark])
 	v.Body = template.HTML(append(body, f.md.RenderOpen(snap.Text[snap.Mark:])...))
 	return v

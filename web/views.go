@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/live"
@@ -110,6 +111,9 @@ type messageView struct {
 	versionNav
 	// IDs are the ids of the message's elements (set with Message).
 	IDs messageIDs
+	// Created is when the message was written, as the page shows it (set
+	// with Message).
+	Created createdTime
 }
 
 // messageIDs are the ids of a message's elements and the base of its
@@ -129,6 +133,19 @@ func idsOf(m *hxchat.Message) messageIDs {
 	dom := domID(m.ID)
 	return messageIDs{DOM: dom, Body: dom + bodySuffix, Wait: dom + waitSuffix, SSE: dom + sseSuffix,
 		URL: "/c/" + m.ConversationID + "/m/" + strconv.FormatInt(m.ID, 10)}
+}
+
+// createdTime is when a message was written, formatted once with its view
+// rather than by method calls from the template, which reflection looks up
+// by name at every call.
+type createdTime struct {
+	Datetime string // for the datetime attribute: RFC 3339
+	UTC      string // for people: "2006-01-02 15:04 UTC"
+}
+
+// createdOf returns when message m was written, formatted.
+func createdOf(m *hxchat.Message) createdTime {
+	return createdTime{Datetime: m.CreatedAt.Format(time.RFC3339), UTC: m.CreatedAt.UTC().Format("2006-01-02 15:04 UTC")}
 }
 
 // FinalEvent is the name of the event that ends an answer's stream.
