@@ -222,7 +222,7 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	item := convItem(*conv, conv.ID, l)
 	if last {
 		v := s.render.view(*answer, l)
-		v.Live, v.Last, v.versionNav = answer.State == hxchat.StateStreaming, true, nav
+		v.Live, v.Last, v.Nav = answer.State == hxchat.StateStreaming, true, nav
 		s.tpl.write(w, http.StatusOK, "message-moved", movedView{Message: v, Moved: item})
 		return nil
 	}

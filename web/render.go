@@ -176,7 +176,7 @@ func (a *mdAnswer) Final(m *hxchat.Message, err error) []byte {
 		v = bareView(*m, a.l)
 		v.Kept = true
 	}
-	v.versionNav = a.nav
+	v.Nav = a.nav
 	return a.f.finalView(v, retryAfterOf(err))
 }
 

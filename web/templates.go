@@ -32,7 +32,7 @@ func parseTemplates(static *staticFiles) (*templates, error) {
 		// ({{.L.T "composer.send"}}) looks the method up by name through reflection
 		// at every call, which made up much of a turn's rendering. It takes
 		// no arguments to format, so that no call makes a slice of them; tf
-		// does ({{tf .L "version.of" .Version .Versions}}).
+		// does ({{tf .L "version.of" .Nav.Version .Nav.Versions}}).
 		"t":  (*locale).msg,
 		"tf": (*locale).T,
 	}

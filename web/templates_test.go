@@ -36,9 +36,9 @@ func TestTemplates(t *testing.T) {
 	// is disabled.
 	ja := ls.get("ja")
 	second := (&fragments{md: markdown.New()}).view(hxchat.Message{ID: 6, ConversationID: conv.ID, Role: hxchat.RoleUser, Content: "q", State: hxchat.StateDone}, ja)
-	second.versionNav = versionNav{Version: 2, Versions: 3, Prev: 5, Next: 7}
+	second.Nav = versionNav{Version: 2, Versions: 3, Prev: 5, Next: 7}
 	firstOf := views[1]
-	firstOf.versionNav = versionNav{Version: 1, Versions: 2, Next: 9}
+	firstOf.Nav = versionNav{Version: 1, Versions: 2, Next: 9}
 
 	cases := []struct {
 		name string

@@ -77,7 +77,7 @@ func (s *Server) branchViews(r *http.Request, conv *hxchat.Conversation, th *hxc
 				v.Live = true
 			}
 		}
-		v.versionNav = navOf(th, m.ID)
+		v.Nav = navOf(th, m.ID)
 		v.Last = i == len(branch)-1
 		views = append(views, v)
 	}
@@ -131,7 +131,7 @@ func versionButton(v messageView, id int64, dir string) versionButtonView {
 func (s *Server) versioned(r *http.Request, m hxchat.Message, l *locale) messageView {
 	v := s.render.view(m, l)
 	if msgs, err := s.o.Store.Messages(r.Context(), m.ConversationID); err == nil {
-		v.versionNav = navOf(hxchat.NewThread(msgs), m.ID)
+		v.Nav = navOf(hxchat.NewThread(msgs), m.ID)
 	}
 	return v
 }

@@ -107,8 +107,8 @@ type messageView struct {
 	// how many seconds are left of the wait it asked for before a retry
 	// (from the stored RetryAt); 0 if it did not say or the wait is over.
 	RetryIn int
-	// versionNav places the message among its versions.
-	versionNav
+	// Nav places the message among its versions.
+	Nav versionNav
 	// IDs are the ids of the message's elements (set with Message).
 	IDs messageIDs
 	// Created is when the message was written, as the page shows it (set
