@@ -156,30 +156,5 @@ func BenchmarkStartTurn(b *testing.B) {
 	if err := s.CreateSession(ctx, sid); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("new", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
-			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "What is a goroutine?", State: hxchat.StateDone}
-			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
-			if err := s.StartTurn(ctx, conv, user, a); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("next", func(b *testing.B) {
-		conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
-		b.ReportAllocs()
-		for b.Loop() {
-			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "And then?", State: hxchat.StateDone}
-			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
-			if err := s.StartTurn(ctx, conv, user, a); err != nil {
-				b.Fatal(err)
-			}
-			a.State = hxchat.StateDone
-			if err := s.FinishAnswer(ctx, a); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	storetest.BenchStartTurn(b, s, sid)
 }

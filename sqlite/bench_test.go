@@ -78,34 +78,8 @@ func BenchmarkCheckpoints(b *testing.B) {
 //
 //	go test -run '^$' -bench StartTurn -benchmem ./sqlite
 func BenchmarkStartTurn(b *testing.B) {
-	ctx := context.Background()
 	s, sid := benchStore(b)
-	b.Run("new", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
-			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "What is a goroutine?", State: hxchat.StateDone}
-			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
-			if err := s.StartTurn(ctx, conv, user, a); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("next", func(b *testing.B) {
-		conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
-		b.ReportAllocs()
-		for b.Loop() {
-			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "And then?", State: hxchat.StateDone}
-			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
-			if err := s.StartTurn(ctx, conv, user, a); err != nil {
-				b.Fatal(err)
-			}
-			a.State = hxchat.StateDone
-			if err := s.FinishAnswer(ctx, a); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	storetest.BenchStartTurn(b, s, sid)
 }
 
 // BenchmarkSearch searches one session's 10,000 conversations (40,000

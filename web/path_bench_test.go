@@ -49,24 +49,7 @@ func BenchmarkAnswerPath(b *testing.B) {
 func benchAnswerPath(b *testing.B, script [][]byte) {
 	up := &memUpstream{script: script, pace: make(chan struct{}, 1), quit: make(chan struct{})}
 	defer close(up.quit)
-	store, err := sqlite.Open(context.Background(), b.TempDir()+"/t.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	provider, err := llm.NewOpenAI(llm.OpenAIOptions{BaseURL: "http://model.invalid/v1", Model: "bench",
-		Common: llm.Common{HTTPClient: &http.Client{Transport: up}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hub := live.NewHub(time.Second, 64<<10)
-	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: provider, Hub: hub})
-	defer runner.Shutdown(context.Background())
-	s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "bench", Model: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.CloseStreams()
+	s, _ := benchServer(b, up)
 
 	tokens := len(script) - 4 // the role, finish and usage chunks, [DONE]
 	b.ReportAllocs()
@@ -224,4 +207,29 @@ func (w *discardConn) FlushError() error {
 	default:
 	}
 	return nil
+}
+
+// benchServer returns a server over a fresh SQLite store whose model
+// service is the transport up, and its runner; all of it ends with b.
+func benchServer(b *testing.B, up http.RoundTripper) (*web.Server, *live.Runner) {
+	store, err := sqlite.Open(context.Background(), b.TempDir()+"/t.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	provider, err := llm.NewOpenAI(llm.OpenAIOptions{BaseURL: "http://model.invalid/v1", Model: "bench",
+		Common: llm.Common{HTTPClient: &http.Client{Transport: up}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub := live.NewHub(time.Second, 64<<10)
+	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: provider, Hub: hub})
+	s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "bench", Model: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Cleanups run last first: the streams, the runner, then the store.
+	b.Cleanup(func() { runner.Shutdown(context.Background()) })
+	b.Cleanup(s.CloseStreams)
+	return s, runner
 }

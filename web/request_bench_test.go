@@ -2,19 +2,12 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/hxchat/hxchat/live"
-	"github.com/hxchat/hxchat/llm"
-	"github.com/hxchat/hxchat/sqlite"
-	"github.com/hxchat/hxchat/web"
 )
 
 // BenchmarkRequests measures the two requests every browser of the load
@@ -28,25 +21,8 @@ import (
 //
 //	go test -run '^$' -bench Requests -benchmem ./web
 func BenchmarkRequests(b *testing.B) {
-	store, err := sqlite.Open(context.Background(), b.TempDir()+"/t.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
 	up := instantUpstream(bytes.Join(pathScript(3, 0, false), nil))
-	provider, err := llm.NewOpenAI(llm.OpenAIOptions{BaseURL: "http://model.invalid/v1", Model: "bench",
-		Common: llm.Common{HTTPClient: &http.Client{Transport: up}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hub := live.NewHub(time.Second, 64<<10)
-	runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: provider, Hub: hub})
-	defer runner.Shutdown(context.Background())
-	s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "bench", Model: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.CloseStreams()
+	s, runner := benchServer(b, up)
 	// A browser's headers, as the load harness's browsers send them.
 	browser := func(req *http.Request) {
 		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0")
