@@ -91,11 +91,13 @@ func (e *eventWriter) write(frames ...[]byte) bool {
 // keepalive is the comment that keeps an idle stream open.
 var keepalive = []byte(": keepalive\n\n")
 
-// finish writes the final events of answer m as stored, at position seq.
+// finish writes the final events of answer m as stored, after position
+// seq: the final bubble at seq+1 and the final event at seq+2, as the
+// runner's Close numbers them, so that no two events of a stream share an
+// id.
 func (s *Server) finish(e *eventWriter, r *http.Request, m hxchat.Message, l *locale, seq int64) {
-	id := live.EventID(m.ID, seq)
 	c := live.Closing(s.render.finalView(s.versioned(r, m, l), 0), m.State)
-	e.write(c[0](id), c[1](id))
+	e.write(c[0](live.EventID(m.ID, seq+1)), c[1](live.EventID(m.ID, seq+2)))
 }
 
 // streamAnswer writes the events of answer m from this process's hub, from
@@ -136,7 +138,9 @@ func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Reque
 				if err != nil {
 					return // the response has started; the client will retry
 				}
-				s.finish(e, r, *fm, l, snap.Seq)
+				// Its last two events, the final ones, are sent again
+				// under their own ids.
+				s.finish(e, r, *fm, l, max(snap.Seq-2, 0))
 				return
 			}
 			if !e.write(live.AppendEvent(nil, "", live.EventID(m.ID, snap.Seq), s.render.snapshot(*m, l, snap))) {

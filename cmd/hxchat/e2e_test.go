@@ -48,6 +48,12 @@ func TestTurn(t *testing.T) {
 	if last := evs[len(evs)-1]; last.name != "done" {
 		t.Errorf("last event %+v, want the final event", last)
 	}
+	// A reader that comes after the end (a reload just then) gets the
+	// final bubble and the final event, under the ids the stream gave them.
+	late := b.stream(events, "", 0)
+	if len(late) != 2 || late[1].name != "done" || late[0].id != evs[len(evs)-2].id || late[1].id != evs[len(evs)-1].id {
+		t.Errorf("a reader after the end got %+v, want the last two events %+v", late, evs[len(evs)-2:])
+	}
 	if strings.Contains(d.final, "hx-sse:connect") || !strings.Contains(d.final, "state-done") {
 		t.Errorf("final bubble still streams or is not done: %s", d.final)
 	}
