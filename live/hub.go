@@ -86,10 +86,6 @@ type Stream struct {
 	wait  *hxchat.Retry // the provider's wait to retry, until the next text
 	until time.Time     // when that wait ends
 	ended bool
-	// wake, once Since has handed it out, is closed at the next change;
-	// nil while nobody holds it, so that a change nobody waits for costs
-	// no channel.
-	wake chan struct{}
 	// waiting are the channels of the readers that Follow left caught up:
 	// each gets a value at the next change, and the list is emptied.
 	waiting []chan<- struct{}
@@ -183,10 +179,6 @@ func (s *Stream) trim(keep int) {
 }
 
 func (s *Stream) notify() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
-	}
 	for i, w := range s.waiting {
 		select {
 		case w <- struct{}{}:
@@ -221,33 +213,15 @@ func (s *Stream) Snapshot() Snap {
 	return snap
 }
 
-// Since returns the frames of the events after position seq and the position
-// of the last of them. changed is closed at the next event; ended is true when
-// no event will follow the ones returned. ok is false when the stream no
-// longer holds the events right after seq (or never had seq): the reader then
-// needs a snapshot. The returned slice is only valid until the next call.
-func (s *Stream) Since(seq int64, buf [][]byte) (frames [][]byte, last int64, changed <-chan struct{}, ended, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.wake == nil {
-		if s.ended {
-			s.wake = closed
-		} else {
-			s.wake = make(chan struct{})
-		}
-	}
-	frames, last, ok = s.since(seq, buf)
-	return frames, last, s.wake, s.ended, ok
-}
-
-// closed is the changed channel of an ended stream.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-// Follow is Since for a reader that waits on a channel of its own, which
-// it makes once, with a buffer of one, and passes to every call: when the
-// reader is caught up (the stream holds nothing after last) and the stream
-// has not ended, wake gets a value at the next event. Waiting costs then no
-// new channel per event. A value may also come when nothing new is there
+// Follow returns the frames of the events after position seq and the
+// position of the last of them; ended is true when no event will follow the
+// ones returned. ok is false when the stream no longer holds the events
+// right after seq (or never had seq): the reader then needs a snapshot. The
+// returned slice is only valid until the next call. wake is the reader's
+// own channel, made once with a buffer of one and passed to every call:
+// when the reader is caught up and the stream has not ended, wake gets a
+// value at the next event (or when the stream ends), so that waiting costs
+// no new channel per event. A value may also come when nothing new is there
 // (one sent for an earlier call); the reader then just waits again.
 func (s *Stream) Follow(seq int64, buf [][]byte, wake chan<- struct{}) (frames [][]byte, last int64, ended, ok bool) {
 	s.mu.Lock()
@@ -262,7 +236,7 @@ func (s *Stream) Follow(seq int64, buf [][]byte, wake chan<- struct{}) (frames [
 	return frames, last, s.ended, ok
 }
 
-// since is Since's reading of the log, with s.mu held.
+// since is Follow's reading of the log, with s.mu held.
 func (s *Stream) since(seq int64, buf [][]byte) (frames [][]byte, last int64, ok bool) {
 	if seq > s.seq || (seq < s.seq && seq+1 < s.first) {
 		return nil, seq, false

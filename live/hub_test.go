@@ -43,35 +43,13 @@ func read(t *testing.T, s *Stream, pos int64) (ids, data []string) {
 	}
 }
 
-// readSince is read with Since and the channel it returns.
-func readSince(t *testing.T, s *Stream, pos int64) (ids, data []string) {
-	t.Helper()
-	var buf [][]byte
-	for {
-		frames, last, changed, ended, ok := s.Since(pos, buf)
-		if !ok {
-			t.Errorf("Since(%d) not ok", pos)
-			return
-		}
-		for _, f := range frames {
-			for _, ev := range parseEvents(t, f) {
-				ids = append(ids, ev.id)
-				data = append(data, ev.data)
-			}
-		}
-		buf, pos = frames, last
-		if ended {
-			return
-		}
-		select {
-		case <-changed:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event for 10s")
-		}
-	}
+// follow is Follow for a reader that asks once: where it stands, without
+// waiting.
+func follow(s *Stream, pos int64) (frames [][]byte, last int64, ended, ok bool) {
+	return s.Follow(pos, nil, make(chan struct{}, 1))
 }
 
-func TestStreamSince(t *testing.T) {
+func TestStreamFollow(t *testing.T) {
 	h := NewHub(0, 1<<20)
 	s := h.Open(7)
 	for i := 1; i <= 10; i++ {
@@ -88,17 +66,17 @@ func TestStreamSince(t *testing.T) {
 		{10, 0, "", true},
 		{11, 0, "", false},
 	} {
-		frames, last, _, ended, ok := s.Since(tc.pos, nil)
+		frames, last, ended, ok := follow(s, tc.pos)
 		if ok != tc.ok || len(frames) != tc.n || ended {
-			t.Errorf("Since(%d): %d frames, ok %v, ended %v; want %d, %v, false", tc.pos, len(frames), ok, ended, tc.n, tc.ok)
+			t.Errorf("Follow(%d): %d frames, ok %v, ended %v; want %d, %v, false", tc.pos, len(frames), ok, ended, tc.n, tc.ok)
 			continue
 		}
 		if tc.n > 0 {
 			if id := parseEvents(t, frames[0])[0].id; id != tc.first {
-				t.Errorf("Since(%d): first id %s, want %s", tc.pos, id, tc.first)
+				t.Errorf("Follow(%d): first id %s, want %s", tc.pos, id, tc.first)
 			}
 			if last != 10 {
-				t.Errorf("Since(%d): last %d, want 10", tc.pos, last)
+				t.Errorf("Follow(%d): last %d, want 10", tc.pos, last)
 			}
 		}
 	}
@@ -111,8 +89,7 @@ func TestStreamSince(t *testing.T) {
 // answer is being published, each see every event after their point exactly
 // once, in order, and the final events.
 func TestStreamManyReaders(t *testing.T) {
-	t.Run("Follow", func(t *testing.T) { testManyReaders(t, read) })
-	t.Run("Since", func(t *testing.T) { testManyReaders(t, readSince) })
+	testManyReaders(t, read)
 }
 
 func testManyReaders(t *testing.T, read func(*testing.T, *Stream, int64) ([]string, []string)) {
@@ -180,11 +157,11 @@ func TestStreamSlowReader(t *testing.T) {
 	if size > maxLog {
 		t.Errorf("log holds %d bytes, limit %d", size, maxLog)
 	}
-	if _, _, _, _, ok := s.Since(0, nil); ok {
-		t.Error("Since(0) ok after the start was dropped; want a snapshot")
+	if _, _, _, ok := follow(s, 0); ok {
+		t.Error("Follow(0) ok after the start was dropped; want a snapshot")
 	}
-	if _, _, _, _, ok := s.Since(first-1, nil); !ok {
-		t.Errorf("Since(%d) (the oldest held) not ok", first-1)
+	if _, _, _, ok := follow(s, first-1); !ok {
+		t.Errorf("Follow(%d) (the oldest held) not ok", first-1)
 	}
 	if snap := s.Snapshot(); snap.Text != text || snap.Seq != 10000 {
 		t.Errorf("snapshot at %d has %d bytes, want 10000 and %d", snap.Seq, len(snap.Text), len(text))
@@ -199,8 +176,8 @@ func TestHubLinger(t *testing.T) {
 	if _, ok := h.Get(5); !ok {
 		t.Fatal("closed stream gone at once; want it to linger")
 	}
-	if _, _, _, ended, ok := s.Since(1, nil); !ended || !ok {
-		t.Fatalf("Since after Close: ended %v ok %v", ended, ok)
+	if _, _, ended, ok := follow(s, 1); !ended || !ok {
+		t.Fatalf("Follow after Close: ended %v ok %v", ended, ok)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for h.Len() != 0 {
@@ -218,7 +195,8 @@ func TestHubLinger(t *testing.T) {
 func TestHubReopenEndsOld(t *testing.T) {
 	h := NewHub(time.Minute, 1<<20)
 	old := h.Open(9)
-	_, _, changed, _, _ := old.Since(0, nil)
+	changed := make(chan struct{}, 1)
+	old.Follow(0, nil, changed)
 	h.Open(9)
 	select {
 	case <-changed:
@@ -281,14 +259,14 @@ func TestStreamCloseKeepsItsFrames(t *testing.T) {
 	s.Publish("a", 0, frameOf("a"))
 	bubble := strings.Repeat("x", 3*maxLog)
 	s.Close(frameOf(bubble), frameOf("end"))
-	frames, last, _, ended, ok := s.Since(1, nil)
+	frames, last, ended, ok := follow(s, 1)
 	if !ok || !ended || last != 3 || len(frames) != 2 {
-		t.Fatalf("Since(1) after Close: %d frames, last %d, ended %v, ok %v; want both final frames", len(frames), last, ended, ok)
+		t.Fatalf("Follow(1) after Close: %d frames, last %d, ended %v, ok %v; want both final frames", len(frames), last, ended, ok)
 	}
 	if !strings.Contains(string(frames[0]), bubble) || !strings.Contains(string(frames[1]), "end") {
 		t.Errorf("final frames %.40q, %q", frames[0], frames[1])
 	}
-	if _, _, _, _, ok := s.Since(0, nil); ok {
-		t.Error("Since(0) ok; the first event should have made room")
+	if _, _, _, ok := follow(s, 0); ok {
+		t.Error("Follow(0) ok; the first event should have made room")
 	}
 }

@@ -7,40 +7,10 @@ import (
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/internal/metrics"
+	"github.com/hxchat/hxchat/internal/metrics/metricstest"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/sqlite"
 )
-
-// counted returns the value of the counter or gauge series of family name
-// with exactly the labels given (name, value, ...), or -1.
-func counted(t testing.TB, m *metrics.Metrics, name string, labels ...string) float64 {
-	t.Helper()
-	fams, err := m.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range f.GetMetric() {
-			if len(s.GetLabel())*2 != len(labels) {
-				continue
-			}
-			for i, l := range s.GetLabel() { // sorted by name, as given
-				if l.GetName() != labels[2*i] || l.GetValue() != labels[2*i+1] {
-					continue next
-				}
-			}
-			if s.Counter != nil {
-				return s.Counter.GetValue()
-			}
-			return s.Gauge.GetValue()
-		}
-	}
-	return -1
-}
 
 // TestRunnerMetrics: the runner records its generations: running while they
 // run, and by outcome when they end: one stopped by the user, one cut short
@@ -70,10 +40,10 @@ func TestRunnerMetrics(t *testing.T) {
 		answers = append(answers, answer)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for counted(t, m, "hxchat_tokens_total") < 2 && time.Now().Before(deadline) {
+	for metricstest.Value(t, m.Gatherer(), "hxchat_tokens_total") < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if v := counted(t, m, "hxchat_generations_running"); v != 2 {
+	if v := metricstest.Value(t, m.Gatherer(), "hxchat_generations_running"); v != 2 {
 		t.Errorf("running: %v, want 2", v)
 	}
 	r.StopWait(context.Background(), answers[0].ID)
@@ -92,7 +62,7 @@ func TestRunnerMetrics(t *testing.T) {
 		{"hxchat_answers_total", []string{"code", "shutdown", "outcome", "interrupted"}, 1},
 		{"hxchat_answers_total", []string{"code", "", "outcome", "done"}, 0},
 	} {
-		if v := counted(t, m, c.name, c.labels...); v != c.want {
+		if v := metricstest.Value(t, m.Gatherer(), c.name, c.labels...); v != c.want {
 			t.Errorf("%s %v: %v, want %v", c.name, c.labels, v, c.want)
 		}
 	}
@@ -120,7 +90,7 @@ func BenchmarkRunnerTokenMetrics(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if got := counted(b, m, "hxchat_tokens_total"); got != float64(b.N) {
+	if got := metricstest.Value(b, m.Gatherer(), "hxchat_tokens_total"); got != float64(b.N) {
 		b.Fatalf("%v tokens counted, want %d", got, b.N)
 	}
 }

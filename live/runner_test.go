@@ -129,7 +129,7 @@ func TestRunnerAnswers(t *testing.T) {
 	if !ok {
 		t.Fatal("stream gone at once")
 	}
-	frames, _, _, ended, _ := st.Since(0, nil)
+	frames, _, ended, _ := st.Follow(0, nil, make(chan struct{}, 1))
 	if !ended || len(frames) != 5 { // 3 steps, the final bubble, the final event
 		t.Fatalf("%d frames, ended %v", len(frames), ended)
 	}
@@ -444,14 +444,15 @@ func TestRunnerRenderPanic(t *testing.T) {
 			t.Fatal("the stream is gone")
 		}
 		// The end is stored before the stream closes: wait for the close.
-		frames, _, changed, ended, _ := s.Since(0, nil)
+		changed := make(chan struct{}, 1)
+		frames, _, ended, _ := s.Follow(0, nil, changed)
 		for !ended {
 			select {
 			case <-changed:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the stream did not end")
 			}
-			frames, _, changed, ended, _ = s.Since(0, nil)
+			frames, _, ended, _ = s.Follow(0, nil, changed)
 		}
 		if !strings.Contains(string(frames[len(frames)-1]), "event: "+live.FinalEvent) {
 			t.Errorf("the stream did not end with its final event: %q", frames)

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,15 +22,7 @@ import (
 //	go test -run '^$' -bench Search -benchtime 20x ./postgres
 func BenchmarkSearch(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.URL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	sid := hxchat.NewID()
-	if err := s.CreateSession(ctx, sid); err != nil {
-		b.Fatal(err)
-	}
+	s, sid := benchStore(b)
 	storetest.FillSearch(b, s, sid)
 	if _, err := s.pool.Exec(ctx, "ANALYZE"); err != nil {
 		b.Fatal(err)
@@ -85,58 +75,8 @@ func plan(b *testing.B, s *Store, sid, query string) string {
 //
 //	go test -run '^$' -bench Checkpoints -benchmem ./postgres
 func BenchmarkCheckpoints(b *testing.B) {
-	const most, step, lengths = 1000, 200, 40
-	ctx := context.Background()
-	s, err := Open(ctx, pgtest.URL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	sid := hxchat.NewID()
-	if err := s.CreateSession(ctx, sid); err != nil {
-		b.Fatal(err)
-	}
-	type answer struct {
-		conv string
-		id   int64
-	}
-	answers := make([]answer, most)
-	for i := range answers {
-		conv := &hxchat.Conversation{SessionID: sid}
-		a := &hxchat.Message{Model: "m"}
-		if err := s.StartTurn(ctx, conv, &hxchat.Message{Content: fmt.Sprintf("Question %d?", i)}, a); err != nil {
-			b.Fatal(err)
-		}
-		answers[i] = answer{conv.ID, a.ID}
-	}
-	text := strings.Repeat("Checkpoints save the text of every growing answer once a second.", step*lengths/64)
-
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("answers=%d", n), func(b *testing.B) {
-			batch := make([]hxchat.Partial, n)
-			b.ReportAllocs()
-			start := time.Now()
-			op := 0
-			for b.Loop() {
-				for j := range batch {
-					batch[j] = hxchat.Partial{ID: answers[j].id, Content: text[:step*(1+(op+j)%lengths)]}
-				}
-				if err := s.Checkpoints(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-				op++
-			}
-			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(op*n), "ns/answer")
-			last := batch[n-1]
-			m, err := s.Message(ctx, answers[n-1].conv, last.ID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if m.Content != last.Content {
-				b.Fatalf("answer %d after the last batch: %d bytes, want %d", last.ID, len(m.Content), len(last.Content))
-			}
-		})
-	}
+	s, sid := benchStore(b)
+	storetest.BenchCheckpoints(b, s, sid)
 }
 
 // BenchmarkStartTurn stores a first message and its answer, as a message
@@ -146,15 +86,22 @@ func BenchmarkCheckpoints(b *testing.B) {
 //
 //	go test -run '^$' -bench StartTurn -benchmem ./postgres
 func BenchmarkStartTurn(b *testing.B) {
+	s, sid := benchStore(b)
+	storetest.BenchStartTurn(b, s, sid)
+}
+
+// benchStore opens a store in a schema of the benchmark's own, with one
+// session, closed when b ends.
+func benchStore(b *testing.B) (*Store, string) {
 	ctx := context.Background()
 	s, err := Open(ctx, pgtest.URL(b))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	sid := hxchat.NewID()
 	if err := s.CreateSession(ctx, sid); err != nil {
 		b.Fatal(err)
 	}
-	storetest.BenchStartTurn(b, s, sid)
+	return s, sid
 }

@@ -2,11 +2,8 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/sqlite"
@@ -22,52 +19,8 @@ import (
 //
 //	go test -run '^$' -bench Checkpoints -benchmem ./sqlite
 func BenchmarkCheckpoints(b *testing.B) {
-	const most, step, lengths = 1000, 200, 40
-	ctx := context.Background()
 	s, sid := benchStore(b)
-	// Every answer in a conversation of its own, streaming.
-	type answer struct {
-		conv string
-		id   int64
-	}
-	answers := make([]answer, most)
-	for i := range answers {
-		conv := &hxchat.Conversation{SessionID: sid}
-		user := &hxchat.Message{Content: fmt.Sprintf("Question %d?", i)}
-		a := &hxchat.Message{Model: "m"}
-		if err := s.StartTurn(ctx, conv, user, a); err != nil {
-			b.Fatal(err)
-		}
-		answers[i] = answer{conv.ID, a.ID}
-	}
-	text := strings.Repeat("Checkpoints save the text of every growing answer once a second.", step*lengths/64)
-
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("answers=%d", n), func(b *testing.B) {
-			batch := make([]hxchat.Partial, n)
-			b.ReportAllocs()
-			start := time.Now()
-			op := 0
-			for b.Loop() {
-				for j := range batch {
-					batch[j] = hxchat.Partial{ID: answers[j].id, Content: text[:step*(1+(op+j)%lengths)]}
-				}
-				if err := s.Checkpoints(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-				op++
-			}
-			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(op*n), "ns/answer")
-			last := batch[n-1]
-			m, err := s.Message(ctx, answers[n-1].conv, last.ID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if m.Content != last.Content {
-				b.Fatalf("answer %d after the last batch: %d bytes, want %d", last.ID, len(m.Content), len(last.Content))
-			}
-		})
-	}
+	storetest.BenchCheckpoints(b, s, sid)
 }
 
 // BenchmarkStartTurn stores the first turn of a new conversation and the

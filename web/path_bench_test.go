@@ -141,6 +141,12 @@ type memUpstream struct {
 }
 
 func (u *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	return eventStream(req, &pacedBody{u: u, ctx: req.Context()}), nil
+}
+
+// eventStream reads req's body, as a server does, and returns a response of
+// a model service's event stream whose body is body.
+func eventStream(req *http.Request, body io.ReadCloser) *http.Response {
 	if req.Body != nil {
 		io.Copy(io.Discard, req.Body)
 		req.Body.Close()
@@ -148,7 +154,7 @@ func (u *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := http.Header{}
 	h.Set("Content-Type", "text/event-stream")
 	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: &pacedBody{u: u, ctx: req.Context()}, ContentLength: -1, Request: req}, nil
+		Header: h, Body: body, ContentLength: -1, Request: req}
 }
 
 // pacedBody reads memUpstream's script, one event at a time.

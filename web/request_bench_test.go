@@ -71,12 +71,5 @@ func BenchmarkRequests(b *testing.B) {
 type instantUpstream []byte
 
 func (u instantUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		io.Copy(io.Discard, req.Body)
-		req.Body.Close()
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "text/event-stream")
-	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(bytes.NewReader(u)), ContentLength: -1, Request: req}, nil
+	return eventStream(req, io.NopCloser(bytes.NewReader(u))), nil
 }

@@ -12,67 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/metrics/metricstest"
 	"github.com/hxchat/hxchat/postgres"
 	"github.com/hxchat/hxchat/postgres/pgtest"
 	"github.com/hxchat/hxchat/sqlite"
 	"github.com/hxchat/hxchat/storetest"
 )
-
-// series returns the series of family name whose labels include labels
-// (name, value, name, value, ...), gathered from g; nil when there is none.
-func series(t *testing.T, g prometheus.Gatherer, name string, labels ...string) *dto.Metric {
-	t.Helper()
-	fams, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			return m
-		}
-	}
-	return nil
-}
-
-// value returns the value of a counter or gauge series, or the count of a
-// histogram's; -1 when the series does not exist.
-func value(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	m := series(t, g, name, labels...)
-	switch {
-	case m == nil:
-		return -1
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	}
-	t.Fatalf("%s: a metric of another type", name)
-	return 0
-}
 
 // TestAnswer: an answer's retries count by cause, its texts as tokens with
 // one time to the first token, its end by outcome and code with its
@@ -83,7 +32,7 @@ func TestAnswer(t *testing.T) {
 	m := New()
 	g := m.Gatherer()
 	a := m.StartAnswer()
-	if v := value(t, g, "hxchat_generations_running"); v != 1 {
+	if v := metricstest.Value(t, g, "hxchat_generations_running"); v != 1 {
 		t.Errorf("running: %v, want 1", v)
 	}
 	for _, status := range []int{429, 503, 0, 408, 429} {
@@ -117,7 +66,7 @@ func TestAnswer(t *testing.T) {
 		{"hxchat_usage_tokens_total", []string{"kind", "completion"}, 5},
 		{"hxchat_generations_running", nil, 0},
 	} {
-		if v := value(t, g, c.name, c.labels...); v != c.want {
+		if v := metricstest.Value(t, g, c.name, c.labels...); v != c.want {
 			t.Errorf("%s %v: %v, want %v", c.name, c.labels, v, c.want)
 		}
 	}
@@ -168,7 +117,7 @@ func TestCounters(t *testing.T) {
 		{"hxchat_sse_streams_open", nil, 1},
 		{"hxchat_lease_takeovers_total", nil, 3},
 	} {
-		if v := value(t, g, c.name, c.labels...); v != c.want {
+		if v := metricstest.Value(t, g, c.name, c.labels...); v != c.want {
 			t.Errorf("%s %v: %v, want %v", c.name, c.labels, v, c.want)
 		}
 	}
@@ -214,7 +163,7 @@ func openSQLite(t *testing.T) *sqlite.Store {
 func TestStoreSuite(t *testing.T) {
 	m := New()
 	storetest.Run(t, func(t *testing.T) hxchat.Store { return m.Store(openSQLite(t)) })
-	if v := value(t, m.Gatherer(), "hxchat_store_duration_seconds", "op", "start_turn"); v <= 0 {
+	if v := metricstest.Value(t, m.Gatherer(), "hxchat_store_duration_seconds", "op", "start_turn"); v <= 0 {
 		t.Errorf("start_turn timed %v times", v)
 	}
 }
@@ -262,7 +211,7 @@ func TestStoreTimes(t *testing.T) {
 		{"hxchat_store_errors_total", "conversations", 1},
 		{"hxchat_store_errors_total", "ping", 1},
 	} {
-		if v := value(t, g, c.name, "op", c.op); v != c.want {
+		if v := metricstest.Value(t, g, c.name, "op", c.op); v != c.want {
 			t.Errorf("%s{op=%q}: %v, want %v", c.name, c.op, v, c.want)
 		}
 	}
@@ -303,15 +252,15 @@ func TestPool(t *testing.T) {
 	if _, err := pg.Conversations(t.Context(), hxchat.NewID()); err != nil {
 		t.Fatal(err)
 	}
-	if v := value(t, g, "hxchat_db_pool_max_connections"); v < 4 {
+	if v := metricstest.Value(t, g, "hxchat_db_pool_max_connections"); v < 4 {
 		t.Errorf("max connections %v, want at least 4 (the default)", v)
 	}
-	if v := value(t, g, "hxchat_db_pool_acquires_total"); v < 1 {
+	if v := metricstest.Value(t, g, "hxchat_db_pool_acquires_total"); v < 1 {
 		t.Errorf("acquires %v after a query", v)
 	}
 	total := 0.0
 	for _, state := range []string{"acquired", "idle", "constructing"} {
-		v := value(t, g, "hxchat_db_pool_connections", "state", state)
+		v := metricstest.Value(t, g, "hxchat_db_pool_connections", "state", state)
 		if v < 0 {
 			t.Errorf("no series for %s connections", state)
 		}
@@ -322,7 +271,7 @@ func TestPool(t *testing.T) {
 	}
 	for _, name := range []string{"hxchat_db_pool_acquires_waited_total", "hxchat_db_pool_acquire_wait_seconds_total",
 		"hxchat_db_pool_acquires_canceled_total", "hxchat_db_pool_connects_total"} {
-		if value(t, g, name) < 0 {
+		if metricstest.Value(t, g, name) < 0 {
 			t.Errorf("no %s", name)
 		}
 	}
