@@ -348,22 +348,7 @@ func TestBrowserReload(t *testing.T) {
 	ctx, log := chrome(t)
 
 	sendFromNewChat(t, ctx, m, "reload test")
-	partial := strings.TrimSpace(strings.Join(tokens[:4], ""))
-	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
-	waitFor(t, "the address bar", func() bool {
-		return strings.HasPrefix(eval[string](t, ctx, `location.pathname`), "/c/")
-	})
-	do(t, ctx, chromedp.Reload())
-	waitText(t, ctx, ".msg.assistant.state-streaming .text", "the text so far after reload", func(s string) bool { return s == partial })
-	close(gate)
-	want := strings.Join(tokens, "")
-	got := waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == want })
-	if strings.Count(got, "alpha") != 1 {
-		t.Errorf("answer shown %d times: %q", strings.Count(got, "alpha"), got)
-	}
-	if answers := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant').length`); answers != 1 {
-		t.Errorf("%d answer bubbles, want 1", answers)
-	}
+	reloadMidAnswer(t, ctx, tokens, gate)
 	log.check(t)
 }
 
@@ -428,4 +413,28 @@ func TestBrowserHiddenTab(t *testing.T) {
 		t.Error("the stream did not reconnect with Last-Event-ID")
 	}
 	log.check(t)
+}
+
+// reloadMidAnswer reloads the page once the answer (tokens, held by the
+// model service from the fifth until gate closes) shows its first four
+// tokens, checks that the reloaded page shows them, lets the rest come, and
+// checks that the whole answer shows exactly once, in one bubble.
+func reloadMidAnswer(t *testing.T, ctx context.Context, tokens []string, gate chan struct{}) {
+	t.Helper()
+	partial := strings.TrimSpace(strings.Join(tokens[:4], ""))
+	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
+	waitFor(t, "the address bar", func() bool {
+		return strings.HasPrefix(eval[string](t, ctx, `location.pathname`), "/c/")
+	})
+	do(t, ctx, chromedp.Reload())
+	waitText(t, ctx, ".msg.assistant.state-streaming .text", "the text so far after reload", func(s string) bool { return s == partial })
+	close(gate)
+	want := strings.Join(tokens, "")
+	got := waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == want })
+	if strings.Count(got, "alpha") != 1 {
+		t.Errorf("answer shown %d times: %q", strings.Count(got, "alpha"), got)
+	}
+	if answers := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant').length`); answers != 1 {
+		t.Errorf("%d answer bubbles, want 1", answers)
+	}
 }

@@ -511,22 +511,7 @@ func TestBrowserReplicas(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("message"), "reload onto another replica"),
 		pressEnter(),
 	)
-	partial := strings.TrimSpace(strings.Join(tokens[:4], ""))
-	waitText(t, ctx, ".msg.assistant .text", "the first tokens", func(s string) bool { return s == partial })
-	waitFor(t, "the address bar", func() bool {
-		return strings.HasPrefix(eval[string](t, ctx, `location.pathname`), "/c/")
-	})
-	do(t, ctx, chromedp.Reload())
-	waitText(t, ctx, ".msg.assistant.state-streaming .text", "the text so far after reload", func(s string) bool { return s == partial })
-	close(gate)
-	want := strings.Join(tokens, "")
-	got := waitText(t, ctx, ".msg.assistant.state-done .text", "the whole answer", func(s string) bool { return s == want })
-	if strings.Count(got, "alpha") != 1 {
-		t.Errorf("answer shown %d times: %q", strings.Count(got, "alpha"), got)
-	}
-	if answers := eval[int](t, ctx, `document.querySelectorAll('.msg.assistant').length`); answers != 1 {
-		t.Errorf("%d answer bubbles, want 1", answers)
-	}
+	reloadMidAnswer(t, ctx, tokens, gate)
 	if by := lb.servedBy("/events"); len(by) < 2 {
 		t.Errorf("the answer's streams were served by %v: the test did not cross replicas", by)
 	}
