@@ -188,6 +188,14 @@ func run(args []string) int {
 		browsers, writer, runtime.GOMAXPROCS(0))
 	h := &harness{clk: clk, up: up, bin: binary, work: work, delay: *delay, line: *line, code: *code, progress: os.Stderr, quiet: *quiet, client: *client, pollers: *pollsN}
 
+	// The harness's least cost a token on this host, for the report.
+	loop, err := loopbackCost(1000, time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: measure a token's system calls on loopback:", err)
+	} else {
+		fmt.Fprintf(os.Stderr, "bench: a token's write(2) and read(2) on loopback: %s µs of CPU\n", perToken(loop, 1))
+	}
+
 	var results []*rungResult
 	for i, s := range specs {
 		if ctx.Err() != nil {
@@ -228,7 +236,7 @@ func run(args []string) int {
 	for _, n := range noisy(results) {
 		fmt.Println("WARNING", n)
 	}
-	for _, t := range targets(results) {
+	for _, t := range targets(results, loop) {
 		mark := "met   "
 		if !t.ok {
 			mark = "MISSED"
@@ -245,7 +253,7 @@ func run(args []string) int {
 		if len(args) > 0 {
 			cmd += " " + strings.Join(args, " ")
 		}
-		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, Code: *code, TLS: *useTLS, Start: started, Harness: harnessDesc}, results)
+		md := markdown(describeMachine(dir, *rev), settings{Command: cmd, Delay: *delay, Line: *line, Code: *code, TLS: *useTLS, Start: started, Harness: harnessDesc, Loopback: loop}, results)
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
 			err = os.WriteFile(path, []byte(md), 0o644)
