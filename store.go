@@ -47,6 +47,10 @@ type Store interface {
 	Messages(ctx context.Context, conversationID string) ([]Message, error)
 	// Message returns one message of a conversation.
 	Message(ctx context.Context, conversationID string, id int64) (*Message, error)
+	// OwnedMessage returns one message of a conversation if sessionID owns
+	// the conversation (else ENotFound): Conversation and Message in one
+	// query, for a request that names a message.
+	OwnedMessage(ctx context.Context, sessionID, conversationID string, id int64) (*Message, error)
 
 	// StartTurn stores a user message and the assistant message that will
 	// answer it (State streaming), in one transaction. When conv.CreatedAt is

@@ -360,6 +360,21 @@ func (s *Store) Message(ctx context.Context, conversationID string, id int64) (*
 	return &m, nil
 }
 
+// OwnedMessage implements hxchat.Store.
+func (s *Store) OwnedMessage(ctx context.Context, sessionID, conversationID string, id int64) (*hxchat.Message, error) {
+	var m hxchat.Message
+	err := scanMessage(s.pool.QueryRow(ctx,
+		"SELECT "+messageColumns+" FROM messages m JOIN conversations c ON c.id = m.conversation_id "+
+			"WHERE m.id = $1 AND m.conversation_id = $2 AND c.session_id = $3", id, text(conversationID), text(sessionID)), &m)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, hxchat.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("message", err)
+	}
+	return &m, nil
+}
+
 // insertMessage inserts m into the conversation, after m.ParentID (none
 // when 0), with its folded text, and returns its id. A streaming answer
 // stored by a replica that has joined (see Join) holds that replica's lease.

@@ -347,6 +347,22 @@ func (s *Store) Message(ctx context.Context, conversationID string, id int64) (*
 	return &m, nil
 }
 
+// OwnedMessage implements hxchat.Store.
+func (s *Store) OwnedMessage(ctx context.Context, sessionID, conversationID string, id int64) (*hxchat.Message, error) {
+	var m hxchat.Message
+	err := scanMessage(s.r.QueryRowContext(ctx,
+		"SELECT "+messageColumns+" FROM messages WHERE id = ? AND conversation_id = ? "+
+			"AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.session_id = ?)",
+		id, conversationID, sessionID), &m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hxchat.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap("message", err)
+	}
+	return &m, nil
+}
+
 // insertMessage inserts m into the conversation, after m.ParentID (none
 // when 0), and returns its id.
 func insertMessage(ctx context.Context, tx wtx, convID string, m *hxchat.Message, t time.Time) (int64, error) {

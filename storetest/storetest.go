@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"EditTurn", testEditTurn},
 		{"EditTurnConflicts", testEditTurnConflicts},
 		{"Versions", testVersions},
+		{"OwnedMessage", testOwnedMessage},
 		{"SelectBranchRefused", testSelectBranchRefused},
 		{"ConversationOptions", testConversationOptions},
 		{"SetConversationOptionsRefused", testOptionsRefused},
@@ -511,6 +512,45 @@ func testMessageScoped(t *testing.T, s hxchat.Store) {
 		{"Message(a, 0)", a.ID, 0},
 	} {
 		m, err := s.Message(ctx, tc.conv, tc.id)
+		wantCode(t, tc.what, err, hxchat.ENotFound)
+		if m != nil {
+			t.Errorf("%s returned %+v", tc.what, m)
+		}
+	}
+}
+
+// testOwnedMessage: OwnedMessage returns a message of a conversation only
+// to the session that owns the conversation; a message of another
+// conversation, of another session's, or one that does not exist is not
+// found.
+func testOwnedMessage(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	mine, other := newSession(t, s), newSession(t, s)
+	a, userA, answerA := newConversation(t, s, mine, "mine")
+	b, _, answerB := newConversation(t, s, mine, "also mine")
+	c, _, answerC := newConversation(t, s, other, "theirs")
+
+	for _, want := range []*hxchat.Message{userA, answerA} {
+		m, err := s.OwnedMessage(ctx, mine, a.ID, want.ID)
+		if err != nil {
+			t.Fatalf("OwnedMessage(mine, a, %d): %v", want.ID, err)
+		}
+		wantMessage(t, "OwnedMessage(mine, a)", *m, *want)
+	}
+	for _, tc := range []struct {
+		what      string
+		sid, conv string
+		id        int64
+	}{
+		{"OwnedMessage of another session's conversation", mine, c.ID, answerC.ID},
+		{"OwnedMessage of my conversation by another session", other, a.ID, answerA.ID},
+		{"OwnedMessage by an unknown session", hxchat.NewID(), a.ID, answerA.ID},
+		{"OwnedMessage of another conversation's message", mine, a.ID, answerB.ID},
+		{"OwnedMessage of a message of another session, named in my conversation", mine, b.ID, answerC.ID},
+		{"OwnedMessage of a missing conversation", mine, hxchat.NewID(), answerA.ID},
+		{"OwnedMessage of a missing id", mine, a.ID, answerC.ID + 1000},
+	} {
+		m, err := s.OwnedMessage(ctx, tc.sid, tc.conv, tc.id)
 		wantCode(t, tc.what, err, hxchat.ENotFound)
 		if m != nil {
 			t.Errorf("%s returned %+v", tc.what, m)

@@ -172,7 +172,7 @@ func (s *Server) start(r *http.Request, conv *hxchat.Conversation, answer *hxcha
 // answerStop stops a running answer. The answer's stream then shows it as
 // stopped, with its text so far.
 func (s *Server) answerStop(w http.ResponseWriter, r *http.Request) error {
-	_, m, err := s.ownedMessage(r)
+	m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func threadMessage(r *http.Request, th *hxchat.Thread) (hxchat.Message, error) {
 // messageSource answers a message's text as it was written (the Markdown
 // of an answer), for its Copy button.
 func (s *Server) messageSource(w http.ResponseWriter, r *http.Request) error {
-	_, m, err := s.ownedMessage(r)
+	m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
 	}
@@ -363,27 +363,21 @@ func (s *Server) ownedMessages(r *http.Request) (*hxchat.Conversation, []hxchat.
 	return conv, msgs, nil
 }
 
-// ownedMessage loads the conversation and the message in the path, if the
-// request's session owns them.
-func (s *Server) ownedMessage(r *http.Request) (*hxchat.Conversation, *hxchat.Message, error) {
-	conv, err := s.ownedConversation(r)
-	if err != nil {
-		return nil, nil, err
-	}
+// ownedMessage loads the message in the path, if the request's session
+// owns its conversation: one query (Store.OwnedMessage), as every event
+// stream's request makes one.
+func (s *Server) ownedMessage(r *http.Request) (*hxchat.Message, error) {
+	id, sid := r.PathValue("id"), sessionID(r)
 	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
-	if err != nil || mid <= 0 {
-		return nil, nil, hxchat.ErrNotFound
+	if sid == "" || !hxchat.ValidID(id) || err != nil || mid <= 0 {
+		return nil, hxchat.ErrNotFound
 	}
-	m, err := s.o.Store.Message(r.Context(), conv.ID, mid)
-	if err != nil {
-		return nil, nil, err
-	}
-	return conv, m, nil
+	return s.o.Store.OwnedMessage(r.Context(), sid, id, mid)
 }
 
 // messageShow renders one message (Cancel of an edit), with its versions.
 func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
-	_, m, err := s.ownedMessage(r)
+	m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
 	}
@@ -393,7 +387,7 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
 
 // messageEditForm turns a user message into a form to change it.
 func (s *Server) messageEditForm(w http.ResponseWriter, r *http.Request) error {
-	_, m, err := s.ownedMessage(r)
+	m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 // final event ends the stream. An answer that another replica generates is
 // relayed from it (see relayAnswer).
 func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
-	_, m, err := s.ownedMessage(r)
+	m, err := s.ownedMessage(r)
 	if err != nil {
 		return err
 	}

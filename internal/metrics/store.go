@@ -30,6 +30,7 @@ const (
 	opFinishAnswer
 	opInterruptStreaming
 	opPing
+	opOwnedMessage
 	numOps
 )
 
@@ -37,7 +38,7 @@ var opNames = [numOps]string{
 	"create_session", "session_exists", "conversation", "conversations", "search",
 	"rename_conversation", "delete_conversation", "messages", "message", "start_turn",
 	"restart_answer", "edit_turn", "select_branch", "set_conversation_options", "checkpoint",
-	"finish_answer", "interrupt_streaming", "ping",
+	"finish_answer", "interrupt_streaming", "ping", "owned_message",
 }
 
 // Store returns s with every call timed into hxchat_store_duration_seconds
@@ -159,6 +160,13 @@ func (t *timedStore) Message(ctx context.Context, conversationID string, id int6
 	start := time.Now()
 	msg, err := t.Store.Message(ctx, conversationID, id)
 	t.done(opMessage, start, err)
+	return msg, err
+}
+
+func (t *timedStore) OwnedMessage(ctx context.Context, sessionID, conversationID string, id int64) (*hxchat.Message, error) {
+	start := time.Now()
+	msg, err := t.Store.OwnedMessage(ctx, sessionID, conversationID, id)
+	t.done(opOwnedMessage, start, err)
 	return msg, err
 }
 
