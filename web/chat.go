@@ -77,13 +77,14 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	isNew := r.PathValue("id") == ""
+	isNew, newSession := r.PathValue("id") == "", false
 	if isNew {
 		// Only a new conversation makes a session: a message to a
 		// conversation needs the session that owns it (else 404 below).
+		newSession = sessionID(r) == ""
 		r = s.ensureSession(w, r)
 	}
-	if err := s.admitHere(r); err != nil {
+	if err := s.admitHere(r, newSession); err != nil {
 		return err // before anything is stored: the text stays in the box
 	}
 	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sessionID(r), Title: hxchat.TitleFrom(text),
@@ -208,7 +209,7 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	last := th.Leaf(conv.CurrentID) == old.ID
-	if err := s.admitHere(r); err != nil {
+	if err := s.admitHere(r, false); err != nil {
 		return err
 	}
 	answer := s.newAnswer(conv)
@@ -414,7 +415,7 @@ func (s *Server) messageEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.admitHere(r); err != nil {
+	if err := s.admitHere(r, false); err != nil {
 		return err
 	}
 	history := th.Path(user.ParentID)

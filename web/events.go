@@ -106,7 +106,16 @@ func (s *Server) finish(e *eventWriter, r *http.Request, m hxchat.Message, l *lo
 func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Request, m *hxchat.Message, l *locale) {
 	stream, ok := s.o.Hub.Get(m.ID)
 	if !ok {
-		// Not running here: show it as stored (done, failed, or cut short).
+		// Not running here: show it as stored (done, failed, or cut
+		// short). A message that was streaming when it was read (or not
+		// read: replicaEvents) is read again, for its end.
+		if m.State == hxchat.StateStreaming {
+			fm, err := s.o.Store.Message(r.Context(), m.ConversationID, m.ID)
+			if err != nil {
+				return // the response has started; the client will retry
+			}
+			m = fm
+		}
 		s.finish(e, r, *m, l, 0)
 		return
 	}

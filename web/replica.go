@@ -101,15 +101,29 @@ func (s *Server) replicaMessage(r *http.Request) (*hxchat.Message, error) {
 // it does not end when this replica drains (the relaying one's reader
 // stays), only when the answer does or the server shuts down.
 func (s *Server) replicaEvents(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.replicaMessage(r)
-	if err != nil {
-		return err
-	}
-	if _, ok := s.o.Hub.Get(m.ID); !ok && m.State == hxchat.StateStreaming {
-		// Its lease names this replica, but it does not run here (its
-		// end could not be stored): the relaying replica waits for it
-		// to be taken, rather than get its stored state as final.
+	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
+	if err != nil || mid <= 0 || !hxchat.ValidID(r.PathValue("id")) {
 		return hxchat.ErrNotFound
+	}
+	var m *hxchat.Message
+	if _, ok := s.o.Hub.Get(mid); ok {
+		// It runs here (or has just ended): its stream holds what the
+		// reader gets, which needs of the message only its ids, and
+		// the relaying replica has read the message to check that its
+		// reader owns it. The store is read only should the stream be
+		// gone by the time it is followed (streamAnswer).
+		m = &hxchat.Message{ID: mid, ConversationID: r.PathValue("id"), Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+	} else {
+		if m, err = s.o.Store.Message(r.Context(), r.PathValue("id"), mid); err != nil {
+			return err
+		}
+		if m.State == hxchat.StateStreaming {
+			// Its lease names this replica, but it does not run here
+			// (its end could not be stored): the relaying replica
+			// waits for it to be taken, rather than get its stored
+			// state as final.
+			return hxchat.ErrNotFound
+		}
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -162,13 +176,15 @@ func (s *Server) stopElsewhere(ctx context.Context, m *hxchat.Message) bool {
 }
 
 // admitHere checks the limit of running answers of the request's session
-// across the replicas, after the runner has checked it on this one.
-func (s *Server) admitHere(r *http.Request) error {
+// across the replicas, after the runner has checked it on this one. A
+// session that the request has just made (newSession) runs no answer on any
+// replica, so the store is not asked.
+func (s *Server) admitHere(r *http.Request, newSession bool) error {
 	if err := s.o.Runner.Admit(sessionID(r)); err != nil {
 		return err
 	}
 	c := s.o.Cluster
-	if c == nil || c.MaxPerSession <= 0 {
+	if c == nil || c.MaxPerSession <= 0 || newSession {
 		return nil
 	}
 	n, err := c.Store.StreamingAnswers(r.Context(), sessionID(r))
@@ -299,6 +315,9 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 	watchdog := time.AfterFunc(silent, cancel)
 	defer watchdog.Stop()
 	buf := make([]byte, 0, 4<<10) // a token's event is far smaller; a snapshot may grow it
+	// The id of the last event copied is kept in lastBuf, made a string
+	// only on return: every token's event has one.
+	var lastBuf []byte
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // a longer event than the buffer: grow it
@@ -310,14 +329,14 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 			if i := bytes.LastIndex(buf, []byte("\n\n")); i >= 0 {
 				whole := buf[:i+2]
 				if !e.write(whole) {
-					return false, last, wrote, true, nil
+					return false, string(lastBuf), wrote, true, nil
 				}
 				wrote = true
-				if id := lastEventID(whole); id != "" {
-					last = id
+				if id := lastEventID(whole); len(id) > 0 {
+					lastBuf = append(lastBuf[:0], id...)
 				}
 				if bytes.HasPrefix(whole, finalLine) || bytes.Contains(whole, finalAfter) {
-					return true, last, wrote, false, nil
+					return true, string(lastBuf), wrote, false, nil
 				}
 				buf = append(buf[:0], buf[i+2:]...)
 			}
@@ -326,20 +345,20 @@ func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Rep
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the stream ended before the answer")
 			}
-			return false, last, wrote, false, err
+			return false, string(lastBuf), wrote, false, err
 		}
 	}
 }
 
 // lastEventID returns the id of the last event in frames (whole events)
-// that has one, "" when none has. An id line starts a line, and no line of
+// that has one, nil when none has. An id line starts a line, and no line of
 // data does (each starts with "data:"), so it is found by its prefix.
-func lastEventID(frames []byte) string {
+func lastEventID(frames []byte) []byte {
 	i := bytes.LastIndex(frames, []byte("\nid: "))
 	start := i + 1
 	if i < 0 {
 		if !bytes.HasPrefix(frames, []byte("id: ")) {
-			return ""
+			return nil
 		}
 		start = 0
 	}
@@ -347,5 +366,5 @@ func lastEventID(frames []byte) string {
 	if j := bytes.IndexByte(line, '\n'); j >= 0 {
 		line = line[:j]
 	}
-	return string(line)
+	return line
 }
