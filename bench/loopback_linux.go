@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"syscall"
 	"time"
@@ -16,9 +17,10 @@ import (
 // Nothing else: whatever the harness does beyond these two calls comes on
 // top, so their cost is the least the harness can spend per token here.
 type loopback struct {
-	w, r []int      // each pair's writing and reading end
-	keep []net.Conn // the Go side of each socket, closed with them
-	buf  []byte
+	w, r  []int      // each pair's writing and reading end
+	keep  []net.Conn // the Go side of each socket, closed with them
+	files []*os.File // the duplicates behind w and r: kept, or the collector closes them
+	buf   []byte
 }
 
 // loopbackChunk is what the fake model writes for a token: about the size
@@ -39,6 +41,7 @@ func newLoopback(n int) (*loopback, error) {
 		if err != nil {
 			return 0, err
 		}
+		l.files = append(l.files, f)
 		n := int(f.Fd())
 		return n, syscall.SetNonblock(n, true)
 	}
@@ -83,8 +86,8 @@ func (l *loopback) token(i int) error {
 }
 
 func (l *loopback) close() {
-	for _, fd := range append(l.w, l.r...) {
-		syscall.Close(fd)
+	for _, f := range l.files {
+		f.Close()
 	}
 	for _, c := range l.keep {
 		c.Close()
