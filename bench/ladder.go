@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -336,6 +337,19 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	g.t0 = start
 	h.up.lagMax.Store(0)
 	reqs0, sent0, stalls0 := h.up.requests.Load(), h.up.sent.Load(), h.up.stalls.Load()
+
+	// With HXCHAT_MEMPROFILE set, hxchat writes its heap profile and memory
+	// metrics at SIGUSR1: sent when the last browser's first answer is half
+	// written, when every stream is live.
+	if os.Getenv("HXCHAT_MEMPROFILE") != "" {
+		mid := spec.Ramp + h.delay + time.Duration(spec.Tokens)*spec.Every/2
+		t := time.AfterFunc(mid, func() {
+			for _, p := range procs {
+				p.cmd.Process.Signal(syscall.SIGUSR1)
+			}
+		})
+		defer t.Stop()
+	}
 
 	var (
 		mu      sync.Mutex

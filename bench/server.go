@@ -92,7 +92,7 @@ func childEnv(up *upstream) []string {
 	if up.CAFile != "" {
 		env = append(env, "SSL_CERT_FILE="+up.CAFile) // Go's TLS trusts the fake's certificate
 	}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "HXCHAT_CPUPROFILE"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "HXCHAT_CPUPROFILE", "HXCHAT_MEMPROFILE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -108,7 +108,8 @@ var reReady = regexp.MustCompile(`hxchat is ready.*\burl=(http://\S+)`)
 // stream), none per token.
 // With dbURL set, it uses that PostgreSQL database instead of SQLite, as
 // replica number replica (from 1; 0 for a single process), which writes its
-// profile (HXCHAT_CPUPROFILE) to a file of its own, the path and ".N".
+// profiles (HXCHAT_CPUPROFILE, HXCHAT_MEMPROFILE) to files of its own, the
+// path and ".N".
 func startHxchat(bin, dataDir, dbURL string, replica int, up *upstream) (*hxchatProc, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data", dataDir, "-log-level", "info", "-drain", "5s",
 		// The ladder runs more answers at once than the default limit allows,
@@ -119,8 +120,12 @@ func startHxchat(bin, dataDir, dbURL string, replica int, up *upstream) (*hxchat
 	if dbURL != "" {
 		cmd.Env = append(cmd.Env, "HXCHAT_DATABASE_URL="+dbURL)
 	}
-	if prof := os.Getenv("HXCHAT_CPUPROFILE"); prof != "" && replica > 0 {
-		cmd.Env = append(cmd.Env, fmt.Sprintf("HXCHAT_CPUPROFILE=%s.%d", prof, replica))
+	if replica > 0 {
+		for _, k := range []string{"HXCHAT_CPUPROFILE", "HXCHAT_MEMPROFILE"} {
+			if prof := os.Getenv(k); prof != "" {
+				cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%s.%d", k, prof, replica))
+			}
+		}
 	}
 	logs := &logSink{ready: make(chan string, 1)}
 	cmd.Stdout = logs

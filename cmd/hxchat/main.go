@@ -57,6 +57,11 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	// HXCHAT_MEMPROFILE=FILE: a heap profile and the runtime's memory
+	// metrics at each SIGUSR1 (see memProfileOnSignal).
+	if path := os.Getenv("HXCHAT_MEMPROFILE"); path != "" {
+		defer memProfileOnSignal(path, m.Logger)()
+	}
 	if err := m.Run(ctx); err != nil {
 		m.Logger.Error("start", "err", err)
 		os.Exit(1)
