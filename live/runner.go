@@ -143,7 +143,11 @@ func (r *Runner) Start(answer *hxchat.Message, owner string, req hxchat.ChatRequ
 	r.owners[owner]++
 	stream := r.o.Hub.Open(answer.ID)
 	r.wg.Add(1)
-	go r.generate(ctx, stream, *answer, req, render)
+	// The generation gets a copy of its own, by pointer: the goroutine's
+	// first frame, which holds its arguments for its whole life, stays
+	// small (see generate).
+	a := *answer
+	go r.generate(ctx, stream, &a, req, render)
 	return nil
 }
 
@@ -221,7 +225,7 @@ func (r *Runner) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Message, req hxchat.ChatRequest, render AnswerRenderer) {
+func (r *Runner) generate(ctx context.Context, stream *Stream, answer *hxchat.Message, req hxchat.ChatRequest, render AnswerRenderer) {
 	defer r.wg.Done()
 	defer func() {
 		r.mu.Lock()
@@ -241,13 +245,21 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	r.saves.add(answer.ID)
 	defer r.saves.remove(answer.ID)
 
-	var (
-		text   strings.Builder
-		finish string
-		usage  hxchat.Usage
-		err    error
-	)
+	// The answer's goroutine spends its life in follow, waiting for the
+	// next chunk; what comes before and after it are functions of their
+	// own, so that their locals are not on the stack while it waits (see
+	// llm's Stream): the less a waiting stack holds, the smaller the
+	// garbage collector shrinks it.
 	measure := r.o.Metrics.StartAnswer()
+	text, finish, usage, err := r.follow(ctx, stream, answer.ID, req, render, log, &measure)
+	r.end(ctx, stream, answer, text, finish, usage, err, render, log, &measure)
+}
+
+// follow runs the provider's stream of an answer and publishes its steps.
+// It returns the answer's text, finish reason and usage, and the error that
+// ended it, if any.
+func (r *Runner) follow(ctx context.Context, stream *Stream, answerID int64, req hxchat.ChatRequest, render AnswerRenderer, log *slog.Logger, measure *metrics.Answer) (text, finish string, usage hxchat.Usage, err error) {
+	var b strings.Builder
 	for d, e := range r.o.Provider.Stream(ctx, req) {
 		if e != nil {
 			err = e
@@ -265,8 +277,8 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 		}
 		if d.Text != "" {
 			measure.Text()
-			text.WriteString(d.Text)
-			t := text.String()
+			b.WriteString(d.Text)
+			t := b.String()
 			var data []byte
 			var mark int
 			if err = safely(func() { data, mark = render.Grow(t) }); err != nil {
@@ -275,7 +287,7 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 				break
 			}
 			stream.Publish(t, mark, func(id string) []byte { return AppendEvent(nil, "", id, data) })
-			r.saves.update(answer.ID, t)
+			r.saves.update(answerID, t)
 		}
 		if d.FinishReason != "" {
 			finish = d.FinishReason
@@ -284,18 +296,24 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 			usage = *d.Usage
 		}
 	}
+	return b.String(), finish, usage, err
+}
 
-	if t := text.String(); t != "" && !errors.Is(err, errRender) {
+// end completes the answer once its stream from the provider has ended
+// (with text, finish and usage, and err if one ended it): the text's last
+// event, the answer's end in the store, and the stream's final events.
+func (r *Runner) end(ctx context.Context, stream *Stream, answer *hxchat.Message, text, finish string, usage hxchat.Usage, err error, render AnswerRenderer, log *slog.Logger, measure *metrics.Answer) {
+	if text != "" && !errors.Is(err, errRender) {
 		// The text is all there is: it shows as finished before the
 		// final event, which keeps it. Nothing of it is still to come.
 		var data []byte
-		if ferr := safely(func() { data = render.Finish(t) }); ferr != nil {
+		if ferr := safely(func() { data = render.Finish(text) }); ferr != nil {
 			err = ferr
 		} else if len(data) > 0 {
-			stream.Publish(t, len(t), func(id string) []byte { return AppendEvent(nil, "", id, data) })
+			stream.Publish(text, len(text), func(id string) []byte { return AppendEvent(nil, "", id, data) })
 		}
 	}
-	answer.Content = text.String()
+	answer.Content = text
 	answer.FinishReason = finish
 	answer.Usage = usage
 	answer.State, answer.ErrorCode = outcome(ctx, finish, err)
@@ -313,11 +331,11 @@ func (r *Runner) generate(ctx context.Context, stream *Stream, answer hxchat.Mes
 	// The answer's end must be stored even when ctx was cancelled.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := r.o.Store.FinishAnswer(sctx, &answer); err != nil {
+	if err := r.o.Store.FinishAnswer(sctx, answer); err != nil {
 		log.Error("store the end of an answer", "err", err)
 	}
 	var final []byte
-	if rerr := safely(func() { final = render.Final(&answer, err) }); rerr != nil {
+	if rerr := safely(func() { final = render.Final(answer, err) }); rerr != nil {
 		// Readers still get the end of the stream; a reload shows the
 		// answer as stored.
 		log.Error("render the end of an answer", "err", rerr)

@@ -47,106 +47,158 @@ var errIdle = errors.New("llm: no chunk within the idle timeout")
 
 // Stream implements hxchat.Provider. See the package documentation for
 // the errors it yields.
+//
+// The answer's goroutine, which iterates, spends its life waiting in read
+// for the next chunk, and keeps its stack as long as it lives: the stack
+// grows to what its deepest call needed, and the garbage collector halves
+// it only while less than a quarter of it is in use. So the request is sent
+// from a goroutine of its own (send): the SDK's encoding of the request,
+// through reflection, is deeper than anything that follows, and made every
+// answer's stack 16 or 32 KiB where reading and rendering fit in 8. And the
+// request (open) and the reading of its response (read) are functions of
+// their own, so that the request's locals (the SDK's parameters alone take a
+// kilobyte) are not on the stack while it waits.
 func (p *chatProvider) Stream(ctx context.Context, req hxchat.ChatRequest) iter.Seq2[hxchat.Delta, error] {
 	return func(yield func(hxchat.Delta, error) bool) {
 		sctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
-
-		// The request is retried here rather than in the SDK, which cannot
-		// say that it waits: the user sees each wait in the answer.
-		var res *http.Response // kept even when the error body is not OpenAI's shape
-		for attempt := 0; ; attempt++ {
-			st := p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res),
-				option.WithHeader("X-Stainless-Retry-Count", strconv.Itoa(attempt)))
-			err := st.Err()
-			if err == nil {
-				break
-			}
-			st.Close()
-			mapped := p.mapError(ctx, sctx, err, res, false)
-			wait, again := p.retryWait(mapped, res, attempt)
-			if !again {
-				yield(hxchat.Delta{}, mapped)
-				return
-			}
-			retry := &hxchat.Retry{Code: hxchat.Code(mapped), After: wait, Attempt: attempt + 2, Of: p.retries + 1, Err: mapped}
-			if res != nil {
-				retry.Status = res.StatusCode
-			}
-			if !yield(hxchat.Delta{Retry: retry}, nil) {
-				return
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				yield(hxchat.Delta{}, ctxError(ctx))
-				return
-			}
+		if res := p.open(ctx, sctx, req, yield); res != nil {
+			p.read(ctx, sctx, cancel, res, yield)
 		}
-		// The SDK's stream decodes each chunk into openai.ChatCompletionChunk
-		// with encoding/json: several times the work of the few fields an
-		// answer needs, on every token. The response is read with an
-		// eventReader, which reads the SDK's events without allocating, and
-		// each chunk with gjson (see decodeChunk).
-		dec := newEventReader(res.Body)
-		defer res.Body.Close()
-
-		// The idle timer runs only while waiting for the next chunk, not
-		// while the caller handles one.
-		var idle *time.Timer
-		if p.idle > 0 {
-			idle = time.AfterFunc(p.idle, func() { cancel(errIdle) })
-			defer idle.Stop()
-		}
-		finished := false
-		var err error
-		for {
-			if idle != nil {
-				idle.Reset(p.idle)
-			}
-			ok := dec.Next()
-			if idle != nil {
-				idle.Stop()
-			}
-			if !ok {
-				err = dec.Err()
-				break
-			}
-			ev := ssestream.Event{Type: dec.typ, Data: dec.Data()}
-			if bytes.HasPrefix(ev.Data, []byte("[DONE]")) {
-				drainEnd(res.Body, cancel)
-				break
-			}
-			d, done, derr := decodeChunk(ev)
-			if derr != nil {
-				err = derr
-				break
-			}
-			finished = finished || done
-			if d == (hxchat.Delta{}) {
-				continue // Azure annotations, role-only chunks, keep-alives
-			}
-			if !yield(d, nil) {
-				return
-			}
-		}
-
-		switch {
-		case err == nil && finished:
-			return
-		case err == nil:
-			err = errNoFinish
-		case finished && ctx.Err() == nil:
-			// The answer is complete; only what follows it (usage, [DONE]) is lost.
-			if p.log != nil {
-				p.log.Warn("llm: stream failed after the answer ended", "provider", p.name, "error", p.mapError(ctx, sctx, err, res, true))
-			}
-			return
-		}
-		yield(hxchat.Delta{}, p.mapError(ctx, sctx, err, res, true))
 	}
+}
+
+// open sends the request, retrying it as retryWait says, and returns the
+// response whose event stream is to be read; nil once it has yielded the
+// error that ends the answer, or the caller stopped.
+func (p *chatProvider) open(ctx, sctx context.Context, req hxchat.ChatRequest, yield func(hxchat.Delta, error) bool) *http.Response {
+	// The request is retried here rather than in the SDK, which cannot
+	// say that it waits: the user sees each wait in the answer.
+	for attempt := 0; ; attempt++ {
+		res, err := p.send(sctx, req, attempt)
+		if err == nil {
+			return res
+		}
+		mapped := p.mapError(ctx, sctx, err, res, false)
+		wait, again := p.retryWait(mapped, res, attempt)
+		if !again {
+			yield(hxchat.Delta{}, mapped)
+			return nil
+		}
+		retry := &hxchat.Retry{Code: hxchat.Code(mapped), After: wait, Attempt: attempt + 2, Of: p.retries + 1, Err: mapped}
+		if res != nil {
+			retry.Status = res.StatusCode
+		}
+		if !yield(hxchat.Delta{Retry: retry}, nil) {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			yield(hxchat.Delta{}, ctxError(ctx))
+			return nil
+		}
+	}
+}
+
+// send sends the request (its attempt-th retry; 0 for the first) and
+// returns its response, whose body is the event stream to read when err is
+// nil. The response is kept with an error too, even when the error's body
+// is not OpenAI's shape. The request is sent from a goroutine of its own,
+// which ends with it: its deep calls grow that goroutine's stack, not the
+// caller's, which waits for the response (see Stream).
+func (p *chatProvider) send(sctx context.Context, req hxchat.ChatRequest, attempt int) (*http.Response, error) {
+	type result struct {
+		res *http.Response
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var res *http.Response
+		st := p.svc.NewStreaming(sctx, p.params(req), option.WithResponseInto(&res),
+			option.WithHeader("X-Stainless-Retry-Count", strconv.Itoa(attempt)))
+		err := st.Err()
+		if err != nil {
+			st.Close()
+		}
+		done <- result{res, err}
+	}()
+	r := <-done
+	return r.res, r.err
+}
+
+// read yields the deltas of the response's event stream, then the error
+// that ended it, if any. cancel cancels sctx, the request's context.
+func (p *chatProvider) read(ctx, sctx context.Context, cancel context.CancelCauseFunc, res *http.Response, yield func(hxchat.Delta, error) bool) {
+	// The SDK's stream decodes each chunk into openai.ChatCompletionChunk
+	// with encoding/json: several times the work of the few fields an
+	// answer needs, on every token. The response is read with an
+	// eventReader, which reads the SDK's events without allocating, and
+	// each chunk with gjson (see decodeChunk).
+	dec := newEventReader(res.Body)
+	defer res.Body.Close()
+
+	// The idle timer runs only while waiting for the next chunk, not
+	// while the caller handles one.
+	var idle *time.Timer
+	if p.idle > 0 {
+		idle = time.AfterFunc(p.idle, func() { cancel(errIdle) })
+		defer idle.Stop()
+	}
+	finished := false
+	var err error
+	for {
+		if idle != nil {
+			idle.Reset(p.idle)
+		}
+		ok := dec.Next()
+		if idle != nil {
+			idle.Stop()
+		}
+		if !ok {
+			err = dec.Err()
+			break
+		}
+		ev := ssestream.Event{Type: dec.typ, Data: dec.Data()}
+		if bytes.HasPrefix(ev.Data, []byte("[DONE]")) {
+			drainEnd(res.Body, cancel)
+			break
+		}
+		d, done, derr := decodeChunk(ev)
+		if derr != nil {
+			err = derr
+			break
+		}
+		finished = finished || done
+		if d == (hxchat.Delta{}) {
+			continue // Azure annotations, role-only chunks, keep-alives
+		}
+		if !yield(d, nil) {
+			return
+		}
+	}
+	p.end(ctx, sctx, res, err, finished, yield)
+}
+
+// end yields the error that ended a response's event stream (err; nil at
+// its clean end), if it cost the answer anything: finished tells whether
+// the answer was complete.
+func (p *chatProvider) end(ctx, sctx context.Context, res *http.Response, err error, finished bool, yield func(hxchat.Delta, error) bool) {
+	switch {
+	case err == nil && finished:
+		return
+	case err == nil:
+		err = errNoFinish
+	case finished && ctx.Err() == nil:
+		// The answer is complete; only what follows it (usage, [DONE]) is lost.
+		if p.log != nil {
+			p.log.Warn("llm: stream failed after the answer ended", "provider", p.name, "error", p.mapError(ctx, sctx, err, res, true))
+		}
+		return
+	}
+	yield(hxchat.Delta{}, p.mapError(ctx, sctx, err, res, true))
 }
 
 // drainWait bounds the wait for the end of a response after its [DONE].
