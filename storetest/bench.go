@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/cputime"
 )
 
 // BenchStartTurn stores, in s and for session sid (recorded already), the
@@ -18,6 +19,7 @@ func BenchStartTurn(b *testing.B, s hxchat.Store, sid string) {
 	ctx := context.Background()
 	b.Run("new", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cputime.Start()
 		for b.Loop() {
 			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
 			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "What is a goroutine?", State: hxchat.StateDone}
@@ -26,10 +28,12 @@ func BenchStartTurn(b *testing.B, s hxchat.Store, sid string) {
 				b.Fatal(err)
 			}
 		}
+		cpu.Report(b)
 	})
 	b.Run("next", func(b *testing.B) {
 		conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
 		b.ReportAllocs()
+		cpu := cputime.Start()
 		for b.Loop() {
 			user := &hxchat.Message{Role: hxchat.RoleUser, Content: "And then?", State: hxchat.StateDone}
 			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
@@ -41,6 +45,32 @@ func BenchStartTurn(b *testing.B, s hxchat.Store, sid string) {
 				b.Fatal(err)
 			}
 		}
+		cpu.Report(b)
+	})
+	// Many answers at once, as under load: each op is a browser's first
+	// turn and, later, its answer's end, with 32 of them on the way at a
+	// time (16 goroutines per P on two cores).
+	b.Run("concurrent", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		cpu := cputime.Start()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
+				user := &hxchat.Message{Role: hxchat.RoleUser, Content: "What is a goroutine?", State: hxchat.StateDone}
+				a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+				if err := s.StartTurn(ctx, conv, user, a); err != nil {
+					b.Error(err)
+					return
+				}
+				a.State, a.Content = hxchat.StateDone, "A goroutine is a function running concurrently."
+				if err := s.FinishAnswer(ctx, a); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		cpu.Report(b)
 	})
 }
 

@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hxchat/hxchat/internal/cputime"
 )
 
 // BenchmarkRequests measures the two requests every browser of the load
@@ -16,8 +18,9 @@ import (
 // first message (POST /c as htmx sends it: the session, the turn's
 // transaction, the fragments of the answer) with the model request and the
 // whole answer, which the model service (served from memory) gives at once,
-// three tokens. Each op is one request, its answer included; ns/op, B/op and
-// allocs/op are per request.
+// three tokens; "posts" is the same from many browsers at once. Each op is
+// one request, its answer included; ns/op, B/op, allocs/op and cpu-ns/op
+// (the process's CPU time, every goroutine's) are per request.
 //
 //	go test -run '^$' -bench Requests -benchmem ./web
 func BenchmarkRequests(b *testing.B) {
@@ -33,6 +36,7 @@ func BenchmarkRequests(b *testing.B) {
 
 	b.Run("page", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cputime.Start()
 		for b.Loop() {
 			req := httptest.NewRequest("GET", "/", nil)
 			browser(req)
@@ -43,26 +47,52 @@ func BenchmarkRequests(b *testing.B) {
 				b.Fatalf("GET /: %d", w.Code)
 			}
 		}
+		cpu.Report(b)
 	})
+	post := func(b *testing.B) {
+		req := httptest.NewRequest("POST", "/c", strings.NewReader("message=Say+something."))
+		browser(req)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html, application/xhtml+xml")
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set("HX-Current-URL", "http://example.com/")
+		req.Header.Set("Origin", "http://example.com")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Errorf("POST /c: %d %.300s", w.Code, w.Body)
+		}
+	}
 	b.Run("post", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cputime.Start()
 		for b.Loop() {
-			req := httptest.NewRequest("POST", "/c", strings.NewReader("message=Say+something."))
-			browser(req)
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "text/html, application/xhtml+xml")
-			req.Header.Set("HX-Request", "true")
-			req.Header.Set("HX-Current-URL", "http://example.com/")
-			req.Header.Set("Origin", "http://example.com")
-			w := httptest.NewRecorder()
-			s.ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
-				b.Fatalf("POST /c: %d %.300s", w.Code, w.Body)
-			}
-			for runner.Running() > 0 { // the answer, given at once
-				runtime.Gosched()
+			post(b)
+			// The answer, given at once, ends. The wait sleeps, so that it
+			// adds next to nothing to the CPU measured.
+			for runner.Running() > 0 {
+				time.Sleep(20 * time.Microsecond)
 			}
 		}
+		cpu.Report(b)
+	})
+	// Many browsers post at once, as under load (16 goroutines per P):
+	// their turns wait for the store's writer together, and their answers
+	// run beside the next requests. cpu-ns/op is the CPU of a POST and its
+	// answer.
+	b.Run("posts", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		cpu := cputime.Start()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				post(b)
+			}
+		})
+		for runner.Running() > 0 {
+			time.Sleep(20 * time.Microsecond)
+		}
+		cpu.Report(b)
 	})
 }
 

@@ -1,0 +1,35 @@
+// Package cputime reports the CPU time a benchmark's whole process used per
+// op: its own goroutine's work, and what it set off in others (a store's
+// writer, an answer's generation, the garbage collector). Wall time per op
+// says little on a host whose cores other processes share, and nothing of
+// work done on other goroutines while the benchmark's loop waits.
+package cputime
+
+import (
+	"testing"
+	"time"
+)
+
+// Meter is the process's CPU time at the start of a measurement.
+type Meter struct {
+	start time.Duration
+	ok    bool
+}
+
+// Start starts measuring; call it just before the benchmark's loop.
+func Start() Meter {
+	t, ok := process()
+	return Meter{start: t, ok: ok}
+}
+
+// Report reports the CPU time used since Start, divided by b.N, as the
+// metric cpu-ns/op (user and system time of every thread of the process).
+// On a system where the process's CPU time cannot be read it reports
+// nothing.
+func (m Meter) Report(b *testing.B) {
+	t, ok := process()
+	if !ok || !m.ok || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64((t-m.start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
