@@ -68,6 +68,9 @@ type Store struct {
 	// first time runs unprepared and is prepared after it (missed).
 	stmts  sync.Map
 	missed sync.Map // query → struct{}
+	// group queues the writes that wait for the writer, to run them in
+	// one transaction (group.go).
+	group group
 }
 
 var (

@@ -427,17 +427,31 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 		return invalid("The conversation has no session.")
 	}
 	t := now()
-	u := hxchat.Message{Role: hxchat.RoleUser, Content: user.Content, State: hxchat.StateDone, CreatedAt: t, UpdatedAt: t}
-	a := hxchat.Message{Role: hxchat.RoleAssistant, Content: answer.Content, State: hxchat.StateStreaming,
-		Model: answer.Model, CreatedAt: t, UpdatedAt: t}
-
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return wrap("start turn", err)
-	}
-	defer tx.Rollback()
-
 	var c hxchat.Conversation
+	var u, a hxchat.Message
+	// The turn is one write of a group (see group.go): run may run again
+	// after a failed group, so it starts from the arguments each time.
+	err := s.grouped(ctx, "start turn", func(ctx context.Context, tx wtx) (err error) {
+		c, u, a, err = startTurn(ctx, tx, conv, user, answer, t)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*conv, *user, *answer = c, u, a
+	return nil
+}
+
+// startTurn writes the turn of StartTurn in tx and returns the
+// conversation, the user message and the answer as stored.
+func startTurn(ctx context.Context, tx wtx, conv *hxchat.Conversation, user, answer *hxchat.Message, t time.Time) (c hxchat.Conversation, u, a hxchat.Message, err error) {
+	u = hxchat.Message{Role: hxchat.RoleUser, Content: user.Content, State: hxchat.StateDone, CreatedAt: t, UpdatedAt: t}
+	a = hxchat.Message{Role: hxchat.RoleAssistant, Content: answer.Content, State: hxchat.StateStreaming,
+		Model: answer.Model, CreatedAt: t, UpdatedAt: t}
+	fail := func(err error) (hxchat.Conversation, hxchat.Message, hxchat.Message, error) {
+		return hxchat.Conversation{}, hxchat.Message{}, hxchat.Message{}, err
+	}
+
 	if conv.CreatedAt.IsZero() {
 		c = hxchat.Conversation{ID: conv.ID, SessionID: conv.SessionID, Title: conv.Title,
 			SystemPrompt: conv.SystemPrompt, Model: conv.Model, CreatedAt: t, UpdatedAt: t}
@@ -449,55 +463,51 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO sessions (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
 			c.SessionID, t.UnixMilli()); err != nil {
-			return wrap("start turn", err)
+			return fail(wrap("start turn", err))
 		}
 		res, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+conversationColumns+") VALUES (?, ?, ?, ?, ?, 0, ?, ?, 0) ON CONFLICT (id) DO NOTHING",
 			c.ID, c.SessionID, c.Title, c.SystemPrompt, c.Model, t.UnixMilli(), t.UnixMilli())
 		if err != nil {
-			return wrap("start turn", err)
+			return fail(wrap("start turn", err))
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return wrap("start turn", err)
+			return fail(wrap("start turn", err))
 		} else if n == 0 {
-			return hxchat.Errorf(hxchat.EConflict, "The conversation exists already.")
+			return fail(hxchat.Errorf(hxchat.EConflict, "The conversation exists already."))
 		}
 	} else {
 		err := bumpConversation(ctx, tx, &c, conv.SessionID, conv.ID, t)
 		if errors.Is(err, sql.ErrNoRows) {
-			return hxchat.ErrNotFound
+			return fail(hxchat.ErrNotFound)
 		}
 		if err != nil {
-			return wrap("start turn", err)
+			return fail(wrap("start turn", err))
 		}
 		u.ParentID = cmp.Or(user.ParentID, c.CurrentID)
 		if u.ParentID != 0 {
 			ok, err := inConversation(ctx, tx, c.ID, u.ParentID)
 			if err != nil {
-				return wrap("start turn", err)
+				return fail(wrap("start turn", err))
 			}
 			if !ok {
-				return hxchat.ErrNotFound
+				return fail(hxchat.ErrNotFound)
 			}
 		}
 	}
 
 	if u.ID, err = insertMessage(ctx, tx, c.ID, &u, t); err != nil {
-		return wrap("start turn", err)
+		return fail(wrap("start turn", err))
 	}
 	a.ParentID = u.ID
 	if a.ID, err = insertMessage(ctx, tx, c.ID, &a, t); err != nil {
-		return wrap("start turn", err)
+		return fail(wrap("start turn", err))
 	}
 	if err := setCurrent(ctx, tx, c.ID, a.ID); err != nil {
-		return wrap("start turn", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return wrap("start turn", err)
+		return fail(wrap("start turn", err))
 	}
 	c.CurrentID = a.ID
 	u.ConversationID, a.ConversationID = c.ID, c.ID
-	*conv, *user, *answer = c, u, a
-	return nil
+	return c, u, a, nil
 }
 
 // RestartAnswer stores answer as a new version of the answer old: a new
@@ -760,20 +770,31 @@ func (s *Store) FinishAnswer(ctx context.Context, m *hxchat.Message) error {
 	t := now()
 	var convID, role, model string
 	var created int64
-	err := s.w.QueryRowContext(ctx, "UPDATE messages SET "+
-		"content = ?, state = ?, finish_reason = ?, error_code = ?, model = coalesce(nullif(?, ''), model), "+
-		"prompt_tokens = ?, completion_tokens = ?, updated_at = ?, retry_at = ?, request_id = ? "+
-		"WHERE id = ? AND state = 'streaming' RETURNING conversation_id, role, model, created_at",
-		m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
-		m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), millisOrZero(m.RetryAt), m.RequestID, m.ID).Scan(&convID, &role, &model, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		if err := s.exists(ctx, "finish answer", m.ID); err != nil {
-			return err
+	// One write of a group (see group.go).
+	err := s.grouped(ctx, "finish answer", func(ctx context.Context, tx wtx) error {
+		err := tx.QueryRowContext(ctx, "UPDATE messages SET "+
+			"content = ?, state = ?, finish_reason = ?, error_code = ?, model = coalesce(nullif(?, ''), model), "+
+			"prompt_tokens = ?, completion_tokens = ?, updated_at = ?, retry_at = ?, request_id = ? "+
+			"WHERE id = ? AND state = 'streaming' RETURNING conversation_id, role, model, created_at",
+			m.Content, string(m.State), m.FinishReason, string(m.ErrorCode), m.Model,
+			m.Usage.PromptTokens, m.Usage.CompletionTokens, t.UnixMilli(), millisOrZero(m.RetryAt), m.RequestID, m.ID).Scan(&convID, &role, &model, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			var ok bool
+			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)", m.ID).Scan(&ok); err != nil {
+				return wrap("finish answer", err)
+			}
+			if !ok {
+				return hxchat.ErrNotFound
+			}
+			return hxchat.Errorf(hxchat.EConflict, "The answer has ended already.")
 		}
-		return hxchat.Errorf(hxchat.EConflict, "The answer has ended already.")
-	}
+		if err != nil {
+			return wrap("finish answer", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return wrap("finish answer", err)
+		return err
 	}
 	m.ConversationID, m.Role, m.Model = convID, hxchat.Role(role), model
 	m.CreatedAt, m.UpdatedAt = fromMillis(created), t
