@@ -36,7 +36,15 @@ func NewHub(linger time.Duration, maxLog int) *Hub {
 // Open creates the stream of answer id and returns it. Opening an id that is
 // already open replaces the old stream, which ends for its readers.
 func (h *Hub) Open(id int64) *Stream {
-	s := &Stream{id: id, hub: h}
+	return h.OpenAnswer(hxchat.Message{ID: id}, "")
+}
+
+// OpenAnswer is Open for answer m (its id m.ID), started for owner (a
+// session): the stream keeps both, as they were when it opened, for the
+// readers that Stream.Answer lets in without a look at the store.
+func (h *Hub) OpenAnswer(m hxchat.Message, owner string) *Stream {
+	s := &Stream{id: m.ID, hub: h, answer: m, owner: owner}
+	id := m.ID
 	h.mu.Lock()
 	old := h.streams[id]
 	h.streams[id] = s
@@ -75,6 +83,10 @@ func (h *Hub) remove(s *Stream) {
 type Stream struct {
 	id  int64
 	hub *Hub
+	// answer and owner are the answer as its generation started and the
+	// session it was started for (OpenAnswer); they do not change.
+	answer hxchat.Message
+	owner  string
 
 	mu    sync.Mutex
 	seq   int64         // position of the newest event
@@ -93,6 +105,18 @@ type Stream struct {
 
 // ID returns the id of the answer the stream belongs to.
 func (s *Stream) ID() int64 { return s.id }
+
+// Answer returns the answer as its generation started it (as stored then:
+// streaming, with no text) if the stream was opened for owner, a session,
+// by OpenAnswer, and the answer belongs to conversation convID; else false.
+// A conversation is its session's for good, so a reader of that session
+// may follow the stream without the store being asked whose it is.
+func (s *Stream) Answer(owner, convID string) (hxchat.Message, bool) {
+	if s.owner == "" || s.owner != owner || s.answer.ConversationID != convID {
+		return hxchat.Message{}, false
+	}
+	return s.answer, true
+}
 
 // Publish appends the next event. frame builds its SSE bytes from the event's
 // id (so the id is part of the frame, rendered once); text is the whole answer

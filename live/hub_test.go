@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hxchat/hxchat"
 )
 
 // frameOf makes a frame whose data is the text piece, for checking order.
@@ -268,5 +270,25 @@ func TestStreamCloseKeepsItsFrames(t *testing.T) {
 	}
 	if _, _, _, ok := follow(s, 0); ok {
 		t.Error("Follow(0) ok; the first event should have made room")
+	}
+}
+
+// TestStreamAnswer: a stream opened for an answer lets in the session it
+// was started for, on the answer's conversation, and nobody else; a stream
+// opened by id alone lets in nobody (its readers ask the store).
+func TestStreamAnswer(t *testing.T) {
+	h := NewHub(0, 1<<20)
+	m := hxchat.Message{ID: 11, ConversationID: "conv", Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+	s := h.OpenAnswer(m, "owner")
+	if got, ok := s.Answer("owner", "conv"); !ok || got != m {
+		t.Errorf("the owner on its conversation: %+v, %v; want %+v", got, ok, m)
+	}
+	for _, c := range []struct{ owner, conv string }{{"other", "conv"}, {"owner", "other"}, {"", "conv"}, {"", ""}} {
+		if got, ok := s.Answer(c.owner, c.conv); ok {
+			t.Errorf("Answer(%q, %q) = %+v; want no answer", c.owner, c.conv, got)
+		}
+	}
+	if got, ok := h.Open(12).Answer("", ""); ok {
+		t.Errorf("a stream opened by id alone: %+v; want no answer", got)
 	}
 }

@@ -141,7 +141,7 @@ func (r *Runner) Start(answer *hxchat.Message, owner string, req hxchat.ChatRequ
 	ctx, cancel := context.WithCancelCause(r.ctx)
 	r.running[answer.ID] = running{cancel: cancel, owner: owner, done: make(chan struct{})}
 	r.owners[owner]++
-	stream := r.o.Hub.Open(answer.ID)
+	stream := r.o.Hub.OpenAnswer(*answer, owner)
 	r.wg.Add(1)
 	// The generation gets a copy of its own, by pointer: the goroutine's
 	// first frame, which holds its arguments for its whole life, stays

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // final event ends the stream. An answer that another replica generates is
 // relayed from it (see relayAnswer).
 func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.ownedMessage(r)
+	m, err := s.followedAnswer(r)
 	if err != nil {
 		return err
 	}
@@ -46,6 +47,26 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.streamAnswer(ctx, newEventWriter(w, s.o.StreamWrite), r, m, l)
 	return nil
+}
+
+// followedAnswer returns the answer in the path if the request's session
+// owns it. An answer this process generates comes from its stream in the
+// hub, which knows its conversation and the session it was started for
+// (live.Stream.Answer): every browser opens its answer's stream right after
+// its message, and this spares each of them two reads of the store. Any
+// other answer, or a stream that does not let the reader in, is read from
+// the store (ownedMessage).
+func (s *Server) followedAnswer(r *http.Request) (*hxchat.Message, error) {
+	if sid := sessionID(r); sid != "" {
+		if mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64); err == nil {
+			if st, ok := s.o.Hub.Get(mid); ok {
+				if m, ok := st.Answer(sid, r.PathValue("id")); ok {
+					return &m, nil
+				}
+			}
+		}
+	}
+	return s.ownedMessage(r)
 }
 
 // eventWriter writes the frames of one event stream, each write flushed and

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -102,4 +103,75 @@ type instantUpstream []byte
 
 func (u instantUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	return eventStream(req, io.NopCloser(bytes.NewReader(u))), nil
+}
+
+// BenchmarkStreamOpen measures what it costs to open the event stream of an
+// answer that is being written, as every browser does right after its POST:
+// the session, the check that the reader owns the answer, the stream's
+// headers, its wait for the first event. The model service holds the one
+// answer open, before its first token, as browsers find their answers
+// while the model thinks; each op is a GET of its stream, which the browser
+// leaves once the stream is open.
+//
+//	go test -run '^$' -bench StreamOpen -benchmem ./web
+func BenchmarkStreamOpen(b *testing.B) {
+	hold := make(chan struct{})
+	s, _ := benchServer(b, heldUpstream(hold))
+	defer close(hold) // before the cleanups, which wait for the answer
+	events, cookie := startAnswer(b, s)
+	b.ReportAllocs()
+	cpu := cputime.Start()
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		req := httptest.NewRequest("GET", events, nil).WithContext(ctx)
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("Accept", "text/html, text/event-stream")
+		w := &leavingConn{header: http.Header{}, leave: cancel}
+		s.ServeHTTP(w, req)
+		if ct := w.header.Get("Content-Type"); w.flushes != 1 || ct != "text/event-stream" {
+			b.Fatalf("the stream flushed %d times, as %q; want it open as an event stream, once", w.flushes, ct)
+		}
+	}
+	cpu.Report(b)
+}
+
+// heldUpstream is a model service whose answers start and then wait, with
+// no token, until hold is closed.
+type heldUpstream chan struct{}
+
+func (u heldUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	return eventStream(req, heldBody{u, req.Context()}), nil
+}
+
+type heldBody struct {
+	hold heldUpstream
+	ctx  context.Context
+}
+
+func (h heldBody) Read([]byte) (int, error) {
+	select {
+	case <-h.hold:
+	case <-h.ctx.Done():
+	}
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (heldBody) Close() error { return nil }
+
+// leavingConn is a browser's connection of an event stream that the
+// browser leaves once the stream is open (its first flush).
+type leavingConn struct {
+	header  http.Header
+	leave   context.CancelFunc
+	flushes int
+}
+
+func (w *leavingConn) Header() http.Header              { return w.header }
+func (w *leavingConn) WriteHeader(int)                  {}
+func (w *leavingConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (w *leavingConn) SetWriteDeadline(time.Time) error { return nil }
+func (w *leavingConn) FlushError() error {
+	w.flushes++
+	w.leave()
+	return nil
 }
