@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 )
@@ -147,7 +149,7 @@ func (s *Store) runGroup(ws []*write) {
 			s.runEach(append(ok, ws[i:]...))
 			return
 		}
-		if err := w.run(context.WithoutCancel(w.ctx), tx); err != nil {
+		if err := w.call(context.WithoutCancel(w.ctx), tx); err != nil {
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
 				// SQLite has rolled back the whole transaction (a full
 				// disk, an I/O error): the others run again, alone.
@@ -194,11 +196,23 @@ func (s *Store) runAlone(w *write) error {
 		return wrap(w.op, err)
 	}
 	defer tx.Rollback()
-	if err := w.run(w.ctx, tx); err != nil {
+	if err := w.call(w.ctx, tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return wrap(w.op, err)
 	}
 	return nil
+}
+
+// call runs the write in tx and turns a panic in it into its error: the
+// caller that leads a group runs the writes of others, and one write's bug
+// must not leave their transaction open, nor them waiting for good.
+func (w *write) call(ctx context.Context, tx wtx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("sqlite: %s: panic: %v\n%s", w.op, v, debug.Stack())
+		}
+	}()
+	return w.run(ctx, tx)
 }

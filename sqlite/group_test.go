@@ -136,3 +136,76 @@ func TestGroupedWrites(t *testing.T) {
 		t.Errorf("%d conversations, %v; want 4 (not the one whose caller gave up)", len(convs), err)
 	}
 }
+
+// TestGroupedPanic: a write that panics in a group fails alone, with an
+// error, and the group's other writes are stored; so does one alone.
+func TestGroupedPanic(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "hxchat.db"))
+	sid := hxchat.NewID()
+	boom := func(ctx context.Context, tx wtx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sessions (id, created_at) VALUES ('boom', 1)"); err != nil {
+			return err
+		}
+		panic("boom")
+	}
+	if err := s.grouped(ctx, "boom", boom); err == nil {
+		t.Error("a write that panicked alone returned no error")
+	}
+
+	hold, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 3)
+	go func() {
+		errs <- s.StartTurn(ctx, &hxchat.Conversation{SessionID: sid}, &hxchat.Message{Content: "first?"}, &hxchat.Message{})
+	}()
+	for {
+		s.group.mu.Lock()
+		running, n := s.group.running, len(s.group.queue)
+		s.group.mu.Unlock()
+		if running && n == 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	go func() { errs <- s.grouped(ctx, "boom", boom) }()
+	for {
+		s.group.mu.Lock()
+		n := len(s.group.queue)
+		s.group.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	go func() {
+		errs <- s.StartTurn(ctx, &hxchat.Conversation{SessionID: sid}, &hxchat.Message{Content: "second?"}, &hxchat.Message{})
+	}()
+	for {
+		s.group.mu.Lock()
+		n := len(s.group.queue)
+		s.group.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	hold.Close()
+	failed := 0
+	for range 3 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d writes failed; want 1, the one that panicked", failed)
+	}
+	if convs, err := s.Conversations(ctx, sid); err != nil || len(convs) != 2 {
+		t.Errorf("%d conversations, %v; want both turns stored", len(convs), err)
+	}
+	if ok, err := s.SessionExists(ctx, "boom"); err != nil || ok {
+		t.Errorf("the session the panicking write inserted: %v, %v; want it rolled back", ok, err)
+	}
+}
