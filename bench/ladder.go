@@ -183,17 +183,21 @@ type rungResult struct {
 	LatSteady   []time.Duration // the same, of tokens that came after the ramp (sorted)
 	PerSecond   []secondStats   // delivery and latency second by second
 
-	ServerCPU  time.Duration  // hxchat's CPU over the measured phase
-	HarnessCPU time.Duration  // this process's CPU over the measured phase
-	IdleRSS    int64          // hxchat's RSS after start-up and one page view
-	PeakRSS    int64          // hxchat's VmHWM at the end of the rung
-	EndRSS     int64          // hxchat's RSS at the end of the rung
-	StopTime   time.Duration  // SIGTERM to exit
-	StopClean  bool           // exited 0 within the limit
-	LogWarns   int            // hxchat's log lines at WARN
-	LogErrors  int            // ... and at ERROR
-	LogLast    []string       // its last lines above INFO
-	LogByMsg   map[string]int // its warnings and errors by level and message
+	ServerCPU  time.Duration // hxchat's CPU over the measured phase
+	HarnessCPU time.Duration // this process's CPU over the measured phase
+	IdleRSS    int64         // hxchat's RSS after start-up and one page view
+	// IdleFile is the part of IdleRSS that is the binary's own pages
+	// (RssFile): the code start-up ran. It moves by a few MiB with how the
+	// kernel caches the file just built, from one build to the next.
+	IdleFile  int64
+	PeakRSS   int64          // hxchat's VmHWM at the end of the rung
+	EndRSS    int64          // hxchat's RSS at the end of the rung
+	StopTime  time.Duration  // SIGTERM to exit
+	StopClean bool           // exited 0 within the limit
+	LogWarns  int            // hxchat's log lines at WARN
+	LogErrors int            // ... and at ERROR
+	LogLast   []string       // its last lines above INFO
+	LogByMsg  map[string]int // its warnings and errors by level and message
 
 	UpstreamLagMax time.Duration // latest token of the fake upstream behind schedule
 	UpstreamStalls int64         // the ticker's writes that found hxchat's socket full
@@ -309,6 +313,7 @@ func (h *harness) run(ctx context.Context, idx int, spec rungSpec) *rungResult {
 	}
 	time.Sleep(300 * time.Millisecond)
 	res.IdleRSS = sumProcs(procs, func(p *hxchatProc) int64 { n, _ := procStatus(p.pid, "VmRSS"); return n })
+	res.IdleFile = sumProcs(procs, func(p *hxchatProc) int64 { n, _ := procStatus(p.pid, "RssFile"); return n })
 
 	// Every loop below ends by this deadline: twice the rung's length, plus
 	// half a minute.

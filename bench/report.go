@@ -236,7 +236,7 @@ func targets(results []*rungResult, loop time.Duration) []target {
 			per := float64(r.PeakRSS-r.IdleRSS) / 1024 / float64(s.Streams)
 			idle := float64(r.IdleRSS) / float64(max(r.Replicas, 1))
 			t = append(t, target{name + ": RSS ≤ 40 MB idle + ≤ 100 KiB per live stream", idle <= 40e6 && per <= 100,
-				fmt.Sprintf("%.1f MiB idle + %s KiB", mib(r.IdleRSS), r.rssPerStream())})
+				fmt.Sprintf("%.1f MiB idle (%.1f MiB of it the binary's pages) + %s KiB", mib(r.IdleRSS), mib(r.IdleFile), r.rssPerStream())})
 			t = append(t, target{name + ": the harness's CPU ≤ 15 µs per token", harness <= 15, harnessGot(harness)})
 		}
 	}
@@ -282,8 +282,8 @@ func details(r *rungResult) string {
 		fmt.Fprintf(&b, "- PostgreSQL: %d transactions (%.0f a second, %.0f a second per replica; %.1f an answer), %d rows written (%.0f a second); reads count as transactions too\n",
 			r.PGXacts, float64(r.PGXacts)/sec, float64(r.PGXacts)/sec/float64(r.Replicas), float64(r.PGXacts)/float64(max(r.Answers, 1)), r.PGWrites, float64(r.PGWrites)/sec)
 	}
-	fmt.Fprintf(&b, "- hxchat: CPU %.2f s (%s µs per token); RSS idle %.1f MiB, peak %.1f MiB, at the end %.1f MiB; SIGTERM to exit %s ms (%s); log: %d warnings, %d errors\n",
-		r.ServerCPU.Seconds(), perToken(r.ServerCPU, r.Tokens), mib(r.IdleRSS), mib(r.PeakRSS), mib(r.EndRSS),
+	fmt.Fprintf(&b, "- hxchat: CPU %.2f s (%s µs per token); RSS idle %.1f MiB (%.1f MiB of it the binary's pages), peak %.1f MiB, at the end %.1f MiB; SIGTERM to exit %s ms (%s); log: %d warnings, %d errors\n",
+		r.ServerCPU.Seconds(), perToken(r.ServerCPU, r.Tokens), mib(r.IdleRSS), mib(r.IdleFile), mib(r.PeakRSS), mib(r.EndRSS),
 		ms(r.StopTime), map[bool]string{true: "exit 0", false: "not clean"}[r.StopClean], r.LogWarns, r.LogErrors)
 	fmt.Fprintf(&b, "- harness (fake upstream + browsers, one process): CPU %.2f s (%s µs per token); the upstream got %d requests, sent %d tokens, its latest token %s ms behind its schedule; %d writes found hxchat's socket full\n",
 		r.HarnessCPU.Seconds(), perToken(r.HarnessCPU, r.Tokens), r.UpstreamReqs, r.UpstreamSent, ms(r.UpstreamLagMax), r.UpstreamStalls)
