@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,13 @@ func main() {
 	flag.String("rate", "", "ignored (hxchat's)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// HXCHAT_CPUPROFILE=FILE profiles the relay until it shuts down, as it
+	// does hxchat: the two profiles of a rung then compare part by part.
+	if path := os.Getenv("HXCHAT_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 
 	f := &floor{
 		upstream: os.Getenv("OPENAI_BASE_URL") + "/chat/completions",
