@@ -170,28 +170,24 @@ func TestGroupedPanic(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	go func() { errs <- s.grouped(ctx, "boom", boom) }()
-	for {
-		s.group.mu.Lock()
-		n := len(s.group.queue)
-		s.group.mu.Unlock()
-		if n == 1 {
-			break
+	// queued waits until n writes wait for the next group.
+	queued := func(n int) {
+		for {
+			s.group.mu.Lock()
+			q := len(s.group.queue)
+			s.group.mu.Unlock()
+			if q == n {
+				return
+			}
+			runtime.Gosched()
 		}
-		runtime.Gosched()
 	}
+	go func() { errs <- s.grouped(ctx, "boom", boom) }()
+	queued(1)
 	go func() {
 		errs <- s.StartTurn(ctx, &hxchat.Conversation{SessionID: sid}, &hxchat.Message{Content: "second?"}, &hxchat.Message{})
 	}()
-	for {
-		s.group.mu.Lock()
-		n := len(s.group.queue)
-		s.group.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		runtime.Gosched()
-	}
+	queued(2)
 	hold.Close()
 	failed := 0
 	for range 3 {
