@@ -164,6 +164,13 @@ func TestRunnerStop(t *testing.T) {
 	if m.State != hxchat.StateStopped || m.Content != "kept " {
 		t.Errorf("stored %+v", m)
 	}
+	// The end is stored before the generation sends its final events and
+	// lets go of the answer: wait for that, then it is no longer running.
+	for deadline := time.Now().Add(5 * time.Second); f.runner.Running() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped answer's generation does not end")
+		}
+	}
 	if f.runner.Stop(a.ID) {
 		t.Error("Stop of a finished answer reported running")
 	}
