@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -141,15 +140,6 @@ func (p *poller) cancel(s *estream) {
 	p.wake()
 }
 
-// readGrain is how long a poller lets events gather after a round that
-// emptied its set while streams flow: each wake-up of the poller (Go's
-// poller's epoll_wait, the goroutine's wake-up, an epoll_wait that finds
-// nothing) is then shared by the tokens of a grain, not paid by nearly
-// every token. A token's stamp is taken when it is read, so the added
-// latency measured includes up to a grain, as the ticker's grain delays
-// the upstream's tokens.
-var readGrain = time.Millisecond
-
 // loop serves the set until stop. It does not block in epoll_wait(2)
 // itself: a goroutine blocked in a system call keeps the runtime's sysmon
 // thread waking every 20 µs to take its P away (a tenth of the harness's
@@ -179,17 +169,10 @@ func (p *poller) loop() {
 					return true
 				}
 				if n < len(p.events) && !p.more {
-					// Drained. Events keep coming while the streams
-					// flow: let them gather for a grain, then take them
-					// in one round, rather than wake for each. When
-					// none came meanwhile, what comes next wakes Go's
-					// poller. (A socket left readable is reported again
-					// only to the next epoll_wait, not to Go's poller:
-					// p.more.)
-					if readGrain <= 0 {
-						return false
-					}
-					time.Sleep(readGrain)
+					// Drained: what comes next wakes Go's poller. (A
+					// socket left readable is reported again only to the
+					// next epoll_wait, not to Go's poller: p.more.)
+					return false
 				}
 			}
 		})
