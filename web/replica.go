@@ -85,13 +85,23 @@ func (s *Server) replicaOnly(h handlerFunc) http.Handler {
 	})
 }
 
-// replicaMessage loads the message in an internal request's path.
-func (s *Server) replicaMessage(r *http.Request) (*hxchat.Message, error) {
+// replicaPath returns the conversation's and the message's ids in an
+// internal request's path; ok is false when they are not ids.
+func replicaPath(r *http.Request) (convID string, mid int64, ok bool) {
 	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
 	if err != nil || mid <= 0 || !hxchat.ValidID(r.PathValue("id")) {
+		return "", 0, false
+	}
+	return r.PathValue("id"), mid, true
+}
+
+// replicaMessage loads the message in an internal request's path.
+func (s *Server) replicaMessage(r *http.Request) (*hxchat.Message, error) {
+	convID, mid, ok := replicaPath(r)
+	if !ok {
 		return nil, hxchat.ErrNotFound
 	}
-	return s.o.Store.Message(r.Context(), r.PathValue("id"), mid)
+	return s.o.Store.Message(r.Context(), convID, mid)
 }
 
 // replicaEvents serves the event stream of an answer this replica
@@ -101,8 +111,8 @@ func (s *Server) replicaMessage(r *http.Request) (*hxchat.Message, error) {
 // it does not end when this replica drains (the relaying one's reader
 // stays), only when the answer does or the server shuts down.
 func (s *Server) replicaEvents(w http.ResponseWriter, r *http.Request) error {
-	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
-	if err != nil || mid <= 0 || !hxchat.ValidID(r.PathValue("id")) {
+	convID, mid, ok := replicaPath(r)
+	if !ok {
 		return hxchat.ErrNotFound
 	}
 	var m *hxchat.Message
@@ -112,9 +122,10 @@ func (s *Server) replicaEvents(w http.ResponseWriter, r *http.Request) error {
 		// the relaying replica has read the message to check that its
 		// reader owns it. The store is read only should the stream be
 		// gone by the time it is followed (streamAnswer).
-		m = &hxchat.Message{ID: mid, ConversationID: r.PathValue("id"), Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		m = &hxchat.Message{ID: mid, ConversationID: convID, Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
 	} else {
-		if m, err = s.o.Store.Message(r.Context(), r.PathValue("id"), mid); err != nil {
+		var err error
+		if m, err = s.o.Store.Message(r.Context(), convID, mid); err != nil {
 			return err
 		}
 		if m.State == hxchat.StateStreaming {
