@@ -109,9 +109,6 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.StartTurn(r.Context(), conv, user, answer); err != nil {
 		return err
 	}
-	if newSession {
-		s.knownSessions.add(conv.SessionID) // recorded with the turn
-	}
 	l := s.locales.pick(r)
 	s.start(r, conv, answer, append(history, *user), l, versionNav{})
 

@@ -72,10 +72,8 @@ type Server struct {
 	locales  *locales
 	render   *fragments
 	newChats *newChats // the empty chat page of browsers without a session
-	// knownSessions are session ids the store has (see sessions).
-	knownSessions sessionSet
-	limits        *limits
-	handler       http.Handler
+	limits   *limits
+	handler  http.Handler
 	// shutdown is done when CloseStreams is called.
 	shutdown     context.Context
 	closeStreams context.CancelFunc

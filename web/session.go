@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"sync"
 
 	"github.com/hxchat/hxchat"
 )
@@ -21,15 +20,10 @@ type sessionKey struct{}
 func (s *Server) sessions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(cookieName); err == nil && hxchat.ValidID(c.Value) {
-			ok := s.knownSessions.has(c.Value)
-			if !ok {
-				if ok, err = s.o.Store.SessionExists(r.Context(), c.Value); err != nil {
-					s.writeError(w, r, err)
-					return
-				}
-				if ok {
-					s.knownSessions.add(c.Value)
-				}
+			ok, err := s.o.Store.SessionExists(r.Context(), c.Value)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
 			}
 			if ok {
 				r = withSession(r, c.Value)
@@ -69,52 +63,4 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) *http.Req
 		SameSite: http.SameSiteLaxMode,
 	})
 	return withSession(r, id)
-}
-
-// knownSessions remembers ids that the store said it issued, so that a
-// browser's requests after its first (the stream of every answer, each
-// message) do not each ask the store again. The store never forgets a
-// session (there is no way to delete one), so what is remembered stays
-// true; an id the store does not know is never remembered, and is asked
-// about every time.
-//
-// It remembers in two generations, as the highlighter does: ids go to the
-// new one, an id found in the old one moves to the new one, and when the
-// new one is full it becomes the old one and the old one is forgotten. The
-// browsers in use stay; the memory is bounded.
-type sessionSet struct {
-	mu       sync.Mutex
-	cur, old map[string]struct{}
-}
-
-// sessionSetMax bounds each generation of a sessionSet: 16,384 ids of 26
-// bytes, about 1.5 MB for both generations when full.
-const sessionSetMax = 1 << 14
-
-// has reports whether id is remembered.
-func (k *sessionSet) has(id string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.cur[id]; ok {
-		return true
-	}
-	if _, ok := k.old[id]; ok {
-		k.addLocked(id)
-		return true
-	}
-	return false
-}
-
-// add remembers id, which the store has.
-func (k *sessionSet) add(id string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.addLocked(id)
-}
-
-func (k *sessionSet) addLocked(id string) {
-	if k.cur == nil || len(k.cur) >= sessionSetMax {
-		k.old, k.cur = k.cur, make(map[string]struct{}, min(len(k.cur), sessionSetMax))
-	}
-	k.cur[id] = struct{}{}
 }
