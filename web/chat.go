@@ -23,7 +23,7 @@ func (s *Server) chatNew(w http.ResponseWriter, r *http.Request) error {
 		s.newChats.write(w, r, chatPage{Page: p, Models: s.o.Models})
 		return nil
 	}
-	s.tpl.write(w, http.StatusOK, "chat.html", chatPage{Page: p, Models: s.o.Models})
+	s.tpl.write(w, http.StatusOK, p.L, "chat.html", chatPage{Page: p, Models: s.o.Models})
 	return nil
 }
 
@@ -46,7 +46,7 @@ func (s *Server) conversationSettings(w http.ResponseWriter, r *http.Request) er
 	}
 	conv.SystemPrompt, conv.Model = prompt, model
 	p := chatPage{Page: Page{L: s.locales.pick(r)}, Conv: conv, Models: s.o.Models, Saved: true}
-	s.tpl.write(w, http.StatusOK, "settings", p)
+	s.tpl.write(w, http.StatusOK, p.L, "settings", p)
 	return nil
 }
 
@@ -64,7 +64,7 @@ func (s *Server) chatShow(w http.ResponseWriter, r *http.Request) error {
 	if p.Messages, err = s.branchViews(r, conv, th, th.Branch(conv.CurrentID), p.L); err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "chat.html", p)
+	s.tpl.write(w, http.StatusOK, p.L, "chat.html", p)
 	return nil
 }
 
@@ -127,7 +127,7 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) error {
 		v.NewConv = &p
 		w.Header().Set("HX-Push-Url", "/c/"+conv.ID)
 	}
-	s.tpl.write(w, http.StatusOK, "turn", v)
+	s.tpl.write(w, http.StatusOK, l, "turn", v)
 	return nil
 }
 
@@ -224,7 +224,7 @@ func (s *Server) answerRetry(w http.ResponseWriter, r *http.Request) error {
 	if last {
 		v := s.render.view(*answer, l)
 		v.Live, v.Last, v.Nav = answer.State == hxchat.StateStreaming, true, nav
-		s.tpl.write(w, http.StatusOK, "message-moved", movedView{Message: v, Moved: item})
+		s.tpl.write(w, http.StatusOK, l, "message-moved", movedView{Message: v, Moved: item})
 		return nil
 	}
 	return s.writeBranch(w, r, conv, answer.ID, item, l)
@@ -242,7 +242,7 @@ func (s *Server) writeBranch(w http.ResponseWriter, r *http.Request, conv *hxcha
 	if err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "log-moved", movedView{Log: views, Moved: item})
+	s.tpl.write(w, http.StatusOK, l, "log-moved", movedView{Log: views, Moved: item})
 	return nil
 }
 
@@ -382,7 +382,8 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "message", s.versioned(r, *m, s.locales.pick(r)))
+	l := s.locales.pick(r)
+	s.tpl.write(w, http.StatusOK, l, "message", s.versioned(r, *m, l))
 	return nil
 }
 
@@ -395,7 +396,8 @@ func (s *Server) messageEditForm(w http.ResponseWriter, r *http.Request) error {
 	if m.Role != hxchat.RoleUser {
 		return hxchat.ErrNotFound
 	}
-	s.tpl.write(w, http.StatusOK, "message-edit", s.render.view(*m, s.locales.pick(r)))
+	l := s.locales.pick(r)
+	s.tpl.write(w, http.StatusOK, l, "message-edit", s.render.view(*m, l))
 	return nil
 }
 

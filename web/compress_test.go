@@ -470,7 +470,7 @@ func typicalPage(tb testing.TB) []byte {
 		views = append(views, f.view(q, en), f.view(a, en))
 	}
 	base := Page{L: en, Path: "/c/" + conv.ID, Title: conv.Title, Provider: "Demo", Demo: true, Conversations: convs, CurrentID: conv.ID}
-	b, err := tpl.render("chat.html", chatPage{Page: base, Conv: conv, Messages: views})
+	b, err := tpl.render(ls.get("en"), "chat.html", chatPage{Page: base, Conv: conv, Messages: views})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) error 
 		}
 		p.Conversations = list
 	}
-	s.tpl.write(w, http.StatusOK, "conv-list", p)
+	s.tpl.write(w, http.StatusOK, p.L, "conv-list", p)
 	return nil
 }
 
@@ -61,7 +61,8 @@ func (s *Server) conversationEntry(name string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		s.tpl.write(w, http.StatusOK, name, convItem(*conv, currentConversation(r), s.locales.pick(r)))
+		l := s.locales.pick(r)
+		s.tpl.write(w, http.StatusOK, l, name, convItem(*conv, currentConversation(r), l))
 		return nil
 	}
 }
@@ -89,7 +90,8 @@ func (s *Server) conversationRename(w http.ResponseWriter, r *http.Request) erro
 	if conv, err = s.o.Store.Conversation(r.Context(), conv.SessionID, conv.ID); err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "conv-renamed", convItem(*conv, currentConversation(r), s.locales.pick(r)))
+	l := s.locales.pick(r)
+	s.tpl.write(w, http.StatusOK, l, "conv-renamed", convItem(*conv, currentConversation(r), l))
 	return nil
 }
 

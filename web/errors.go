@@ -125,10 +125,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Retarget", "#alert")
 		w.Header().Set("HX-Reswap", "innerHTML")
-		s.tpl.write(w, status, "alert", alertView{Message: msg})
+		s.tpl.write(w, status, l, "alert", alertView{Message: msg})
 		return
 	}
 	p := s.basePage(r)
 	p.NoComposer = true
-	s.tpl.write(w, status, "error.html", errorPage{Page: p, Status: status, Message: msg})
+	s.tpl.write(w, status, l, "error.html", errorPage{Page: p, Status: status, Message: msg})
 }

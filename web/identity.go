@@ -109,7 +109,7 @@ func (s *Server) refuseSignIn(w http.ResponseWriter, r *http.Request, status int
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Retarget", "#alert")
 		w.Header().Set("HX-Reswap", "innerHTML")
-		s.tpl.write(w, status, "alert", alertView{Message: l.T(key)})
+		s.tpl.write(w, status, l, "alert", alertView{Message: l.T(key)})
 		return
 	}
 	p := s.page(r)
@@ -118,5 +118,5 @@ func (s *Server) refuseSignIn(w http.ResponseWriter, r *http.Request, status int
 	if link != "" {
 		e.Link, e.LinkText = link, l.T("signin.again")
 	}
-	s.tpl.write(w, status, "error.html", e)
+	s.tpl.write(w, status, l, "error.html", e)
 }

@@ -44,7 +44,7 @@ func (c *newChats) write(w http.ResponseWriter, r *http.Request, p chatPage) {
 	key := newChatKey{lang: p.L.Lang, theme: p.Theme, banner: p.BannerHidden}
 	v, ok := c.pages.Load(key)
 	if !ok {
-		html, err := c.tpl.render("chat.html", p)
+		html, err := c.tpl.render(p.L, "chat.html", p)
 		if err != nil {
 			slog.Error("render template", "template", "chat.html", "err", err)
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)

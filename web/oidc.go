@@ -431,6 +431,6 @@ func (s *Server) signedOut(w http.ResponseWriter, r *http.Request) {
 	l := s.locales.pick(r)
 	p := s.page(r)
 	p.NoComposer, p.NoSidebar = true, true
-	s.tpl.write(w, http.StatusOK, "error.html", errorPage{Page: p, Heading: l.T("signin.signed_out.title"),
+	s.tpl.write(w, http.StatusOK, l, "error.html", errorPage{Page: p, Heading: l.T("signin.signed_out.title"),
 		Message: l.T("signin.signed_out"), Link: "/auth/signin", LinkText: l.T("signin.signin")})
 }

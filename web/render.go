@@ -106,7 +106,7 @@ func (a *mdAnswer) Grow(text string) ([]byte, int) {
 	if a.waiting {
 		// The first text takes the place of the wait.
 		a.waiting = false
-		a.buf.Write(a.f.render("event-wait", waitView{ID: a.id}))
+		a.buf.Write(a.f.render(a.l, "event-wait", waitView{ID: a.id}))
 	}
 	for _, op := range ops {
 		appendOp(&a.buf, a.id, op)
@@ -159,7 +159,7 @@ func appendOp(b *bytes.Buffer, id string, op markdown.Op) {
 // that the model service is being asked again, and when.
 func (a *mdAnswer) Wait(r hxchat.Retry) []byte {
 	a.waiting = true
-	return a.f.render("event-wait", waitView{ID: a.id, Wait: &r, L: a.l})
+	return a.f.render(a.l, "event-wait", waitView{ID: a.id, Wait: &r, L: a.l})
 }
 
 // Final implements live.AnswerRenderer: the finished article replaces the
@@ -192,20 +192,20 @@ func (f *fragments) finalView(v messageView, retryAfter time.Duration) []byte {
 		v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
 	}
 	v.Last = true // no message can follow an answer while it is written
-	return f.render("event-final", v)
+	return f.render(v.L, "event-final", v)
 }
 
 // snapshot renders an answer as it stands at snap, replacing what the page
 // shows: the first event of a stream opened without Last-Event-ID.
 func (f *fragments) snapshot(m hxchat.Message, l *locale, snap live.Snap) []byte {
-	return f.render("event-snapshot", f.viewAt(m, l, snap))
+	return f.render(l, "event-snapshot", f.viewAt(m, l, snap))
 }
 
-// render renders one of the event templates. They take no input that can
+// render renders one of the event templates in language l. They take no input that can
 // make them fail (TestTemplates renders each): an error is a broken
 // template, and panics.
-func (f *fragments) render(name string, data any) []byte {
-	b, err := f.tpl.render(name, data)
+func (f *fragments) render(l *locale, name string, data any) []byte {
+	b, err := f.tpl.render(l, name, data)
 	if err != nil {
 		panic("web: render " + name + ": " + err.Error())
 	}

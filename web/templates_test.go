@@ -61,7 +61,11 @@ func TestTemplates(t *testing.T) {
 			`hx-post="/c/` + conv.ID + `/m/9/show" hx-target="#log" hx-swap="innerHTML">›</button>`}},
 	}
 	for _, tc := range cases {
-		b, err := tpl.render(tc.name, tc.data)
+		l := en
+		if v, ok := tc.data.(messageView); ok {
+			l = v.L // the versions' case is in Japanese
+		}
+		b, err := tpl.render(l, tc.name, tc.data)
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -164,7 +168,7 @@ func BenchmarkTemplates(b *testing.B) {
 		b.Run(c.label, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := tpl.render(c.name, c.data); err != nil {
+				if _, err := tpl.render(en, c.name, c.data); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -103,11 +103,12 @@ func (s *Server) versionShow(w http.ResponseWriter, r *http.Request) error {
 	if err := s.o.Store.SelectBranch(r.Context(), conv.SessionID, conv.ID, leaf); err != nil {
 		return err
 	}
-	views, err := s.branchViews(r, conv, th, th.Branch(leaf), s.locales.pick(r))
+	l := s.locales.pick(r)
+	views, err := s.branchViews(r, conv, th, th.Branch(leaf), l)
 	if err != nil {
 		return err
 	}
-	s.tpl.write(w, http.StatusOK, "log", views)
+	s.tpl.write(w, http.StatusOK, l, "log", views)
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hxchat/hxchat"
-	"github.com/hxchat/hxchat/live"
 )
 
 // Page is what every full page shows around its content.
@@ -147,9 +146,6 @@ type createdTime struct {
 func createdOf(m *hxchat.Message) createdTime {
 	return createdTime{Datetime: m.CreatedAt.Format(time.RFC3339), UTC: m.CreatedAt.UTC().Format("2006-01-02 15:04 UTC")}
 }
-
-// FinalEvent is the name of the event that ends an answer's stream.
-func (v messageView) FinalEvent() string { return live.FinalEvent }
 
 // Streaming reports whether the answer is still being written.
 func (v messageView) Streaming() bool { return v.State == hxchat.StateStreaming }
