@@ -63,7 +63,9 @@ func (f *fragments) view(m hxchat.Message, l *locale) messageView {
 
 // bareView returns a message as a page shows it, without its text.
 func bareView(m hxchat.Message, l *locale) messageView {
-	return messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt), IDs: idsOf(&m), Created: createdOf(&m)}
+	v := messageView{Message: m, L: l, RetryIn: secondsUntil(m.RetryAt), IDs: idsOf(&m), Created: createdOf(&m)}
+	v.settle()
+	return v
 }
 
 // viewAt returns an answer that is being written as it stands at snap,
@@ -72,6 +74,7 @@ func bareView(m hxchat.Message, l *locale) messageView {
 func (f *fragments) viewAt(m hxchat.Message, l *locale, snap live.Snap) messageView {
 	m.Content = snap.Text
 	v := messageView{Message: m, L: l, Wait: snap.Wait, IDs: idsOf(&m), Created: createdOf(&m)}
+	v.settle()
 	body := f.md.Render(snap.Text[:snap.Mark])
 	v.Body = template.HTML(append(body, f.md.RenderOpen(snap.Text[snap.Mark:])...))
 	return v
@@ -190,6 +193,7 @@ func (f *fragments) final(m hxchat.Message, l *locale, retryAfter time.Duration)
 func (f *fragments) finalView(v messageView, retryAfter time.Duration) []byte {
 	if v.RetryIn == 0 {
 		v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
+		v.settle()
 	}
 	v.Last = true // no message can follow an answer while it is written
 	return f.render(v.L, "event-final", v)

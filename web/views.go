@@ -113,6 +113,50 @@ type messageView struct {
 	// Created is when the message was written, as the page shows it (set
 	// with Message).
 	Created createdTime
+
+	// What the template tests and shows of the message's role and state,
+	// made by settle from the fields above (set with Message): a call
+	// from a template (eq, and, a method) goes through reflection.
+	Class  string     // the article's classes: "msg user state-done"
+	IsUser bool       // a user's message
+	Done   bool       // an answer that ended normally
+	End    *answerEnd // what an answer says of how it ended; nil if nothing
+	Retry  bool       // CanRetry
+	Usage  string     // an answer's tokens, as "answer.usage" says them; "" if not counted
+}
+
+// answerEnd is what the bubble of a finished answer says of how it ended.
+type answerEnd struct {
+	Countdown *countdownView // the wait the model service asked for (Countdown)
+	Text      string         // else why it ended early (StatusText)
+	RequestID string         // the request's id, when only an administrator can mend it (AskAdmin)
+}
+
+// settle sets the fields of v that its template tests (see Class), from
+// the message, its language and RetryIn: once a view is made, and again
+// when RetryIn changes.
+func (v *messageView) settle() {
+	v.Class = "msg " + string(v.Role) + " state-" + string(v.State)
+	v.IsUser = v.Role == hxchat.RoleUser
+	v.Done = v.State == hxchat.StateDone
+	v.Retry = v.CanRetry()
+	v.End = nil
+	if v.State != hxchat.StateStreaming { // nothing to say while it is written
+		e := answerEnd{Countdown: v.Countdown()}
+		if e.Countdown == nil {
+			e.Text = v.StatusText()
+		}
+		if v.AskAdmin() {
+			e.RequestID = v.RequestID
+		}
+		if e != (answerEnd{}) {
+			v.End = &e
+		}
+	}
+	v.Usage = ""
+	if u := v.Message.Usage; u.CompletionTokens != 0 {
+		v.Usage = v.L.T("answer.usage", v.L.Num(u.PromptTokens), v.L.Num(u.CompletionTokens))
+	}
 }
 
 // messageIDs are the ids of a message's elements and the base of its
