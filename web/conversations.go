@@ -17,10 +17,17 @@ type convItemView struct {
 	Current bool // the page shows this conversation
 	L       *locale
 	Query   string // the search it was found by, if any (see Found)
+	// ID and Title are Conv's, and the labels are formatted with its
+	// title, when the view is made (convItem): the template reads them as
+	// fields, where a field of a field and a call of tf cost more through
+	// reflection at every render.
+	ID, Title                              string
+	ActionsLabel, DeleteConfirm, MoreLabel string
 }
 
 func convItem(c hxchat.Conversation, current string, l *locale) convItemView {
-	return convItemView{Conv: c, Current: c.ID == current, L: l}
+	return convItemView{Conv: c, Current: c.ID == current, L: l, ID: c.ID, Title: c.Title,
+		ActionsLabel: l.T("nav.actions", c.Title), DeleteConfirm: l.T("nav.delete.confirm", c.Title), MoreLabel: l.T("nav.more", c.Title)}
 }
 
 // currentConversation returns the id of the conversation that the page

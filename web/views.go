@@ -47,14 +47,6 @@ type chatPage struct {
 // that its first message just created.
 func (p chatPage) NewItem() convItemView { return convItem(*p.Conv, p.Conv.ID, p.L) }
 
-// PostURL is where the message box sends to.
-func (p chatPage) PostURL() string {
-	if p.Conv == nil {
-		return "/c"
-	}
-	return "/c/" + p.Conv.ID + "/messages"
-}
-
 // turnView is the answer to a sent message: both new bubbles, and for a new
 // conversation the parts of the page that now point at it.
 type turnView struct {
