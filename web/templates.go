@@ -54,20 +54,7 @@ func parseTemplates(static *staticFiles) (*templates, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{
-		"static":        static.url,
-		"convItem":      convItem,
-		"versionButton": versionButton,
-		"finalEvent":    finalEvent,
-		// t is locale.T as a function, {{t .L "composer.send"}}: a method call
-		// ({{.L.T "composer.send"}}) looks the method up by name through reflection
-		// at every call. It takes no arguments to format, so that no call makes a
-		// slice of them; tf does ({{tf .L "version.of" .Nav.Version .Nav.Versions}}).
-		// Calls with constant keys are folded away (see above); those left
-		// are calls whose key is computed.
-		"t":  (*locale).msg,
-		"tf": (*locale).T,
-	}
+	funcs := templateFuncs(static)
 	base, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -95,6 +82,24 @@ func parseTemplates(static *staticFiles) (*templates, error) {
 	}
 	tpl.def = tpl.byLang[supported[0]]
 	return tpl, nil
+}
+
+// templateFuncs returns the functions the templates call.
+func templateFuncs(static *staticFiles) template.FuncMap {
+	return template.FuncMap{
+		"static":        static.url,
+		"convItem":      convItem,
+		"versionButton": versionButton,
+		"finalEvent":    finalEvent,
+		// t is locale.T as a function, {{t .L "composer.send"}}: a method call
+		// ({{.L.T "composer.send"}}) looks the method up by name through reflection
+		// at every call. It takes no arguments to format, so that no call makes a
+		// slice of them; tf does ({{tf .L "version.of" .Nav.Version .Nav.Versions}}).
+		// Calls with constant keys are folded away (see parseTemplates); those
+		// left are calls whose key or arguments are computed.
+		"t":  (*locale).msg,
+		"tf": (*locale).T,
+	}
 }
 
 // finalEvent is the name of the event that ends an answer's stream, for
