@@ -192,8 +192,9 @@ func (f *fragments) final(m hxchat.Message, l *locale, retryAfter time.Duration)
 
 func (f *fragments) finalView(v messageView, retryAfter time.Duration) []byte {
 	if v.RetryIn == 0 {
-		v.RetryIn = int(math.Ceil(retryAfter.Seconds()))
-		v.settle()
+		if v.RetryIn = int(math.Ceil(retryAfter.Seconds())); v.RetryIn != 0 {
+			v.settle() // what the answer says depends on it
+		}
 	}
 	v.Last = true // no message can follow an answer while it is written
 	return f.render(v.L, "event-final", v)

@@ -3,12 +3,14 @@ package web
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hxchat/hxchat"
 	"github.com/hxchat/hxchat/internal/cmspec"
+	"github.com/hxchat/hxchat/internal/cputime"
 	"github.com/hxchat/hxchat/live"
 	"github.com/hxchat/hxchat/markdown"
 )
@@ -147,7 +149,10 @@ func canonical(html []byte) string {
 
 // BenchmarkTemplates: the fragments of a first message's answer (the user's
 // message, the live answer, the composer, the header and the list entry of
-// the new conversation), and the whole of it ("turn").
+// the new conversation), and the whole of it ("turn"); the final bubble of
+// a finished answer ("final", as its stream's last event renders it); the
+// empty chat page of a session with ten conversations ("page"). cpu-ns/op
+// is the process's CPU time per render.
 func BenchmarkTemplates(b *testing.B) {
 	_, tpl, ls := testAssets(b)
 	en := ls.get("en")
@@ -157,6 +162,14 @@ func BenchmarkTemplates(b *testing.B) {
 	ans := bareView(hxchat.Message{ID: 2, ConversationID: conv.ID, Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, CreatedAt: now}, en)
 	ans.Live = true
 	p := chatPage{Page: Page{L: en, Path: "/c", Title: "t", Provider: "Demo"}, Conv: conv}
+	done := hxchat.Message{ID: 2, ConversationID: conv.ID, Role: hxchat.RoleAssistant, State: hxchat.StateDone, CreatedAt: now,
+		Usage: hxchat.Usage{PromptTokens: 1234, CompletionTokens: 567}}
+	final := bareView(done, en) // as mdAnswer.Final makes it, and finalView
+	final.Kept, final.Last = true, true
+	page := chatPage{Page: Page{L: en, Path: "/", Title: "hxchat", Provider: "Demo", MaxMessageBytes: 32 << 10}}
+	for i := range 10 {
+		page.Conversations = append(page.Conversations, hxchat.Conversation{ID: hxchat.NewID(), Title: "conversation " + strconv.Itoa(i), CreatedAt: now})
+	}
 	for _, c := range []struct {
 		label, name string
 		data        any
@@ -164,14 +177,17 @@ func BenchmarkTemplates(b *testing.B) {
 		{"user", "message", user}, {"answer", "message", ans}, {"composer", "composer", p},
 		{"header", "chat-header", p}, {"entry", "conv-item", p.NewItem()},
 		{"turn", "turn", turnView{User: user, Answer: ans, NewConv: &p}},
+		{"final", "event-final", final}, {"page", "chat.html", page},
 	} {
 		b.Run(c.label, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := cputime.Start()
 			for b.Loop() {
 				if _, err := tpl.render(en, c.name, c.data); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu.Report(b)
 		})
 	}
 }
