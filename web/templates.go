@@ -38,7 +38,8 @@ type templates struct {
 // that rendering evaluates only what depends on the data:
 //
 //   - before html/template escapes the templates, a call of t, of tf whose
-//     arguments are all constants, or of static with a constant name
+//     arguments are all constants, of lang or otherLang (the set's language
+//     and the other one), or of static with a constant name
 //     becomes the string it returns ({{t .L "composer.send"}} is {{"Send"}}
 //     in the English set); html/template then escapes that string in its
 //     context as it escapes any value;
@@ -88,9 +89,10 @@ func parseTemplates(static *staticFiles) (*templates, error) {
 func templateFuncs(static *staticFiles) template.FuncMap {
 	return template.FuncMap{
 		"static":        static.url,
-		"convItem":      convItem,
 		"versionButton": versionButton,
 		"finalEvent":    finalEvent,
+		"lang":          func(l *locale) string { return l.Lang },
+		"otherLang":     (*locale).Other,
 		// t is locale.T as a function, {{t .L "composer.send"}}: a method call
 		// ({{.L.T "composer.send"}}) looks the method up by name through reflection
 		// at every call. It takes no arguments to format, so that no call makes a
@@ -166,8 +168,8 @@ func foldCalls(n parse.Node, l *locale, static *staticFiles) error {
 }
 
 // constCall returns what the call args (a command: the function and its
-// arguments) returns, if it is a call of t, tf or static whose value is
-// constant in language l.
+// arguments) returns, if it is a call of t, tf, lang, otherLang or static
+// whose value is constant in language l.
 func constCall(args []parse.Node, l *locale, static *staticFiles) (string, bool) {
 	fn, ok := args[0].(*parse.IdentifierNode)
 	if !ok {
@@ -186,6 +188,14 @@ func constCall(args []parse.Node, l *locale, static *staticFiles) (string, bool)
 		}
 	}
 	switch fn.Ident {
+	case "lang": // of the set's locale, whichever args[1] names
+		if len(args) == 2 {
+			return l.Lang, true
+		}
+	case "otherLang":
+		if len(args) == 2 {
+			return l.Other(), true
+		}
 	case "static":
 		if len(args) == 2 && len(consts) == 1 {
 			return static.url(consts[0]), true

@@ -34,6 +34,17 @@ type Page struct {
 	MaxMessageBytes int
 }
 
+// Items is the conversation list, each entry as the template shows it:
+// made here, once for the list, rather than by two calls from the template
+// for each entry, each through reflection.
+func (p Page) Items() []convItemView {
+	items := make([]convItemView, len(p.Conversations))
+	for i, c := range p.Conversations {
+		items[i] = convItem(c, p.CurrentID, p.L).Found(p.Query)
+	}
+	return items
+}
+
 // chatPage is a conversation, or a new chat when Conv is nil.
 type chatPage struct {
 	Page
