@@ -109,9 +109,9 @@ func templateFuncs(static *staticFiles) template.FuncMap {
 func finalEvent() string { return live.FinalEvent }
 
 // foldCalls replaces, in the pipelines under n, each call that returns a
-// constant in language l by that constant: t and tf with constant
-// arguments (whatever locale they name: a set is executed with data of
-// its own language), static with a constant name.
+// constant in language l by that constant (see constCall). It runs before
+// html/template has seen the templates, so that the constant is escaped
+// for its context as any value is.
 func foldCalls(n parse.Node, l *locale, static *staticFiles) error {
 	var err error
 	var pipe func(p *parse.PipeNode)
@@ -168,8 +168,10 @@ func foldCalls(n parse.Node, l *locale, static *staticFiles) error {
 }
 
 // constCall returns what the call args (a command: the function and its
-// arguments) returns, if it is a call of t, tf, lang, otherLang or static
-// whose value is constant in language l.
+// arguments) returns, if it is a call whose value is constant in language
+// l: t and tf with constant arguments, lang and otherLang, whatever locale
+// they name (a set is executed with data of its own language); static
+// with a constant name; finalEvent.
 func constCall(args []parse.Node, l *locale, static *staticFiles) (string, bool) {
 	fn, ok := args[0].(*parse.IdentifierNode)
 	if !ok {
@@ -222,7 +224,17 @@ func isString(n parse.Node) bool { _, ok := n.(*parse.StringNode); return ok }
 // foldEscaped escapes every template of set (html/template escapes a
 // template when it is first executed) and then replaces each action that
 // prints a constant string through html/template's escapers by the text it
-// prints: what html/template itself computes for it, once.
+// prints: what html/template itself computes for it, once. It runs before
+// the set is shared.
+//
+// It relies on two things html/template does: Template.Tree is the escaped
+// tree (documented), and a template that was escaped is not escaped again
+// when executed, so that an action taken out of its tree and executed alone
+// prints what it prints in place. Were either to change, the folded text
+// would differ from what the templates print: TestTemplatesFolded compares
+// every template with the same templates parsed as they are. The copies
+// that html/template makes of a template called in another context (in a
+// tag, say) are not in set.Templates() and stay as they are.
 func foldEscaped(set *template.Template) error {
 	var buf bytes.Buffer
 	for _, t := range set.Templates() {
