@@ -3,6 +3,7 @@ package markdown
 import (
 	"bytes"
 	"github.com/hxchat/hxchat/internal/cmspec"
+	"github.com/hxchat/hxchat/internal/cputime"
 	"runtime"
 	"strings"
 	"testing"
@@ -156,4 +157,37 @@ func BenchmarkStreamCorpus(b *testing.B) {
 		b.Run(strings.TrimSuffix(name, ".md")+"/first", func(b *testing.B) { run(b, 0, n) })
 		b.Run(strings.TrimSuffix(name, ".md")+"/last", func(b *testing.B) { run(b, len(ends)-n, len(ends)) })
 	}
+}
+
+// BenchmarkStreamCodeMany streams a thousand answers of the load
+// benchmark's code shape (go run ./bench -rungs 1000 -code -line 6: one Go
+// block of 200 tokens, a line every 6) on one Renderer, interleaved token
+// by token as a server under load streams them, and reports per token the
+// process's CPU time (cpu-ns/token, GC included), the allocations
+// (allocs/token, B/token), and the bytes lexed per byte of code
+// (lexed/code; 1 is each byte once). An op is the thousand answers, each
+// on a new Renderer: its code is new.
+//
+//	go test -run '^$' -bench StreamCodeMany -benchtime 1x -count 5 ./markdown/
+func BenchmarkStreamCodeMany(b *testing.B) {
+	texts, ends, code := codeStreams(1000, 200, 6)
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	lexed := int64(0)
+	cpu := cputime.Start()
+	b.ResetTimer()
+	for range b.N {
+		r := New()
+		streamInterleaved(r, texts, ends)
+		lexed += r.hl.lexed.Load()
+	}
+	b.StopTimer()
+	tokens := float64(b.N * len(texts) * len(ends))
+	cpu.ReportPer(b, tokens, "token")
+	runtime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/tokens, "ns/token")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/tokens, "allocs/token")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/tokens, "B/token")
+	b.ReportMetric(float64(lexed)/float64(b.N*len(texts)*code), "lexed/code")
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/alecthomas/chroma/v2"
 	"github.com/alecthomas/chroma/v2/lexers"
@@ -131,6 +132,9 @@ type highlighter struct {
 	mu       sync.Mutex
 	cur, old map[string]piece // lang + "\x00" + code -> its highlighting
 	size     int              // bytes of keys and HTML in cur
+	// lexed counts the bytes of code given to the lexer, for the tests
+	// and benchmarks that check that code is lexed once.
+	lexed atomic.Int64
 }
 
 // piece is some highlighted code.
@@ -162,6 +166,7 @@ func (h *highlighter) get(l chroma.Lexer, lang string, code []byte) piece {
 	}
 	h.mu.Unlock()
 	if !ok {
+		h.lexed.Add(int64(len(code)))
 		p = highlightPiece(l, crlfToLF(code))
 		h.put(string(key), p)
 	}

@@ -2,6 +2,7 @@ package markdown
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,71 @@ func TestHighlighterKeepsWhatIsUsed(t *testing.T) {
 	}
 	if _, ok := h.old["go\x00v0 := 0\n"]; ok {
 		t.Error("a piece not used again is still remembered")
+	}
+}
+
+// codeStreams returns the texts of n answers of the load benchmark's code
+// shape (go run ./bench -code): one Go code block of tokens " w12.0000000042"
+// (each answer's own stamp, as the bench's clock makes them differ), a line
+// break every line tokens, the closing fence with the last token; and the
+// ends of their tokens, which are the same for all. code is the bytes of
+// code of each block.
+func codeStreams(n, tokens, line int) (texts []string, ends []int, code int) {
+	for k := range n {
+		var sb strings.Builder
+		for seq := 1; seq <= tokens; seq++ {
+			t := fmt.Sprintf(" w%d.%010d", seq, k*tokens+seq)
+			if seq == 1 {
+				t = "```go\n" + t
+			}
+			if seq == tokens {
+				t += "\n```\n"
+			}
+			if line > 0 && seq%line == 0 && seq < tokens {
+				t += "\n"
+			}
+			sb.WriteString(t)
+			if k == 0 {
+				ends = append(ends, sb.Len())
+			}
+		}
+		texts = append(texts, sb.String())
+	}
+	code = len(texts[0]) - len("```go\n") - len("```\n")
+	return texts, ends, code
+}
+
+// streamInterleaved streams the texts on r, token by token, one token of
+// each answer in turn as a server under load does, and finishes each.
+func streamInterleaved(r *Renderer, texts []string, ends []int) {
+	streams := make([]*Stream, len(texts))
+	for i := range streams {
+		streams[i] = r.Stream()
+	}
+	for _, end := range ends {
+		for i, s := range streams {
+			s.Grow(texts[i][:end])
+		}
+	}
+	for i, s := range streams {
+		s.Finish(texts[i])
+	}
+}
+
+// TestCodeLexedOnce: a thousand answers of code streamed at once, more than
+// the highlighter's cache holds the lines of, each byte of their code is
+// lexed once: while its block streams, and not again when the closing
+// fence comes nor when the answer finishes.
+func TestCodeLexedOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a thousand streams")
+	}
+	r := New()
+	texts, ends, code := codeStreams(1000, 200, 6)
+	streamInterleaved(r, texts, ends)
+	lexed := r.hl.lexed.Load()
+	t.Logf("lexed %d bytes for %d bytes of code (%.2f×)", lexed, code*len(texts), float64(lexed)/float64(code*len(texts)))
+	if lexed > int64(code*len(texts)) {
+		t.Errorf("lexed %d bytes for %d bytes of code: some code was lexed more than once", lexed, code*len(texts))
 	}
 }

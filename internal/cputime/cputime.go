@@ -33,3 +33,13 @@ func (m Meter) Report(b *testing.B) {
 	}
 	b.ReportMetric(float64((t-m.start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
+
+// ReportPer reports the CPU time used since Start, divided by n, as the
+// metric cpu-ns/unit: per token, say, when an op is a whole stream.
+func (m Meter) ReportPer(b *testing.B, n float64, unit string) {
+	t, ok := process()
+	if !ok || !m.ok || n == 0 {
+		return
+	}
+	b.ReportMetric(float64((t-m.start).Nanoseconds())/n, "cpu-ns/"+unit)
+}
