@@ -26,6 +26,73 @@ type codeTail struct {
 	text  string // the text of the last step
 }
 
+// codeMemo is the highlighting of the final pieces of the code block that
+// a Stream streams as a codeTail, which the Stream keeps until the block
+// itself is final (its Mark moves past it) or the answer finishes.
+//
+// While the block streams, each line is lexed about once: the codeTail
+// renders from its last piece on, and the highlighter's cache has that
+// piece from the step before. But when the block closes, the general path
+// renders it whole: once to leave the codeTail (the reader's copy, which
+// the next Ops are diffed against), once more as the final part of the
+// answer, and again at Finish while it is the open part. With few streams
+// the cache still had the block's pieces; with a thousand code answers at
+// once it (bounded) had long forgotten the first lines of each, and chroma
+// lexed every block a second time, half the CPU of a code answer. With the
+// memo, those renders take the final pieces from here (renderCode) and
+// look up only the pieces after them, which the cache has.
+//
+// This is simpler than building the reader's copy and the final part from
+// the pieces in the Stream: the renders, and so the HTML and the Ops, stay
+// those of the general path, byte for byte; only where the HTML of the
+// block's first pieces comes from changes. Where a piece begins depends
+// only on the code before it (see highlighter.pieces), so any code block
+// of the same language whose code begins with memo.code renders as the
+// memo's pieces followed by the rendering of the code after memo.code;
+// renderCode checks that the block it renders is one, so a memo given to
+// the wrong render costs nothing but the check.
+//
+// Its memory is the HTML of the block's pieces (shared with the cache while
+// the cache holds them: the same slices) and their code, at most memoMax
+// bytes of HTML: past that, the rest of a long block relies on the cache
+// as before.
+type codeMemo struct {
+	lang string   // the block's language, as renderCode resolves it
+	code []byte   // the code of the pieces: complete lines, up to where a piece begins
+	html [][]byte // the HTML of each piece, in order
+	size int      // bytes in html
+	full bool     // a piece did not fit: no more are added
+}
+
+// memoMax bounds the HTML a codeMemo holds: some 100 KB of code.
+const memoMax = 512 << 10
+
+// memoAttr is the attribute by which a Stream hands its codeMemo to
+// renderCode, on the fenced code block node it is for. No renderer writes
+// the attributes of code blocks.
+var memoAttr = []byte("hxchat-code-memo")
+
+// attach gives m to the renderer of doc's first block if it is a fenced
+// code block; m may be nil.
+func (m *codeMemo) attach(doc ast.Node) {
+	if m == nil {
+		return
+	}
+	if fc, ok := doc.FirstChild().(*ast.FencedCodeBlock); ok {
+		fc.SetAttribute(memoAttr, m)
+	}
+}
+
+// memoOf returns the codeMemo attached to node, if any.
+func memoOf(node ast.Node) *codeMemo {
+	v, ok := node.Attribute(memoAttr)
+	if !ok {
+		return nil
+	}
+	m, _ := v.(*codeMemo)
+	return m
+}
+
 // codeOpen is the start of the code element of a code block.
 const codeOpen = `<pre class="chroma"><code>`
 
@@ -42,6 +109,7 @@ func (s *Stream) enterCode(text string) {
 		return
 	}
 	s.code = &codeTail{fence: tail[:nl+1], start: s.mark + nl + 1, text: text}
+	s.memo = &codeMemo{}
 }
 
 // openFence parses src and reports whether it is one fenced code block and
@@ -111,15 +179,22 @@ func (s *Stream) growCode(text string) (ops []Op, ok bool) {
 	if last == 0 {
 		return d.ops, true
 	}
+	// The final pieces go to the memo, unless this step turns out not to
+	// move start (then they are taken back).
+	m := s.memo
+	kept := len(m.html)
 	final := 0
 	for k := 0; k+1 < len(starts); k++ {
-		final += len(s.r.hl.piece(l, lang, code[starts[k]:starts[k+1]]))
+		p := s.r.hl.piece(l, lang, code[starts[k]:starts[k+1]])
+		final += len(p)
+		m.html = append(m.html, p)
 	}
 	// The final part's HTML ends at content+len(carry)+final in h; find the
 	// node it ends in, among the code's.
 	end := content + len(c.carry) + final
 	codeNode := findCode(s.tree)
 	if codeNode == nil {
+		m.html = m.html[:kept]
 		return d.ops, true
 	}
 	off, keep := content, -1
@@ -131,7 +206,14 @@ func (s *Stream) growCode(text string) (ops []Op, ok bool) {
 		off += len(n.raw)
 	}
 	if keep < 0 || (codeNode.kids[keep].elem && off+len(codeNode.kids[keep].raw) != end) {
+		m.html = m.html[:kept]
 		return d.ops, true // not at a node's end: an element across pieces
+	}
+	if m.full || m.size+final > memoMax {
+		m.html, m.full = m.html[:kept], true
+	} else {
+		m.lang, m.size = lang, m.size+final
+		m.code = append(m.code, code[:last]...)
 	}
 	// The reader's copy from the node the final part ends in, and that
 	// node's final part as the next carry.
@@ -160,12 +242,10 @@ func (s *Stream) renderSafe(src []byte, doc ast.Node) (h []byte, ok bool) {
 }
 
 // renderText renders text, the open part of the answer, as the Stream
-// shows it: with RenderOpen until Finish, with Render after.
+// shows it: with RenderOpen until Finish, with Render after; a code block
+// it begins with from the memo, if any.
 func (s *Stream) renderText(text string) []byte {
-	if s.final {
-		return s.r.Render(text)
-	}
-	return s.r.RenderOpen(text)
+	return s.r.renderMemo(source(text), !s.final, s.memo)
 }
 
 // findCode returns the code element of the code block that tree holds.

@@ -136,15 +136,8 @@ func (r *Renderer) RenderOpen(src string) []byte {
 }
 
 // renderOpen is RenderOpen for a source.
-func (r *Renderer) renderOpen(src []byte) (out []byte) {
-	defer func() {
-		if recover() != nil {
-			out = fallback(src)
-		}
-	}()
-	doc := r.parse(src)
-	markOpenLink(doc, src)
-	return r.renderDoc(src, doc)
+func (r *Renderer) renderOpen(src []byte) []byte {
+	return r.renderMemo(src, true, nil)
 }
 
 // source returns text as the parser's source: a copy in which each byte that
@@ -171,13 +164,25 @@ func source(text string) []byte {
 }
 
 // render renders src, which it does not keep.
-func (r *Renderer) render(src []byte) (out []byte) {
+func (r *Renderer) render(src []byte) []byte {
+	return r.renderMemo(src, false, nil)
+}
+
+// renderMemo renders src as render does, or as renderOpen does if open,
+// the fenced code block that src begins with, if any, from the pieces of
+// memo, if not nil, where they fit (see codeMemo).
+func (r *Renderer) renderMemo(src []byte, open bool, memo *codeMemo) (out []byte) {
 	defer func() {
 		if recover() != nil {
 			out = fallback(src)
 		}
 	}()
-	return r.renderDoc(src, r.parse(src))
+	doc := r.parse(src)
+	if open {
+		markOpenLink(doc, src)
+	}
+	memo.attach(doc)
+	return r.renderDoc(src, doc)
 }
 
 // fallback is the rendering of src should goldmark or chroma panic on it (a

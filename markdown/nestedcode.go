@@ -174,7 +174,7 @@ func (s *Stream) growNested(text string) (ops []Op, ok bool) {
 		return nil, false
 	}
 	// sub stays as it was if its step does not stay in the code element.
-	sub, codeTail := *nc.sub, *nc.sub.code
+	sub, codeTail, memo := *nc.sub, *nc.sub.code, *nc.sub.memo
 	ops = nc.sub.Grow(string(code) + partial)
 	stays := nc.sub.code != nil
 	for _, op := range ops {
@@ -183,6 +183,7 @@ func (s *Stream) growNested(text string) (ops []Op, ok bool) {
 	if !stays {
 		*nc.sub = sub
 		*nc.sub.code = codeTail
+		*nc.sub.memo = memo
 		return nil, false
 	}
 	for i := range ops {

@@ -271,7 +271,15 @@ func (r safeRenderer) renderCode(w util.BufWriter, source []byte, node ast.Node,
 	_, _ = w.WriteString(`<button type="button" class="copy" data-copy>Copy</button></div><pre class="chroma"><code>`)
 	// Closed or not, the complete lines are highlighted in the pieces of
 	// a growing block, so that its closing fence changes nothing above it.
-	r.hl.writeOpen(w, string(lang), code[:done])
+	// The first pieces come from the Stream's memo where it has them.
+	from := 0
+	if m := memoOf(node); m != nil && m.lang == string(lang) && bytes.HasPrefix(code[:done], m.code) {
+		for _, h := range m.html {
+			_, _ = w.Write(h)
+		}
+		from = len(m.code)
+	}
+	r.hl.writeOpen(w, string(lang), code[from:done])
 	_, _ = w.Write(util.EscapeHTML(crlfToLF(code[done:])))
 	_, _ = w.WriteString("</code></pre></div>\n")
 	return ast.WalkSkipChildren, nil

@@ -96,6 +96,9 @@ type Stream struct {
 	code  *codeTail
 	block *blockTail
 	para  *paraTail
+	// memo, set while the open part begins with the code block that code
+	// streams or streamed, has the highlighting of its final pieces.
+	memo *codeMemo
 	// plain, when set, is the open part's HTML, a paragraph of one line of
 	// plain words; tree is then out of date, and made from plain when
 	// another step needs it.
@@ -114,7 +117,9 @@ type Stream struct {
 // shown. Grow is not called after it.
 func (s *Stream) Finish(text string) []Op {
 	s.final = true
-	return s.Grow(text)
+	ops := s.Grow(text)
+	s.memo = nil // nothing is rendered after
+	return ops
 }
 
 // Stream returns a Stream for one new answer.
@@ -253,11 +258,14 @@ func (s *Stream) grow(text string) (done, tail []byte) {
 	doc := s.r.parse(src)
 	cut := finalPrefix(doc, src)
 	if cut > 0 {
-		if done = s.r.render(src[:cut]); len(done) == 0 {
+		// The memo serves the block that begins at Mark: here, in done.
+		if done = s.r.renderMemo(src[:cut], false, s.memo); len(done) == 0 {
 			done = nil // blank lines
 		}
 		src = src[cut:]
 		doc = s.r.parse(src)
+	} else {
+		s.memo.attach(doc)
 	}
 	if !s.final {
 		markOpenLink(doc, src)
@@ -267,6 +275,9 @@ func (s *Stream) grow(text string) (done, tail []byte) {
 		tail = []byte{}
 	}
 	s.mark += cut // last: a panic above leaves the Stream as it was
+	if cut > 0 {
+		s.memo = nil // the block it was of is final, and rendered
+	}
 	return done, tail
 }
 
