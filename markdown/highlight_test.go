@@ -1,9 +1,12 @@
 package markdown
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/yuin/goldmark/util"
 )
 
 // TestHighlighterKeepsWhatIsUsed: a piece looked up again and again is
@@ -108,5 +111,21 @@ func TestCodeLexedOnce(t *testing.T) {
 	t.Logf("lexed %d bytes for %d bytes of code (%.2f×)", lexed, code*len(texts), float64(lexed)/float64(code*len(texts)))
 	if lexed > int64(code*len(texts)) {
 		t.Errorf("lexed %d bytes for %d bytes of code: some code was lexed more than once", lexed, code*len(texts))
+	}
+}
+
+// TestWriteEscaped: writeEscaped writes what util.EscapeHTML returns, for
+// every byte and around the ones it escapes.
+func TestWriteEscaped(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c), 'x')
+	}
+	for _, s := range []string{"", "plain", "<", "a<b>&\"c\x00", "日本語 & <tag>", string(all)} {
+		var b bytes.Buffer
+		writeEscaped(&b, s)
+		if want := util.EscapeHTML([]byte(s)); !bytes.Equal(b.Bytes(), want) {
+			t.Errorf("writeEscaped(%q) = %q, not %q", s, b.Bytes(), want)
+		}
 	}
 }
