@@ -179,7 +179,7 @@ func BenchmarkStreamCodeMany(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		r := New()
-		streamInterleaved(r, texts, ends)
+		streamInterleaved(b, r, texts, ends, nil)
 		lexed += r.hl.lexed.Load()
 	}
 	b.StopTimer()

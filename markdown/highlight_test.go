@@ -75,26 +75,38 @@ func codeStreams(n, tokens, line int) (texts []string, ends []int, code int) {
 }
 
 // streamInterleaved streams the texts on r, token by token, one token of
-// each answer in turn as a server under load does, and finishes each.
-func streamInterleaved(r *Renderer, texts []string, ends []int) {
+// each answer in turn as a server under load does, and finishes each. If
+// readers is not nil, it applies each answer's Ops to its reader there.
+func streamInterleaved(t testing.TB, r *Renderer, texts []string, ends []int, readers []DOM) {
 	streams := make([]*Stream, len(texts))
 	for i := range streams {
 		streams[i] = r.Stream()
 	}
+	apply := func(i int, ops []Op) {
+		for _, op := range ops {
+			if readers == nil {
+				return
+			}
+			if err := readers[i].Apply(op); err != nil {
+				t.Fatalf("answer %d: %v: %v", i, err, op)
+			}
+		}
+	}
 	for _, end := range ends {
 		for i, s := range streams {
-			s.Grow(texts[i][:end])
+			apply(i, s.Grow(texts[i][:end]))
 		}
 	}
 	for i, s := range streams {
-		s.Finish(texts[i])
+		apply(i, s.Finish(texts[i]))
 	}
 }
 
 // TestCodeLexedOnce: a thousand answers of code streamed at once, more than
 // the highlighter's cache holds the lines of, each byte of their code is
 // lexed once: while its block streams, and not again when the closing
-// fence comes nor when the answer finishes.
+// fence comes nor when the answer finishes; and each reader ends with
+// what Render shows.
 func TestCodeLexedOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a thousand streams")
@@ -106,8 +118,14 @@ func TestCodeLexedOnce(t *testing.T) {
 		texts, ends, code = codeStreams(1000, 32, 1)
 	}
 	r := New()
-	streamInterleaved(r, texts, ends)
-	lexed := r.hl.lexed.Load()
+	readers := make([]DOM, len(texts))
+	streamInterleaved(t, r, texts, ends, readers)
+	lexed := r.hl.lexed.Load() // before Render lexes them all again
+	for i, text := range texts {
+		if got, want := readers[i].HTML(), canonical(r.Render(text)); got != want {
+			t.Fatalf("answer %d: the reader holds\n%q\nnot Render's\n%q", i, got, want)
+		}
+	}
 	t.Logf("lexed %d bytes for %d bytes of code (%.2f×)", lexed, code*len(texts), float64(lexed)/float64(code*len(texts)))
 	if lexed > int64(code*len(texts)) {
 		t.Errorf("lexed %d bytes for %d bytes of code: some code was lexed more than once", lexed, code*len(texts))
