@@ -279,33 +279,64 @@ func crlfToLF(code []byte) []byte {
 // highlightPiece returns code as HTML with a span for each token that the
 // palettes colour, or merely escaped if the lexer fails.
 func highlightPiece(l chroma.Lexer, code []byte) piece {
-	tokens, ok := tokenise(l, code)
-	if !ok || len(tokens) == 0 {
-		return piece{html: util.EscapeHTML(code), open: true}
-	}
 	var b bytes.Buffer
 	b.Grow(len(code) * 3)
-	for _, t := range tokens {
+	last, ok := writeTokens(&b, l, code)
+	if !ok {
+		return piece{html: util.EscapeHTML(code), open: true}
+	}
+	open := last == chroma.Error || last.InSubCategory(chroma.LiteralString) || last.InCategory(chroma.Comment)
+	return piece{html: b.Bytes(), open: open}
+}
+
+// writeTokens lexes code and writes its tokens to b, each in the span of
+// its class if it has one, as the lexer gives them: no slice of the tokens
+// is made. It checks that the tokens spell code exactly (chroma adds a
+// final newline, which the last token loses; anything else makes it fall
+// back to plain text): ok is false when they do not or the lexer fails,
+// and b is then to be thrown away. last is the type of the last token with
+// text, chroma.Text if none.
+func writeTokens(b *bytes.Buffer, l chroma.Lexer, code []byte) (last chroma.TokenType, ok bool) {
+	defer func() {
+		if recover() != nil { // a lexer bug must not take the answer down
+			last, ok = chroma.Text, false
+		}
+	}()
+	it, err := l.Tokenise(nil, string(code))
+	if err != nil {
+		return chroma.Text, false
+	}
+	last = chroma.Text
+	i := 0         // the bytes of code the tokens have spelled
+	added := false // the last token had chroma's newline, taken off
+	for t := it(); t != chroma.EOF; t = it() {
+		v := t.Value
+		switch {
+		case added:
+			return chroma.Text, false // a token after the last one
+		case i+len(v) <= len(code) && string(code[i:i+len(v)]) == v:
+		case i+len(v) == len(code)+1 && code[len(code)-1] != '\n' && strings.HasSuffix(v, "\n") &&
+			string(code[i:]) == v[:len(v)-1]:
+			v, added = v[:len(v)-1], true
+		default:
+			return chroma.Text, false
+		}
+		i += len(v)
+		if v != "" {
+			last = t.Type
+		}
 		class := tokenClass(t.Type)
 		if class == "" {
-			writeEscaped(&b, t.Value)
+			writeEscaped(b, v)
 			continue
 		}
 		b.WriteString(`<span class="`)
 		b.WriteString(class)
 		b.WriteString(`">`)
-		writeEscaped(&b, t.Value)
+		writeEscaped(b, v)
 		b.WriteString(`</span>`)
 	}
-	last := chroma.Text
-	for i := len(tokens) - 1; i >= 0; i-- {
-		if tokens[i].Value != "" {
-			last = tokens[i].Type
-			break
-		}
-	}
-	open := last == chroma.Error || last.InSubCategory(chroma.LiteralString) || last.InCategory(chroma.Comment)
-	return piece{html: b.Bytes(), open: open}
+	return last, i == len(code)
 }
 
 // writeEscaped writes s to b escaped as util.EscapeHTML escapes it, byte
@@ -321,43 +352,6 @@ func writeEscaped(b *bytes.Buffer, s string) {
 		}
 	}
 	b.WriteString(s[n:])
-}
-
-// tokenise lexes code and checks that the tokens spell it exactly (chroma
-// adds a final newline; anything else makes it fall back to plain text).
-func tokenise(l chroma.Lexer, code []byte) (tokens []chroma.Token, ok bool) {
-	defer func() {
-		if recover() != nil { // a lexer bug must not take the answer down
-			tokens, ok = nil, false
-		}
-	}()
-	it, err := l.Tokenise(nil, string(code))
-	if err != nil {
-		return nil, false
-	}
-	tokens = it.Tokens()
-	n := 0
-	for _, t := range tokens {
-		n += len(t.Value)
-	}
-	if n == len(code)+1 && code[len(code)-1] != '\n' && len(tokens) > 0 {
-		last := &tokens[len(tokens)-1]
-		if strings.HasSuffix(last.Value, "\n") {
-			last.Value = last.Value[:len(last.Value)-1]
-			n--
-		}
-	}
-	if n != len(code) {
-		return nil, false
-	}
-	i := 0
-	for _, t := range tokens {
-		if string(code[i:i+len(t.Value)]) != t.Value {
-			return nil, false
-		}
-		i += len(t.Value)
-	}
-	return tokens, true
 }
 
 // CSS returns the stylesheet of highlighted code: rules on the classes of the
