@@ -24,6 +24,7 @@ type codeTail struct {
 	start int    // where in the text the last piece begins
 	carry []byte // the HTML of the reader's last node before start (nil: none)
 	text  string // the text of the last step
+	lang  string // the fence's language, made a string once, not at each step
 }
 
 // codeMemo is the highlighting of the final pieces of the code block that
@@ -138,7 +139,9 @@ func (s *Stream) growCode(text string) (ops []Op, ok bool) {
 	if len(text) < c.start {
 		return nil, true // not a continuation, as Grow says
 	}
-	src := source(c.fence + text[c.start:])
+	// The source, fence line and text, made in one buffer.
+	src := make([]byte, 0, len(c.fence)+len(text)-c.start)
+	src = sourceOf(append(append(src, c.fence...), text[c.start:]...))
 	doc, ok := s.openFence(src)
 	if !ok {
 		return nil, false
@@ -168,7 +171,10 @@ func (s *Stream) growCode(text string) (ops []Op, ok bool) {
 	code, complete := codeLines(src, fc)
 	lang := ""
 	if l := fc.(*ast.FencedCodeBlock).Language(src); l != nil {
-		lang = string(l) // as renderCode resolves it: escapes and entities aside
+		if string(l) != c.lang {
+			c.lang = string(l)
+		}
+		lang = c.lang // as renderCode resolves it: escapes and entities aside
 	}
 	if strings.ContainsAny(lang, "\\&") {
 		return d.ops, true // resolved differently: stay where it is
@@ -267,6 +273,12 @@ func findCode(tree []node) *node {
 // reads it, and the length of its complete lines.
 func codeLines(src []byte, n ast.Node) (code []byte, complete int) {
 	lines := n.Lines()
+	size := 0
+	for i := 0; i < lines.Len(); i++ {
+		seg := lines.At(i)
+		size += seg.Len() // with its padding
+	}
+	code = make([]byte, 0, size) // made once, not grown line by line
 	for i := 0; i < lines.Len(); i++ {
 		seg := lines.At(i)
 		code = append(code, seg.Value(src)...)

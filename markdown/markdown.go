@@ -145,7 +145,12 @@ func (r *Renderer) renderOpen(src []byte) []byte {
 // bytes). The replacement keeps every offset, and it is the same whether
 // text is taken whole or in pieces cut at line ends, as Stream cuts it.
 func source(text string) []byte {
-	src := []byte(text)
+	return sourceOf([]byte(text))
+}
+
+// sourceOf is source for a copy of the text that it may change: it changes
+// it in place and returns it.
+func sourceOf(src []byte) []byte {
 	if utf8.Valid(src) {
 		return src
 	}
