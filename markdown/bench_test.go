@@ -170,7 +170,7 @@ func BenchmarkStreamCorpus(b *testing.B) {
 //
 //	go test -run '^$' -bench StreamCodeMany -benchtime 1x -count 5 ./markdown/
 func BenchmarkStreamCodeMany(b *testing.B) {
-	texts, ends, code := codeStreams(1000, 200, 6)
+	texts, ends, code := codeStreams(1000, 200, 6, false)
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)

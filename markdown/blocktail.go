@@ -97,6 +97,7 @@ func (s *Stream) renderBlock(b *blockTail, src []byte) (h []byte, doc ast.Node, 
 	if l, isList := block.(*ast.List); isList && l.IsTight == b.loose {
 		return nil, nil, false
 	}
+	s.memo.attach(doc) // the code block a nestedCode streamed, if any
 	h, ok = s.renderSafe(src, doc)
 	if !ok {
 		return nil, nil, false

@@ -28,8 +28,9 @@ type codeTail struct {
 }
 
 // codeMemo is the highlighting of the final pieces of the code block that
-// a Stream streams as a codeTail, which the Stream keeps until the block
-// itself is final (its Mark moves past it) or the answer finishes.
+// a Stream streams as a codeTail (at the top level, or in a list or quote
+// as a nestedCode's sub), which the Stream keeps until the block itself is
+// final (its Mark moves past it) or the answer finishes.
 //
 // While the block streams, each line is lexed about once: the codeTail
 // renders from its last piece on, and the highlighter's cache has that
@@ -73,14 +74,24 @@ const memoMax = 512 << 10
 // the attributes of code blocks.
 var memoAttr = []byte("hxchat-code-memo")
 
-// attach gives m to the renderer of doc's first block if it is a fenced
-// code block; m may be nil.
+// attach gives m to the renderer of the fenced code blocks of doc's first
+// block: that block itself, or those in it if it is a list or a quote (a
+// nestedCode's block is in one, see leaveNested); m may be nil.
 func (m *codeMemo) attach(doc ast.Node) {
-	if m == nil {
-		return
+	if m != nil {
+		m.attachIn(doc.FirstChild())
 	}
-	if fc, ok := doc.FirstChild().(*ast.FencedCodeBlock); ok {
-		fc.SetAttribute(memoAttr, m)
+}
+
+// attachIn is attach for the block n and the blocks in it.
+func (m *codeMemo) attachIn(n ast.Node) {
+	switch n.(type) {
+	case *ast.FencedCodeBlock:
+		n.SetAttribute(memoAttr, m)
+	case *ast.List, *ast.ListItem, *ast.Blockquote:
+		for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+			m.attachIn(c)
+		}
 	}
 }
 

@@ -48,20 +48,25 @@ func TestHighlighterKeepsWhatIsUsed(t *testing.T) {
 // (each answer's own stamp, as the bench's clock makes them differ), a line
 // break every line tokens, the closing fence with the last token; and the
 // ends of their tokens, which are the same for all. code is the bytes of
-// code of each block.
-func codeStreams(n, tokens, line int) (texts []string, ends []int, code int) {
+// code of each block. With item, the block is in a list item, and a second
+// item follows it.
+func codeStreams(n, tokens, line int, item bool) (texts []string, ends []int, code int) {
+	head, br, tail := "```go\n", "\n", "\n```\n"
+	if item {
+		head, br, tail = "- item\n\n  ```go\n  ", "\n  ", "\n  ```\n- next\n"
+	}
 	for k := range n {
 		var sb strings.Builder
 		for seq := 1; seq <= tokens; seq++ {
 			t := fmt.Sprintf(" w%d.%010d", seq, k*tokens+seq)
 			if seq == 1 {
-				t = "```go\n" + t
+				t = head + t
 			}
 			if seq == tokens {
-				t += "\n```\n"
+				t += tail
 			}
 			if line > 0 && seq%line == 0 && seq < tokens {
-				t += "\n"
+				t += br
 			}
 			sb.WriteString(t)
 			if k == 0 {
@@ -70,7 +75,10 @@ func codeStreams(n, tokens, line int) (texts []string, ends []int, code int) {
 		}
 		texts = append(texts, sb.String())
 	}
-	code = len(texts[0]) - len("```go\n") - len("```\n")
+	// The code is the text less the head and the tail but for its line
+	// break, and in an item less the indentation of each line after the
+	// first.
+	code = len(texts[0]) - len(head) - len(tail) + 1 - (len(br)-1)*strings.Count(texts[0][len(head):len(texts[0])-len(tail)], br)
 	return texts, ends, code
 }
 
@@ -105,17 +113,24 @@ func streamInterleaved(t testing.TB, r *Renderer, texts []string, ends []int, re
 // TestCodeLexedOnce: a thousand answers of code streamed at once, more than
 // the highlighter's cache holds the lines of, each byte of their code is
 // lexed once: while its block streams, and not again when the closing
-// fence comes nor when the answer finishes; and each reader ends with
-// what Render shows.
+// fence comes nor when the answer finishes, at the top level or in a list
+// item; and each reader ends with what Render shows.
 func TestCodeLexedOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a thousand streams")
 	}
-	// The load benchmark's shape; under -race, ten times slower, blocks
-	// of 32 lines of a token each: still more lines than the cache holds.
-	texts, ends, code := codeStreams(1000, 200, 6)
-	if raceEnabled {
-		texts, ends, code = codeStreams(1000, 32, 1)
+	for _, item := range []bool{false, true} {
+		t.Run(fmt.Sprintf("item=%v", item), func(t *testing.T) { testCodeLexedOnce(t, item) })
+	}
+}
+
+func testCodeLexedOnce(t *testing.T, item bool) {
+	// The load benchmark's shape; under -race, ten times slower, and in a
+	// list item, blocks of 32 lines of a token each: still more lines than
+	// the cache holds.
+	texts, ends, code := codeStreams(1000, 200, 6, item)
+	if raceEnabled || item {
+		texts, ends, code = codeStreams(1000, 32, 1, item)
 	}
 	r := New()
 	readers := make([]DOM, len(texts))

@@ -198,6 +198,11 @@ func (s *Stream) growNested(text string) (ops []Op, ok bool) {
 // blockTail renders it.
 func (s *Stream) leaveNested() {
 	b := s.block
+	// The pieces of the code block that sub streamed go on serving the
+	// renders of the block (and of the open part) until Mark moves past
+	// it, as a top-level code block's do (see codeMemo): they are the
+	// renders that follow the closing fence.
+	s.memo = b.nested.sub.memo
 	b.nested = nil
 	h, _, ok := s.renderBlock(b, source(b.prefix+b.text[b.start:]))
 	if !ok {

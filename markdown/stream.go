@@ -96,8 +96,10 @@ type Stream struct {
 	code  *codeTail
 	block *blockTail
 	para  *paraTail
-	// memo, set while the open part begins with the code block that code
-	// streams or streamed, has the highlighting of its final pieces.
+	// memo, set while the open part's first block is, or (a list or
+	// quote) holds, the code block that code or a nestedCode streams or
+	// streamed, has the highlighting of that block's final pieces. It goes
+	// when Mark moves past the block, or at Finish.
 	memo *codeMemo
 	// plain, when set, is the open part's HTML, a paragraph of one line of
 	// plain words; tree is then out of date, and made from plain when
