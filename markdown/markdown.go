@@ -174,8 +174,9 @@ func (r *Renderer) render(src []byte) []byte {
 }
 
 // renderMemo renders src as render does, or as renderOpen does if open,
-// the fenced code block that src begins with, if any, from the pieces of
-// memo, if not nil, where they fit (see codeMemo).
+// the fenced code blocks of its first block (that block, or those in it if
+// it is a list or a quote) from the pieces of memo, if not nil, where they
+// fit (see codeMemo).
 func (r *Renderer) renderMemo(src []byte, open bool, memo *codeMemo) (out []byte) {
 	defer func() {
 		if recover() != nil {
