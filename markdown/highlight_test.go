@@ -162,3 +162,34 @@ func TestWriteEscaped(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeMemoReleased: a Stream keeps the pieces of its code block while
+// the block is open and right after its closing fence, and lets go of them
+// once the block is final (Mark moves past it), and at Finish.
+func TestCodeMemoReleased(t *testing.T) {
+	r := New()
+	code := "```go\n" + strings.Repeat("x := f(1) // one\n", 20)
+	text := code + "```\n\nAfter the code.\n"
+	s := r.Stream()
+	for _, end := range tokenEnds(code, 1) {
+		s.Grow(code[:end])
+	}
+	if s.memo == nil || len(s.memo.html) == 0 {
+		t.Fatal("no memo of the open code block")
+	}
+	s.Grow(code + "```") // the closing fence, its line not complete
+	if s.memo == nil {
+		t.Fatal("the memo went before the block was final")
+	}
+	s.Grow(text)
+	if s.memo != nil || s.Mark() == 0 {
+		t.Fatalf("the memo is kept after Mark %d moved past the block", s.Mark())
+	}
+
+	s = r.Stream()
+	s.Grow(code)
+	s.Finish(code + "```")
+	if s.memo != nil {
+		t.Fatal("the memo is kept after Finish")
+	}
+}
