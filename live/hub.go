@@ -98,9 +98,27 @@ type Stream struct {
 	wait  *hxchat.Retry // the provider's wait to retry, until the next text
 	until time.Time     // when that wait ends
 	ended bool
-	// waiting are the channels of the readers that Follow left caught up:
-	// each gets a value at the next change, and the list is emptied.
-	waiting []chan<- struct{}
+	// waiting are the readers that Follow left caught up: each is woken at
+	// the next change, and the list is emptied.
+	waiting []Waker
+}
+
+// A Waker is told of the next change of a stream it follows (FollowWaker).
+// Wake is called with the stream's lock held: it must be quick and must
+// not call the stream back; it may be called when nothing new is there.
+type Waker interface{ Wake() }
+
+// wakeChan is the Waker of a reader that waits on its own channel: Wake
+// sends it a value unless one is already waiting. A channel is a pointer,
+// so wrapping it in the interface costs no allocation, and two Wakers of
+// the same channel compare equal.
+type wakeChan chan<- struct{}
+
+func (c wakeChan) Wake() {
+	select {
+	case c <- struct{}{}:
+	default: // a value is already waiting for its reader
+	}
 }
 
 // ID returns the id of the answer the stream belongs to.
@@ -204,10 +222,7 @@ func (s *Stream) trim(keep int) {
 
 func (s *Stream) notify() {
 	for i, w := range s.waiting {
-		select {
-		case w <- struct{}{}:
-		default: // a value is already waiting for its reader
-		}
+		w.Wake()
 		s.waiting[i] = nil
 	}
 	s.waiting = s.waiting[:0]
@@ -248,6 +263,13 @@ func (s *Stream) Snapshot() Snap {
 // no new channel per event. A value may also come when nothing new is there
 // (one sent for an earlier call); the reader then just waits again.
 func (s *Stream) Follow(seq int64, buf [][]byte, wake chan<- struct{}) (frames [][]byte, last int64, ended, ok bool) {
+	return s.FollowWaker(seq, buf, wakeChan(wake))
+}
+
+// FollowWaker is Follow for a reader that is woken by a call rather than on
+// a channel: one goroutine that serves many streams (a feed to another
+// replica, see web) learns which of them changed without asking each.
+func (s *Stream) FollowWaker(seq int64, buf [][]byte, wake Waker) (frames [][]byte, last int64, ended, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	frames, last, ok = s.since(seq, buf)

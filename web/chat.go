@@ -383,7 +383,7 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	l := s.locales.pick(r)
-	s.tpl.write(w, http.StatusOK, l, "message", s.versioned(r, *m, l))
+	s.tpl.write(w, http.StatusOK, l, "message", s.versioned(r.Context(), *m, l))
 	return nil
 }
 

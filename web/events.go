@@ -112,79 +112,147 @@ func (e *eventWriter) write(frames ...[]byte) bool {
 // keepalive is the comment that keeps an idle stream open.
 var keepalive = []byte(": keepalive\n\n")
 
-// finish writes the final events of answer m as stored, after position
-// seq: the final bubble at seq+1 and the final event at seq+2, as the
-// runner's Close numbers them, so that no two events of a stream share an
-// id.
-func (s *Server) finish(e *eventWriter, r *http.Request, m hxchat.Message, l *locale, seq int64) {
-	c := live.Closing(s.render.finalView(s.versioned(r, m, l), 0), m.State)
-	e.write(c[0](live.EventID(m.ID, seq+1)), c[1](live.EventID(m.ID, seq+2)))
+// finalFrames returns the final events of answer m as stored, after
+// position seq: the final bubble at seq+1 and the final event at seq+2, as
+// the runner's Close numbers them, so that no two events of a stream share
+// an id. It reads the answer's versions from the store.
+func (s *Server) finalFrames(ctx context.Context, m hxchat.Message, l *locale, seq int64) [][]byte {
+	c := live.Closing(s.render.finalView(s.versioned(ctx, m, l), 0), m.State)
+	return [][]byte{c[0](live.EventID(m.ID, seq+1)), c[1](live.EventID(m.ID, seq+2))}
+}
+
+// finish writes the final events of answer m as stored, after position seq
+// (finalFrames).
+func (s *Server) finish(ctx context.Context, e *eventWriter, m hxchat.Message, l *locale, seq int64) {
+	e.write(s.finalFrames(ctx, m, l, seq)...)
+}
+
+// follower is one reader's way through an answer's events, as a browser
+// gets them: a snapshot on first connect (or when the hub no longer holds
+// the events after the reader's position), the events from its
+// Last-Event-ID on, and the stored final events when the hub does not hold
+// the answer or no longer holds its end. streamAnswer drives one for a
+// browser (or a replica's per-stream relay); a feed to another replica
+// drives many from one goroutine (feed.go). Both take the same steps, so
+// both send the same events.
+type follower struct {
+	s      *Server
+	m      *hxchat.Message
+	l      *locale
+	stream *live.Stream // nil: the hub does not hold the answer
+	pos    int64        // the reader's position; -1: it needs a snapshot
+	buf    [][]byte     // Follow's frames, reused
+	out    [][]byte     // a step's frames when it has a snapshot, reused
+	// finalAt is the position the stored final events follow, once
+	// next has said followStored.
+	finalAt int64
+}
+
+// What a follower's step leaves to do.
+type followState int
+
+const (
+	followMore   followState = iota // wait for the waker, then step again
+	followEnded                     // the final event has been given
+	followStored                    // the final events are to be read from the store (stored)
+)
+
+// newFollower starts following answer m from lastID, a Last-Event-ID ("" or
+// another answer's: a snapshot first).
+func (s *Server) newFollower(m *hxchat.Message, l *locale, lastID string) *follower {
+	f := &follower{s: s, m: m, l: l, pos: -1}
+	f.stream, _ = s.o.Hub.Get(m.ID)
+	if mid, seq, ok := live.ParseEventID(lastID); ok && mid == m.ID {
+		f.pos = seq
+	}
+	return f
+}
+
+// next takes a step: it returns the frames the reader gets now (valid
+// until the next step) and what is left to do. With followMore, wake is
+// woken at the stream's next change. It never blocks on the store.
+func (f *follower) next(wake live.Waker) ([][]byte, followState) {
+	if f.stream == nil {
+		// Not running here: show it as stored (done, failed, or cut
+		// short).
+		f.finalAt = 0
+		return nil, followStored
+	}
+	f.out = f.out[:0]
+	for {
+		frames, last, ended, ok := f.stream.FollowWaker(f.pos, f.buf, wake)
+		if !ok {
+			snap := f.stream.Snapshot()
+			if snap.Ended {
+				// Ended, and its last events are no longer held: the
+				// store has them. Its last two events, the final
+				// ones, are sent again under their own ids.
+				f.finalAt = max(snap.Seq-2, 0)
+				return f.out, followStored
+			}
+			f.out = append(f.out, live.AppendEvent(nil, "", live.EventID(f.m.ID, snap.Seq), f.s.render.snapshot(*f.m, f.l, snap)))
+			f.pos = snap.Seq
+			continue
+		}
+		f.buf = frames
+		f.pos = last
+		if len(f.out) > 0 {
+			frames = append(f.out, frames...)
+			f.out = frames
+		}
+		if ended {
+			return frames, followEnded
+		}
+		return frames, followMore
+	}
+}
+
+// stored returns the stored final events, after next said followStored. A
+// message that was streaming when it was read (or not read: replicaEvents)
+// is read again, for its end. It blocks on the store; false: the store
+// failed, and the reader gets no final event (it will retry).
+func (f *follower) stored(ctx context.Context) ([][]byte, bool) {
+	m := f.m
+	if f.stream != nil || m.State == hxchat.StateStreaming {
+		fm, err := f.s.o.Store.Message(ctx, m.ConversationID, m.ID)
+		if err != nil {
+			return nil, false
+		}
+		m = fm
+	}
+	return f.s.finalFrames(ctx, *m, f.l, f.finalAt), true
 }
 
 // streamAnswer writes the events of answer m from this process's hub, from
 // the request's Last-Event-ID, until the final event or until ctx ends; an
 // answer the hub does not hold gets its stored final events.
 func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Request, m *hxchat.Message, l *locale) {
-	stream, ok := s.o.Hub.Get(m.ID)
-	if !ok {
-		// Not running here: show it as stored (done, failed, or cut
-		// short). A message that was streaming when it was read (or not
-		// read: replicaEvents) is read again, for its end.
-		if m.State == hxchat.StateStreaming {
-			fm, err := s.o.Store.Message(r.Context(), m.ConversationID, m.ID)
-			if err != nil {
-				return // the response has started; the client will retry
-			}
-			m = fm
-		}
-		s.finish(e, r, *m, l, 0)
-		return
-	}
-	pos := int64(-1) // -1: the reader needs a snapshot
-	if mid, seq, ok := live.ParseEventID(r.Header.Get("Last-Event-ID")); ok && mid == m.ID {
-		pos = seq
-	}
-	var buf [][]byte
+	f := s.newFollower(m, l, r.Header.Get("Last-Event-ID"))
 	changed := make(chan struct{}, 1) // a value at each event (see live.Stream.Follow)
+	wake := chanWaker(changed)
 	// The keepalive wakes the loop as an event does, through changed: a
 	// ticker's channel in the select would be put into the runtime's
 	// timers and taken out again at every token.
 	var due atomic.Bool
 	alive := time.AfterFunc(s.o.Keepalive, func() {
 		due.Store(true)
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
+		wake.Wake()
 	})
 	defer alive.Stop()
 	for {
-		frames, last, ended, ok := stream.Follow(pos, buf, changed)
-		if !ok {
-			snap := stream.Snapshot()
-			if snap.Ended {
-				// Ended, and its last events are no longer held: the store has them.
-				fm, err := s.o.Store.Message(r.Context(), m.ConversationID, m.ID)
-				if err != nil {
-					return // the response has started; the client will retry
-				}
-				// Its last two events, the final ones, are sent again
-				// under their own ids.
-				s.finish(e, r, *fm, l, max(snap.Seq-2, 0))
-				return
-			}
-			if !e.write(live.AppendEvent(nil, "", live.EventID(m.ID, snap.Seq), s.render.snapshot(*m, l, snap))) {
-				return
-			}
-			pos = snap.Seq
-			continue
-		}
-		buf = frames
+		frames, state := f.next(wake)
 		if len(frames) > 0 && !e.write(frames...) {
 			return
 		}
-		pos = last
-		if ended {
+		switch state {
+		case followEnded:
+			return
+		case followStored:
+			// The response has started: when the store fails, the
+			// client will retry.
+			if frames, ok := f.stored(r.Context()); ok {
+				e.write(frames...)
+			}
 			return
 		}
 		if due.Swap(false) {
@@ -205,5 +273,15 @@ func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Reque
 				return
 			}
 		}
+	}
+}
+
+// chanWaker wakes a reader that waits on its channel (buffered, one value).
+type chanWaker chan struct{}
+
+func (c chanWaker) Wake() {
+	select {
+	case c <- struct{}{}:
+	default: // a value is already waiting
 	}
 }

@@ -269,7 +269,7 @@ func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http
 			}
 			if fm.State.Final() {
 				_, seq, _ := live.ParseEventID(lastID)
-				s.finish(e, r, *fm, l, seq)
+				s.finish(r.Context(), e, *fm, l, seq)
 				return nil
 			}
 		}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -129,9 +130,9 @@ func versionButton(v messageView, id int64, dir string) versionButtonView {
 // versioned returns message m as the page shows it, placed among its
 // versions; for the end of a stream that the runner's own final event no
 // longer holds (that one is placed when the answer starts).
-func (s *Server) versioned(r *http.Request, m hxchat.Message, l *locale) messageView {
+func (s *Server) versioned(ctx context.Context, m hxchat.Message, l *locale) messageView {
 	v := s.render.view(m, l)
-	if msgs, err := s.o.Store.Messages(r.Context(), m.ConversationID); err == nil {
+	if msgs, err := s.o.Store.Messages(ctx, m.ConversationID); err == nil {
 		v.Nav = navOf(hxchat.NewThread(msgs), m.ID)
 	}
 	return v
