@@ -38,6 +38,11 @@ type Cluster struct {
 	MaxPerSession int
 	// Client makes the requests to other replicas; nil: one made for them.
 	Client *http.Client
+	// PerStreamRelay relays each stream over a request of its own, as
+	// the versions before the feeds did (feed.go): this replica serves no
+	// feed and opens none. For the tests of a rolling deploy and the
+	// benchmarks, and a way back should the feeds misbehave.
+	PerStreamRelay bool
 }
 
 // replicaPrefix is the path of the replicas' internal routes.
@@ -62,6 +67,31 @@ func replicaClient() *http.Client {
 	}}
 }
 
+// feedClients returns the clients of the feeds (feed.go): one that opens
+// them, with a large read buffer (a feed's reads are big), and one for
+// the subscriptions' requests, which are short: a burst of new relayed
+// streams queues for a few connections rather than open one each, so that
+// a pair of replicas keeps a handful of connections, not one per stream.
+func feedClients() (feeds, control *http.Client) {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}
+	feeds = &http.Client{Transport: &http.Transport{
+		DialContext:           d.DialContext,
+		ResponseHeaderTimeout: 10 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
+		ReadBufferSize:        64 << 10,
+	}}
+	control = &http.Client{Transport: &http.Transport{
+		DialContext:           d.DialContext,
+		ResponseHeaderTimeout: 10 * time.Second,
+		MaxConnsPerHost:       4,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
+	}}
+	return feeds, control
+}
+
 // replicaRoutes adds the internal routes, which need the cluster's secret
 // and no session.
 func (s *Server) replicaRoutes(mux *http.ServeMux) {
@@ -70,6 +100,11 @@ func (s *Server) replicaRoutes(mux *http.ServeMux) {
 	}
 	mux.Handle("GET "+replicaPrefix+"c/{id}/m/{mid}/events", s.replicaOnly(s.replicaEvents))
 	mux.Handle("POST "+replicaPrefix+"c/{id}/m/{mid}/stop", s.replicaOnly(s.replicaStop))
+	if !s.o.Cluster.PerStreamRelay {
+		mux.Handle("GET "+replicaPrefix+"feed", s.replicaOnly(s.replicaFeed))
+		mux.Handle("POST "+replicaPrefix+"feed/{feed}/sub/{sub}/c/{id}/m/{mid}", s.replicaOnly(s.replicaSubscribe))
+		mux.Handle("POST "+replicaPrefix+"feed/{feed}/unsub/{sub}", s.replicaOnly(s.replicaUnsubscribe))
+	}
 	mux.Handle(replicaPrefix, http.NotFoundHandler())
 }
 
@@ -115,6 +150,21 @@ func (s *Server) replicaEvents(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return hxchat.ErrNotFound
 	}
+	m, err := s.relayedAnswer(r, convID, mid)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.shutdown, cancel)()
+	s.streamAnswer(ctx, newEventWriter(w, s.o.StreamWrite), r, m, s.locales.get(r.Header.Get(headerLang)))
+	return nil
+}
+
+// relayedAnswer returns the answer that another replica relays (from
+// replicaEvents or a feed's subscription): ErrNotFound for one that is
+// streaming but does not run here.
+func (s *Server) relayedAnswer(r *http.Request, convID string, mid int64) (*hxchat.Message, error) {
 	var m *hxchat.Message
 	if _, ok := s.o.Hub.Get(mid); ok {
 		// It runs here (or has just ended): its stream holds what the
@@ -126,21 +176,17 @@ func (s *Server) replicaEvents(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		var err error
 		if m, err = s.o.Store.Message(r.Context(), convID, mid); err != nil {
-			return err
+			return nil, err
 		}
 		if m.State == hxchat.StateStreaming {
 			// Its lease names this replica, but it does not run here
 			// (its end could not be stored): the relaying replica
 			// waits for it to be taken, rather than get its stored
 			// state as final.
-			return hxchat.ErrNotFound
+			return nil, hxchat.ErrNotFound
 		}
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer context.AfterFunc(s.shutdown, cancel)()
-	s.streamAnswer(ctx, newEventWriter(w, s.o.StreamWrite), r, m, s.locales.get(r.Header.Get(headerLang)))
-	return nil
+	return m, nil
 }
 
 // replicaStop stops an answer this replica generates, for another replica
@@ -304,6 +350,16 @@ var (
 // middle of one leaves nothing half-sent, so what follows (the rest from
 // the owner, or the stored final events) continues a valid stream.
 func (s *Server) relayFrom(ctx context.Context, e *eventWriter, owner hxchat.Replica, m *hxchat.Message, l *locale, lastID string) (ended bool, last string, wrote, gone bool, err error) {
+	if !s.o.Cluster.PerStreamRelay {
+		fd, err := s.feed(ctx, owner)
+		if err == nil {
+			return s.relayFeed(ctx, e, fd, m, l, lastID)
+		}
+		if err != errNoFeed {
+			return false, "", false, false, err
+		}
+		// A replica of the previous version: stream by stream.
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req := s.replicaRequest(ctx, http.MethodGet, owner, m, "events")

@@ -82,6 +82,11 @@ type Server struct {
 	moveStreams context.CancelFunc
 	// client makes the requests to other replicas.
 	client *http.Client
+	// feedClient opens feeds to other replicas, and feedControl makes
+	// their subscriptions (feed.go).
+	feedClient, feedControl *http.Client
+	feedsOut                feedsOut // the feeds this replica serves
+	feedsIn                 feedsIn  // the feeds this replica reads
 	// draining is set by Drain: /readyz says 503 from then on.
 	draining atomic.Bool
 }
@@ -117,9 +122,12 @@ func New(o Options) (*Server, error) {
 	s.moving, s.moveStreams = context.WithCancel(context.Background())
 	if o.Cluster != nil {
 		s.client = o.Cluster.Client
+		s.feedClient, s.feedControl = s.client, s.client
 		if s.client == nil {
 			s.client = replicaClient()
+			s.feedClient, s.feedControl = feedClients()
 		}
+		context.AfterFunc(s.shutdown, s.closeFeeds)
 	}
 	s.render = &fragments{tpl: tpl, md: markdown.New()}
 	s.newChats = &newChats{tpl: tpl}

@@ -43,3 +43,11 @@ func (m Meter) ReportPer(b *testing.B, n float64, unit string) {
 	}
 	b.ReportMetric(float64((t-m.start).Nanoseconds())/n, "cpu-ns/"+unit)
 }
+
+// Since returns the CPU time the process has used since Start; false on a
+// system where it cannot be read. For a benchmark that measures only parts
+// of each op and reports per unit of its own.
+func (m Meter) Since() (time.Duration, bool) {
+	t, ok := process()
+	return t - m.start, ok && m.ok
+}
