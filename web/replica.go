@@ -343,6 +343,9 @@ var (
 )
 
 // relayFrom copies the frames of answer m's stream on replica owner to e,
+// over the feed to owner (relayFeed, feed.go), or over a request of its own
+// when owner has no feed route (a replica of the previous version, during a
+// rolling deploy) or Cluster.PerStreamRelay is set;
 // from lastID ("" for a snapshot first), until the final event (ended),
 // until the owner's stream breaks (err), or until ctx ends. It returns the
 // id of the last event copied (last), whether it wrote anything (wrote), and
