@@ -509,7 +509,14 @@ func (fd *feedIn) open() {
 	fd.mu.Unlock()
 	close(fd.ready)
 	defer resp.Body.Close()
-	fd.fail(fd.read(ctx, cancel, resp.Body))
+	err = fd.read(ctx, cancel, resp.Body)
+	fd.mu.Lock()
+	closed := fd.err != nil // closed here: when idle, or on shutdown
+	fd.mu.Unlock()
+	if !closed {
+		s.log.Info("a feed from another replica broke; its relayed streams go on over a new one", "replica", fd.url, "err", err)
+	}
+	fd.fail(err)
 }
 
 // read reads the feed's records and hands them to their subscriptions,
