@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,17 +66,20 @@ func newRelayPair(tb testing.TB, tps float64, perStreamA, perStreamB bool) *rela
 		if err != nil {
 			tb.Fatal(err)
 		}
-		var h http.Handler = s
-		if r.self == "a" {
-			h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				if kind := internalKind(req.URL.Path); kind != "" {
-					p.mu.Lock()
-					p.requests[kind]++
-					p.mu.Unlock()
-				}
-				s.ServeHTTP(w, req)
-			})
-		}
+		// The label tells the replicas' CPU apart in a profile of
+		// BenchmarkRelay (go tool pprof -tags): goroutines that a
+		// handler starts (a feed's reader, an answer's generation)
+		// inherit it.
+		labels := pprof.Labels("replica", r.self)
+		self := r.self
+		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if kind := internalKind(req.URL.Path); kind != "" && self == "a" {
+				p.mu.Lock()
+				p.requests[kind]++
+				p.mu.Unlock()
+			}
+			pprof.Do(req.Context(), labels, func(context.Context) { s.ServeHTTP(w, req) })
+		})
 		r.ts.Config.Handler = h
 		r.ts.Start()
 		tb.Cleanup(func() {
@@ -408,7 +412,13 @@ func TestFeedFallback(t *testing.T) {
 // cost per token is the difference to local. Several readers per answer
 // share its generation's cost, which would otherwise hide the relay's.
 //
-//	go test -run '^$' -bench Relay -count 5 ./web
+//	go test -run '^$' -bench Relay -benchtime 3x -count 5 ./web
+//
+// A profile of one variant tells the CPU of A and of B apart (the
+// servers' handlers are labelled):
+//
+//	go test -run '^$' -bench 'Relay/feed$' -benchtime 3x -cpuprofile /tmp/feed.prof ./web
+//	go tool pprof -tags /tmp/feed.prof
 func BenchmarkRelay(b *testing.B) {
 	const n, k, tps = 40, 5, 100
 	for _, c := range []struct {
