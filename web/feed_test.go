@@ -41,13 +41,24 @@ type relayPair struct {
 // perStreamA makes A a replica of the version before the feeds (no feed
 // route), perStreamB makes B relay stream by stream.
 func newRelayPair(tb testing.TB, tps float64, perStreamA, perStreamB bool) *relayPair {
+	return startRelayPair(tb, tps, perStreamA, perStreamB, 0, nil)
+}
+
+// startRelayPair is newRelayPair with the servers' Keepalive (0: the
+// default) and, when via is set, B reaching A through via's address
+// (via(A's address) returns it).
+func startRelayPair(tb testing.TB, tps float64, perStreamA, perStreamB bool, keepalive time.Duration, via func(addr string) string) *relayPair {
 	store, err := sqlite.Open(context.Background(), tb.TempDir()+"/t.db")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() }) // after the servers': cleanups run last first
 	p := &relayPair{a: httptest.NewUnstartedServer(nil), b: httptest.NewUnstartedServer(nil), requests: make(map[string]int)}
-	cluster := &oneOwner{a: hxchat.Replica{ID: "a", URL: "http://" + p.a.Listener.Addr().String()}}
+	aAddr := p.a.Listener.Addr().String()
+	if via != nil {
+		aAddr = via(aAddr)
+	}
+	cluster := &oneOwner{a: hxchat.Replica{ID: "a", URL: "http://" + aAddr}}
 	p.a.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			p.conns.Add(1)
@@ -61,6 +72,7 @@ func newRelayPair(tb testing.TB, tps float64, perStreamA, perStreamB bool) *rela
 		hub := live.NewHub(time.Minute, 1<<20)
 		runner := live.NewRunner(live.RunnerOptions{Store: store, Provider: llm.NewDemo(llm.DemoOptions{TokensPerSecond: tps}), Hub: hub})
 		s, err := web.New(web.Options{Store: store, Runner: runner, Hub: hub, Provider: "Demo", Demo: true, MaxMessageBytes: 1024,
+			Keepalive: keepalive,
 			Cluster: &web.Cluster{Store: cluster, Self: r.self, URL: "http://" + r.ts.Listener.Addr().String(), Secret: []byte("secret"),
 				TTL: time.Minute, PerStreamRelay: r.perStream}})
 		if err != nil {
@@ -372,6 +384,132 @@ func TestFeedBroken(t *testing.T) {
 	if n := p.count("feed"); n != 2 {
 		t.Errorf("B opened %d feeds, want 2 (one before the break, one after)", n)
 	}
+}
+
+// TestFeedSilent: the network to A is lost without a word (the feed's
+// connection stays open, and nothing comes through it): B's watchdog takes
+// the feed for broken after two keepalives, and the relayed reader resumes
+// over a new one.
+func TestFeedSilent(t *testing.T) {
+	var fr *freezer
+	p := startRelayPair(t, 20, false, false, 300*time.Millisecond, func(addr string) string {
+		fr = newFreezer(t, addr)
+		return fr.addr()
+	})
+	events, mid := p.ask(t, "Go quiet?")
+	done := make(chan struct{})
+	var got []sseEvent
+	var err error
+	go func() {
+		defer close(done)
+		got, err = read(t, p.b.URL, events, live.EventID(mid, 0))
+	}()
+	for deadline := time.Now().Add(10 * time.Second); p.count("sub") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("B did not subscribe")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // a few tokens
+	fr.freeze()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, "the relayed stream", got)
+	direct, err := read(t, p.a.URL, events, live.EventID(mid, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffEvents(direct, got); d != "" {
+		t.Errorf("across the silence, B relayed other events than A gives: %s", d)
+	}
+	if n := p.count("feed"); n != 2 {
+		t.Errorf("B opened %d feeds, want 2 (one before the silence, one after)", n)
+	}
+}
+
+// freezer passes TCP connections on to a server; freeze makes the feeds
+// it passes (the connections whose first request is GET /_replica/feed)
+// silent for good, as a lost network does, without closing them. Those
+// it passes afterwards are not.
+type freezer struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen chan struct{} // closed by freeze
+	quit   chan struct{} // closed at the test's end
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, frozen: make(chan struct{}), quit: make(chan struct{})}
+	t.Cleanup(func() { close(f.quit); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.pass(c, target)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) addr() string { return f.ln.Addr().String() }
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	close(f.frozen)
+	f.frozen = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *freezer) pass(c net.Conn, target string) {
+	defer c.Close()
+	f.mu.Lock()
+	frozen := f.frozen
+	f.mu.Unlock()
+	up, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	first := make([]byte, 64)
+	n, err := c.Read(first)
+	if err != nil {
+		return
+	}
+	feed := strings.HasPrefix(string(first[:n]), "GET /_replica/feed ")
+	if _, err := up.Write(first[:n]); err != nil {
+		return
+	}
+	cp := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				dst.Close()
+				return
+			}
+			if feed {
+				select {
+				case <-frozen:
+					<-f.quit // silent, and open, until the test ends
+					return
+				default:
+				}
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go cp(up, c)
+	cp(c, up)
 }
 
 // TestFeedFallback: a replica of the version before the feeds has no feed
