@@ -320,7 +320,7 @@ func (fd *feedOut) stored(ctx context.Context, x *feedSubscription) {
 	fd.signal()
 }
 
-// feedSub parses the ids of a feed's subscription in an internal request's
+// feedSubID returns the id of a feed's subscription in an internal request's
 // path.
 func feedSubID(r *http.Request) (uint32, bool) {
 	id, err := strconv.ParseUint(r.PathValue("sub"), 10, 32)
