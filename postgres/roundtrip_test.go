@@ -1,0 +1,202 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/postgres/pgtest"
+)
+
+// trips counts what a store sends to PostgreSQL, through pgx's tracer: the
+// round trips (a statement, or a batch of them, each waits for its answer)
+// and the transactions (BEGIN … COMMIT, a batch, or a statement outside
+// both). Statements that pgx prepares on a connection's first use of them
+// are one more round trip each, once per connection; the counts leave them
+// out (they are not per answer).
+type trips struct {
+	mu    sync.Mutex
+	inTx  map[*pgx.Conn]bool
+	trips []string // each round trip: its statement's first words, or "batch of N"
+	txs   int
+}
+
+var (
+	_ pgx.QueryTracer = (*trips)(nil)
+	_ pgx.BatchTracer = (*trips)(nil)
+)
+
+func (t *trips) TraceQueryStart(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.inTx == nil {
+		t.inTx = make(map[*pgx.Conn]bool)
+	}
+	sql := strings.ToLower(strings.TrimSpace(d.SQL))
+	switch {
+	case strings.HasPrefix(sql, "begin"):
+		t.inTx[c] = true
+		t.txs++
+	case sql == "commit" || sql == "rollback":
+		delete(t.inTx, c)
+	case !t.inTx[c]:
+		t.txs++
+	}
+	t.trips = append(t.trips, words(sql, 4))
+	return ctx
+}
+
+func (t *trips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (t *trips) TraceBatchStart(ctx context.Context, c *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.inTx[c] {
+		t.txs++ // a batch outside a transaction is one, implicit
+	}
+	t.trips = append(t.trips, fmt.Sprintf("batch of %d", d.Batch.Len()))
+	return ctx
+}
+
+func (t *trips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (t *trips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// words returns the first n words of sql.
+func words(sql string, n int) string {
+	f := strings.Fields(sql)
+	return strings.Join(f[:min(n, len(f))], " ")
+}
+
+// count runs f and returns the round trips and transactions it made.
+func (t *trips) count(f func()) (trips []string, txs int) {
+	t.mu.Lock()
+	t.trips, t.txs = nil, 0
+	t.mu.Unlock()
+	f()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.trips, t.txs
+}
+
+// openTraced opens a store on a fresh schema whose round trips tr counts.
+func openTraced(t *testing.T, tr *trips) *Store {
+	t.Helper()
+	s, err := open(t.Context(), pgtest.URL(t), tr)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestRoundTripsPerAnswer counts what one answer asks of PostgreSQL, store
+// method by store method, as the web layer calls them (see the report of
+// the change that added it): under load every round trip holds a pooled
+// connection while its goroutine waits to be run again, and every
+// transaction is a commit in PostgreSQL. Each operation runs twice and the
+// second run is counted: the first prepares its statements on the
+// connection.
+func TestRoundTripsPerAnswer(t *testing.T) {
+	tr := &trips{}
+	s := openTraced(t, tr)
+	ctx := t.Context()
+	if _, err := s.Join(ctx, "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	sid := hxchat.NewID()
+	var conv *hxchat.Conversation
+	var answer *hxchat.Message
+	start := func() {
+		conv = &hxchat.Conversation{SessionID: sid, Title: "t"}
+		answer = &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		if err := s.StartTurn(ctx, conv, &hxchat.Message{Role: hxchat.RoleUser, Content: "q"}, answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish := func() {
+		answer.State, answer.Content = hxchat.StateDone, "a"
+		if err := s.FinishAnswer(ctx, answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() {
+		answer = &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming}
+		if err := s.StartTurn(ctx, conv, &hxchat.Message{Role: hxchat.RoleUser, Content: "q2"}, answer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type op struct {
+		name      string
+		before    func() // run, uncounted, before each run of f
+		f         func()
+		trips, tx int // what it may make at most
+	}
+	ops := []op{
+		// The owner: the message's POST, the answer's end.
+		{"StartTurn, a new conversation", nil, start, 1, 1},
+		{"Checkpoints", nil, func() {
+			if err := s.Checkpoints(ctx, []hxchat.Partial{{ID: answer.ID, Content: "a"}}); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
+		{"FinishAnswer", start, finish, 1, 1},
+		// The relaying replica: the stream's request.
+		{"SessionExists", nil, func() {
+			if ok, err := s.SessionExists(ctx, sid); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+		}, 1, 1},
+		{"OwnedMessage", nil, func() {
+			if _, err := s.OwnedMessage(ctx, sid, conv.ID, answer.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
+		{"Owner", nil, func() {
+			if _, _, err := s.Owner(ctx, answer.ID, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
+		// A later message of the conversation: the limit per session, the
+		// thread it follows, the turn.
+		{"StreamingAnswers", nil, func() {
+			if _, err := s.StreamingAnswers(ctx, sid); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
+		{"Conversation", nil, func() {
+			if _, err := s.Conversation(ctx, sid, conv.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
+		{"Messages", nil, func() {
+			if _, err := s.Messages(ctx, conv.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
+		{"StartTurn, a next turn", func() {
+			if answer.State == hxchat.StateStreaming {
+				finish()
+			}
+		}, next, 7, 1},
+	}
+	for _, o := range ops {
+		if o.before != nil {
+			o.before()
+		}
+		o.f()
+		if o.before != nil {
+			o.before()
+		}
+		got, txs := tr.count(o.f)
+		t.Logf("%-30s %d round trips, %d transactions: %s", o.name, len(got), txs, strings.Join(got, "; "))
+		if len(got) > o.trips || txs > o.tx {
+			t.Errorf("%s: %d round trips and %d transactions, want at most %d and %d", o.name, len(got), txs, o.trips, o.tx)
+		}
+	}
+}
