@@ -183,7 +183,7 @@ func TestRoundTripsPerAnswer(t *testing.T) {
 			if answer.State == hxchat.StateStreaming {
 				finish()
 			}
-		}, next, 7, 1},
+		}, next, 1, 1},
 	}
 	for _, o := range ops {
 		if o.before != nil {

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -462,13 +461,6 @@ func setCurrent(ctx context.Context, tx pgx.Tx, convID string, id int64) error {
 	return err
 }
 
-// inConversation reports whether message id belongs to conversation convID.
-func inConversation(ctx context.Context, tx pgx.Tx, convID string, id int64) (bool, error) {
-	var ok bool
-	err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1 AND conversation_id = $2)", id, convID).Scan(&ok)
-	return ok, err
-}
-
 // bumpConversation sets the conversation's updated_at to t, or one
 // millisecond past its current value if that is not earlier, so that every
 // turn moves it forward; it returns the stored row. Only the owner may. The
@@ -481,6 +473,34 @@ func bumpConversation(ctx context.Context, tx pgx.Tx, c *hxchat.Conversation, se
 			"WHERE c.id = $2 AND c.session_id = $3 RETURNING "+conversationColumns,
 		t, id, sessionID), c)
 }
+
+// nextTurnSQL stores a turn of a conversation that exists, in one statement
+// (one round trip, one transaction, where it took seven): it locks the
+// conversation ($1) of session $2, as every write to a conversation does
+// first, so that message ids increase in the order of writing; takes the
+// parent $4, or the stored current_id when $4 is 0 (read once the lock is
+// held: the current one); inserts the question ($5, folded $6) and the
+// answer ($7, folded $8, model $9, the lease of replica $10) after it, at
+// time $3; and moves the conversation's updated_at forward with current_id
+// on the answer (one UPDATE: a statement cannot update a row twice). It
+// returns the conversation's row, the question's parent and id, and the
+// answer's id; no row when the conversation is not the session's or $4 is
+// not one of its messages. The current_id needs no check: it is always a
+// message of its conversation (or 0), possibly one that a turn committed
+// while this one waited for the lock, which the statement's snapshot would
+// not show. $4 is checked against that snapshot, which holds it: the web
+// layer read it before it sent the turn.
+const nextTurnSQL = "WITH locked AS (" +
+	"SELECT id, coalesce(nullif($4::bigint, 0), current_id) AS parent FROM conversations " +
+	"WHERE id = $1 AND session_id = $2 FOR UPDATE), " +
+	"parent AS (SELECT l.id, l.parent FROM locked l WHERE $4::bigint = 0 " +
+	"OR EXISTS (SELECT 1 FROM messages m WHERE m.id = $4::bigint AND m.conversation_id = l.id)), " +
+	"u AS (INSERT INTO messages (conversation_id, parent_id, role, content, content_folded, state, created_at, updated_at) " +
+	"SELECT p.id, nullif(p.parent, 0), 'user', $5, $6, 'done', $3, $3 FROM parent p RETURNING id, conversation_id, parent_id), " +
+	"a AS (INSERT INTO messages (conversation_id, parent_id, role, content, content_folded, state, model, created_at, updated_at, replica_id) " +
+	"SELECT u.conversation_id, u.id, 'assistant', $7, $8, 'streaming', $9, $3, $3, $10::text FROM u RETURNING id, parent_id) " +
+	"UPDATE conversations c SET updated_at = greatest($3, c.updated_at + interval '1 millisecond'), current_id = a.id " +
+	"FROM a, u WHERE c.id = $1 RETURNING " + conversationColumns + ", coalesce(u.parent_id, 0), a.parent_id, a.id"
 
 // StartTurn stores the user message and the streaming answer to it in one
 // transaction, as sqlite.Store.StartTurn does. When conv.CreatedAt is zero
@@ -527,33 +547,17 @@ func (s *Store) StartTurn(ctx context.Context, conv *hxchat.Conversation, user, 
 		*conv, *user, *answer = c, u, a
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := bumpConversation(ctx, tx, &c, text(conv.SessionID), text(conv.ID), t)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return hxchat.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		u.ParentID = cmp.Or(user.ParentID, c.CurrentID)
-		if u.ParentID != 0 {
-			ok, err := inConversation(ctx, tx, c.ID, u.ParentID)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return hxchat.ErrNotFound
-			}
-		}
-		if u.ID, err = s.insertMessage(ctx, tx, c.ID, &u, t); err != nil {
-			return err
-		}
-		a.ParentID = u.ID
-		if a.ID, err = s.insertMessage(ctx, tx, c.ID, &a, t); err != nil {
-			return err
-		}
-		return setCurrent(ctx, tx, c.ID, a.ID)
-	})
+	var replica *string
+	if r := s.replica.Load(); r != nil {
+		replica = &r.ID
+	}
+	uf, af := fold.String(u.Content), fold.String(a.Content)
+	err := scanConversation(s.pool.QueryRow(ctx, nextTurnSQL, text(conv.ID), text(conv.SessionID), t, user.ParentID,
+		u.Content, uf, a.Content, af, a.Model, replica), &c, &u.ParentID, &u.ID, &a.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = hxchat.ErrNotFound
+	}
+	a.ParentID = u.ID
 	if err != nil {
 		return refusalOr("start turn", err)
 	}

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) hxchat.Store) {
 		{"RenameConversation", testRename},
 		{"DeleteConversation", testDelete},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"ConcurrentTurns", testConcurrentTurns},
 		{"SignInFlows", testSignInFlows},
 		{"SignInSessions", testSignInSessions},
 	}
@@ -1055,6 +1056,47 @@ func testConcurrentWriters(t *testing.T, s hxchat.Store) {
 	}
 	if n, err := s.InterruptStreaming(ctx); err != nil || n != 0 {
 		t.Errorf("InterruptStreaming after all answers finished = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// testConcurrentTurns: turns sent at once to one conversation, each after
+// its current message, queue: each question follows the answer stored just
+// before it, the ids increase along the chain, and the conversation's
+// current message is the last answer. A store that read the current
+// message before it locked the conversation, or checked it against an older
+// snapshot, would fork the chain or refuse a turn.
+func testConcurrentTurns(t *testing.T, s hxchat.Store) {
+	ctx := t.Context()
+	session := hxchat.NewID()
+	conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: session, Title: "turns"}
+	turn(t, s, conv, "first")
+	const turns = 16
+	var wg sync.WaitGroup
+	for i := range turns {
+		wg.Go(func() {
+			c := &hxchat.Conversation{ID: conv.ID, SessionID: session, CreatedAt: conv.CreatedAt}
+			user := &hxchat.Message{Content: fmt.Sprintf("question %d", i)}
+			answer := &hxchat.Message{Model: "m"}
+			if err := s.StartTurn(ctx, c, user, answer); err != nil {
+				t.Errorf("turn %d: StartTurn: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	ms := getMessages(t, s, conv.ID)
+	if len(ms) != 2+2*turns {
+		t.Fatalf("%d messages, want %d", len(ms), 2+2*turns)
+	}
+	for i := 1; i < len(ms); i++ {
+		if ms[i].ParentID != ms[i-1].ID || ms[i].ID <= ms[i-1].ID {
+			t.Errorf("message %d (id %d) follows %d, want the one before it, %d", i, ms[i].ID, ms[i].ParentID, ms[i-1].ID)
+		}
+	}
+	if c := getConversation(t, s, session, conv.ID); c.CurrentID != ms[len(ms)-1].ID {
+		t.Errorf("current message %d, want the last answer %d", c.CurrentID, ms[len(ms)-1].ID)
 	}
 }
 
