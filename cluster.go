@@ -37,6 +37,12 @@ type Cluster interface {
 	// is streaming and that replica was seen within ttl; ok is false
 	// otherwise (the answer is final, or its lease has expired).
 	Owner(ctx context.Context, id int64, ttl time.Duration) (r Replica, ok bool, err error)
+	// OwnedAnswer is Store.OwnedMessage and Owner in one query, for the
+	// stream of an answer that a reader asks of a replica that does not
+	// generate it: the message id of conversation conversationID if
+	// sessionID owns the conversation (else ENotFound), and the replica
+	// whose lease it holds, as Owner returns it.
+	OwnedAnswer(ctx context.Context, sessionID, conversationID string, id int64, ttl time.Duration) (m *Message, r Replica, ok bool, err error)
 	// Secret returns the key that the replicas' internal requests carry:
 	// random, made by the first replica and stored, the same for all.
 	Secret(ctx context.Context) ([]byte, error)

@@ -92,6 +92,29 @@ func (s *Store) Owner(ctx context.Context, id int64, ttl time.Duration) (hxchat.
 	return r, true, nil
 }
 
+// OwnedAnswer implements hxchat.Cluster: OwnedMessage's query with Owner's
+// join, one round trip where a relayed stream's request made two.
+func (s *Store) OwnedAnswer(ctx context.Context, sessionID, conversationID string, id int64, ttl time.Duration) (*hxchat.Message, hxchat.Replica, bool, error) {
+	var m hxchat.Message
+	var rid, url *string
+	err := scanMessage(s.pool.QueryRow(ctx,
+		"SELECT "+messageColumns+", r.id, r.url FROM messages m JOIN conversations c ON c.id = m.conversation_id "+
+			"LEFT JOIN replicas r ON r.id = m.replica_id AND m.state = 'streaming' "+
+			"AND r.seen_at > clock_timestamp() - $4 * interval '1 microsecond' "+
+			"WHERE m.id = $1 AND m.conversation_id = $2 AND c.session_id = $3",
+		id, text(conversationID), text(sessionID), ttl.Microseconds()), &m, &rid, &url)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, hxchat.Replica{}, false, hxchat.ErrNotFound
+	}
+	if err != nil {
+		return nil, hxchat.Replica{}, false, wrap("owned answer", err)
+	}
+	if rid == nil {
+		return &m, hxchat.Replica{}, false, nil
+	}
+	return &m, hxchat.Replica{ID: *rid, URL: *url}, true, nil
+}
+
 // Secret implements hxchat.Cluster: 32 random bytes, stored by the first
 // replica that asks; replicas that ask together get the same.
 func (s *Store) Secret(ctx context.Context) ([]byte, error) {

@@ -270,3 +270,47 @@ func TestStreamingAnswers(t *testing.T) {
 		t.Errorf("after one ended: %d, want 1", n)
 	}
 }
+
+// TestOwnedAnswer: a stream's request on replica B finds, in one query, the
+// answer that its session owns and the replica A that generates it, as
+// OwnedMessage and Owner would; another session's answer is not found; an
+// ended answer, or one whose replica is silent for the TTL, has no owner.
+func TestOwnedAnswer(t *testing.T) {
+	ss := replicas(t, 2)
+	a, b := ss[0], ss[1]
+	ctx := t.Context()
+	idA, err := a.Join(ctx, "http://a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := hxchat.NewID()
+	m := startAnswer(t, a, session)
+	got, r, ok, err := b.OwnedAnswer(ctx, session, m.ConversationID, m.ID, time.Minute)
+	if err != nil || !ok || r != (hxchat.Replica{ID: idA, URL: "http://a"}) {
+		t.Fatalf("OwnedAnswer = %v, %v, %v; want replica A", r, ok, err)
+	}
+	want, err := b.OwnedMessage(ctx, session, m.ConversationID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got != *want {
+		t.Errorf("OwnedAnswer's message %+v, OwnedMessage's %+v", got, want)
+	}
+	if _, _, _, err := b.OwnedAnswer(ctx, hxchat.NewID(), m.ConversationID, m.ID, time.Minute); hxchat.Code(err) != hxchat.ENotFound {
+		t.Errorf("another session's answer: %v, want ENotFound", err)
+	}
+	if _, _, _, err := b.OwnedAnswer(ctx, session, hxchat.NewID(), m.ID, time.Minute); hxchat.Code(err) != hxchat.ENotFound {
+		t.Errorf("an answer under another conversation: %v, want ENotFound", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got, _, ok, err := b.OwnedAnswer(ctx, session, m.ConversationID, m.ID, 10*time.Millisecond); err != nil || ok || got.ID != m.ID {
+		t.Errorf("a silent replica's answer: %v, %v; want the answer, without owner", ok, err)
+	}
+	m.State = hxchat.StateDone
+	if err := a.FinishAnswer(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, ok, err := b.OwnedAnswer(ctx, session, m.ConversationID, m.ID, time.Minute); err != nil || ok || got.State != hxchat.StateDone {
+		t.Errorf("an ended answer: %+v, %v, %v; want it done, without owner", got, ok, err)
+	}
+}

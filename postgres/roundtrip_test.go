@@ -162,6 +162,12 @@ func TestRoundTripsPerAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 1, 1},
+		// What the relaying replica asks instead of OwnedMessage and Owner.
+		{"OwnedAnswer", nil, func() {
+			if _, _, _, err := s.OwnedAnswer(ctx, sid, conv.ID, answer.ID, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 1},
 		// A later message of the conversation: the limit per session, the
 		// thread it follows, the turn.
 		{"StreamingAnswers", nil, func() {

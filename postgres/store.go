@@ -295,11 +295,13 @@ func (s *Store) DeleteConversation(ctx context.Context, sessionID, id string) er
 const messageColumns = "m.id, m.conversation_id, coalesce(m.parent_id, 0), m.role, m.content, m.state, m.finish_reason, " +
 	"m.error_code, m.model, m.prompt_tokens, m.completion_tokens, m.created_at, m.updated_at, m.retry_at, m.request_id"
 
-func scanMessage(row pgx.Row, m *hxchat.Message) error {
+// scanMessage scans messageColumns into m, and the columns after them into
+// more.
+func scanMessage(row pgx.Row, m *hxchat.Message, more ...any) error {
 	var role, state, code string
 	var retryAt *time.Time
-	if err := row.Scan(&m.ID, &m.ConversationID, &m.ParentID, &role, &m.Content, &state, &m.FinishReason, &code, &m.Model,
-		&m.Usage.PromptTokens, &m.Usage.CompletionTokens, &m.CreatedAt, &m.UpdatedAt, &retryAt, &m.RequestID); err != nil {
+	if err := row.Scan(append([]any{&m.ID, &m.ConversationID, &m.ParentID, &role, &m.Content, &state, &m.FinishReason, &code, &m.Model,
+		&m.Usage.PromptTokens, &m.Usage.CompletionTokens, &m.CreatedAt, &m.UpdatedAt, &retryAt, &m.RequestID}, more...)...); err != nil {
 		return err
 	}
 	m.Role, m.State, m.ErrorCode = hxchat.Role(role), hxchat.State(state), hxchat.ErrorCode(code)

@@ -18,7 +18,7 @@ import (
 // final event ends the stream. An answer that another replica generates is
 // relayed from it (see relayAnswer).
 func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.followedAnswer(r)
+	m, owner, err := s.followedAnswer(r)
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 	defer context.AfterFunc(s.shutdown, cancel)()
 	defer context.AfterFunc(s.moving, cancel)()
 	if _, ok := s.o.Hub.Get(m.ID); !ok && m.State == hxchat.StateStreaming && s.o.Cluster != nil {
-		return s.relayAnswer(ctx, w, r, m, l)
+		return s.relayAnswer(ctx, w, r, m, owner, l)
 	}
 	s.streamAnswer(ctx, newEventWriter(w, s.o.StreamWrite), r, m, l)
 	return nil
@@ -55,18 +55,40 @@ func (s *Server) answerEvents(w http.ResponseWriter, r *http.Request) error {
 // (live.Stream.Answer): every browser opens its answer's stream right after
 // its message, and this spares each of them two reads of the store. Any
 // other answer, or a stream that does not let the reader in, is read from
-// the store (ownedMessage).
-func (s *Server) followedAnswer(r *http.Request) (*hxchat.Message, error) {
-	if sid := sessionID(r); sid != "" {
-		if mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64); err == nil {
-			if st, ok := s.o.Hub.Get(mid); ok {
-				if m, ok := st.Answer(sid, r.PathValue("id")); ok {
-					return &m, nil
-				}
+// the store (ownedMessage); in a cluster, with the replica that generates
+// it (Cluster.OwnedAnswer), which a relay would ask next: one query, not
+// two, for every stream that another replica relays. owner is nil when
+// the store was not asked.
+func (s *Server) followedAnswer(r *http.Request) (*hxchat.Message, *owner, error) {
+	sid := sessionID(r)
+	mid, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
+	if sid != "" && err == nil {
+		if st, ok := s.o.Hub.Get(mid); ok {
+			if m, ok := st.Answer(sid, r.PathValue("id")); ok {
+				return &m, nil, nil
 			}
 		}
 	}
-	return s.ownedMessage(r)
+	c := s.o.Cluster
+	if c == nil {
+		m, err := s.ownedMessage(r)
+		return m, nil, err
+	}
+	id := r.PathValue("id")
+	if sid == "" || !hxchat.ValidID(id) || err != nil || mid <= 0 {
+		return nil, nil, hxchat.ErrNotFound
+	}
+	m, rep, ok, err := c.Store.OwnedAnswer(r.Context(), sid, id, mid, c.TTL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, &owner{rep, ok}, nil
+}
+
+// owner is what Cluster.Owner returned for an answer.
+type owner struct {
+	hxchat.Replica
+	ok bool
 }
 
 // eventWriter writes the frames of one event stream, each write flushed and

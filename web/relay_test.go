@@ -46,13 +46,23 @@ func (s *readCounts) OwnedMessage(ctx context.Context, sessionID, conversationID
 // called.
 type oneOwner struct {
 	hxchat.Cluster
-	a                hxchat.Replica
-	owner, streaming atomic.Int64
+	store                   hxchat.Store
+	a                       hxchat.Replica
+	owner, owned, streaming atomic.Int64
 }
 
 func (c *oneOwner) Owner(context.Context, int64, time.Duration) (hxchat.Replica, bool, error) {
 	c.owner.Add(1)
 	return c.a, true, nil
+}
+
+func (c *oneOwner) OwnedAnswer(ctx context.Context, sessionID, conversationID string, id int64, ttl time.Duration) (*hxchat.Message, hxchat.Replica, bool, error) {
+	c.owned.Add(1)
+	m, err := c.store.OwnedMessage(ctx, sessionID, conversationID, id)
+	if err != nil {
+		return nil, hxchat.Replica{}, false, err
+	}
+	return m, c.a, m.State == hxchat.StateStreaming, nil
 }
 
 func (c *oneOwner) StreamingAnswers(context.Context, string) (int, error) {
@@ -64,8 +74,9 @@ func (c *oneOwner) StreamingAnswers(context.Context, string) (int, error) {
 // browser's first message does not ask how many answers its session runs
 // (it has just been made), a later one does; the request of an answer's
 // stream reads its message once, with its owner's check (OwnedMessage, not
-// Conversation and Message); the replica that generates the answer serves
-// the relay from its stream, without reading the message again.
+// Conversation and Message), with its owner (Cluster.OwnedAnswer, not
+// OwnedMessage and then Owner); the replica that generates the answer
+// serves the relay from its stream, without reading the message again.
 func TestRelayStoreReads(t *testing.T) {
 	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -74,7 +85,7 @@ func TestRelayStoreReads(t *testing.T) {
 	defer store.Close()
 	reads := &readCounts{Store: store}
 	tsA, tsB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
-	cluster := &oneOwner{a: hxchat.Replica{ID: "a", URL: "http://" + tsA.Listener.Addr().String()}}
+	cluster := &oneOwner{store: store, a: hxchat.Replica{ID: "a", URL: "http://" + tsA.Listener.Addr().String()}}
 	for _, r := range []struct {
 		self string
 		ts   *httptest.Server
@@ -129,11 +140,14 @@ func TestRelayStoreReads(t *testing.T) {
 	if last != "event: "+live.FinalEvent {
 		t.Fatalf("the relayed stream ended after %q, want the final event", last)
 	}
-	if cluster.owner.Load() == 0 {
+	if cluster.owned.Load() == 0 {
 		t.Fatal("B did not relay the answer: it asked for no owner")
 	}
-	if conv, msg, owned := reads.conversation.Load(), reads.message.Load(), reads.owned.Load(); conv != 0 || msg != 0 || owned != 1 {
-		t.Errorf("the relayed stream read conversations %d, messages %d, owned messages %d times; want 0, 0, 1", conv, msg, owned)
+	if conv, msg, owned := reads.conversation.Load(), reads.message.Load(), reads.owned.Load(); conv != 0 || msg != 0 || owned != 0 {
+		t.Errorf("the relayed stream read conversations %d, messages %d, owned messages %d times; want 0, 0, 0", conv, msg, owned)
+	}
+	if owned, owner := cluster.owned.Load(), cluster.owner.Load(); owned != 1 || owner != 0 {
+		t.Errorf("the relayed stream asked for the answer with its owner %d times and for its owner %d times; want 1, 0", owned, owner)
 	}
 
 	// A later message of the session asks.

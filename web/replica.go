@@ -266,8 +266,10 @@ const relayRetry = 500 * time.Millisecond
 // or drains and has gone), the reader's stream stays open, with
 // keepalives, until the answer is final in the store (taken as interrupted
 // within the leases' TTL, or ended by its replica), then gets the final
-// events of the stored answer.
-func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, m *hxchat.Message, l *locale) error {
+// events of the stored answer. known is the answer's owner when the
+// request has just read it with the message (followedAnswer), nil if not:
+// the first lookup is then not asked again.
+func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, m *hxchat.Message, known *owner, l *locale) error {
 	c := s.o.Cluster
 	e := newEventWriter(w, s.o.StreamWrite)
 	lastID := ""
@@ -277,7 +279,14 @@ func (s *Server) relayAnswer(ctx context.Context, w http.ResponseWriter, r *http
 	lastKeepalive := time.Now()
 	failed := false // the owner failed once: later failures are logged at debug level
 	for {
-		owner, ok, err := c.Store.Owner(ctx, m.ID, c.TTL)
+		var owner hxchat.Replica
+		var ok bool
+		var err error
+		if known != nil {
+			owner, ok, known = known.Replica, known.ok, nil
+		} else {
+			owner, ok, err = c.Store.Owner(ctx, m.ID, c.TTL)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
