@@ -2,12 +2,18 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hxchat/hxchat"
+	"github.com/hxchat/hxchat/internal/cputime"
 	"github.com/hxchat/hxchat/postgres/pgtest"
 	"github.com/hxchat/hxchat/storetest"
 )
@@ -88,6 +94,95 @@ func BenchmarkCheckpoints(b *testing.B) {
 func BenchmarkStartTurn(b *testing.B) {
 	s, sid := benchStore(b)
 	storetest.BenchStartTurn(b, s, sid)
+}
+
+// BenchmarkFinishAnswer ends answers of 200 tokens (about 2.6 KB, the
+// load benchmark's " w{seq}.{stamp}" tokens), 32 at a time, as the answers
+// of the 1,000-stream rung end: an op is one FinishAnswer. pg-cpu-ns/op is
+// what PostgreSQL's processes used meanwhile (all of them: the benchmark
+// should have the server to itself), and max-ms the slowest FinishAnswer.
+// The answer's end puts its text in the trigram index (a final message
+// enters messages_content_trgm): "trgm" as the schema is, "no-trgm"
+// without the index, for what it costs.
+//
+//	go test -run '^$' -bench FinishAnswer -benchtime 2000x ./postgres
+func BenchmarkFinishAnswer(b *testing.B) {
+	ctx := context.Background()
+	s, sid := benchStore(b)
+	var text strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&text, " w%d.%d", i, 1_000_000_000+i*50_123)
+	}
+	run := func(b *testing.B) {
+		answers := make(chan *hxchat.Message, b.N)
+		for range b.N {
+			conv := &hxchat.Conversation{ID: hxchat.NewID(), SessionID: sid, Title: "A question"}
+			a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+			if err := s.StartTurn(ctx, conv, &hxchat.Message{Role: hxchat.RoleUser, Content: "bench"}, a); err != nil {
+				b.Fatal(err)
+			}
+			answers <- a
+		}
+		close(answers)
+		var mu sync.Mutex
+		var slowest time.Duration
+		b.ResetTimer()
+		b.SetParallelism(16)
+		pg := pgCPU()
+		cpu := cputime.Start()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				a := <-answers
+				a.State, a.Content = hxchat.StateDone, strings.ReplaceAll(text.String(), "w1", fmt.Sprintf("w1%d", a.ID))
+				start := time.Now()
+				if err := s.FinishAnswer(ctx, a); err != nil {
+					b.Error(err)
+					return
+				}
+				d := time.Since(start)
+				mu.Lock()
+				slowest = max(slowest, d)
+				mu.Unlock()
+			}
+		})
+		cpu.Report(b)
+		if t := pgCPU(); t > 0 && pg > 0 {
+			b.ReportMetric(float64((t-pg).Nanoseconds())/float64(b.N), "pg-cpu-ns/op")
+		}
+		b.ReportMetric(float64(slowest.Microseconds())/1000, "max-ms")
+	}
+	b.Run("trgm", run)
+	if _, err := s.pool.Exec(ctx, "DROP INDEX IF EXISTS messages_content_trgm"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("no-trgm", run)
+}
+
+// pgCPU returns the CPU time (user and system) that the processes named
+// postgres on this host have used, 0 when /proc cannot tell: the server's
+// cost of what a benchmark asks of it, when it runs here.
+func pgCPU() time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i || s[i+1:j] != "postgres" {
+			continue
+		}
+		f := strings.Fields(s[j+1:])
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // benchStore opens a store in a schema of the benchmark's own, with one
