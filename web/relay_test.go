@@ -22,7 +22,12 @@ import (
 // readCounts counts the store's reads of conversations and messages.
 type readCounts struct {
 	hxchat.Store
-	conversation, message, owned atomic.Int64
+	conversation, message, owned, sessions atomic.Int64
+}
+
+func (s *readCounts) SessionExists(ctx context.Context, id string) (bool, error) {
+	s.sessions.Add(1)
+	return s.Store.SessionExists(ctx, id)
 }
 
 func (s *readCounts) Conversation(ctx context.Context, sessionID, id string) (*hxchat.Conversation, error) {
@@ -76,7 +81,10 @@ func (c *oneOwner) StreamingAnswers(context.Context, string) (int, error) {
 // stream reads its message once, with its owner's check (OwnedMessage, not
 // Conversation and Message), with its owner (Cluster.OwnedAnswer, not
 // OwnedMessage and then Owner); the replica that generates the answer
-// serves the relay from its stream, without reading the message again.
+// serves the relay from its stream, without reading the message again. The
+// replica that generates the answer knows the reader's session from the
+// answer's stream and does not ask the store about it; the relaying one
+// asks once per request, as for any other request.
 func TestRelayStoreReads(t *testing.T) {
 	store, err := sqlite.Open(context.Background(), t.TempDir()+"/t.db")
 	if err != nil {
@@ -118,6 +126,7 @@ func TestRelayStoreReads(t *testing.T) {
 	reads.conversation.Store(0)
 	reads.message.Store(0)
 	reads.owned.Store(0)
+	reads.sessions.Store(0)
 
 	// Its answer runs on A; B relays it. A relay that fails waits for the
 	// owner (which this cluster always names) without end: the test's
@@ -148,6 +157,48 @@ func TestRelayStoreReads(t *testing.T) {
 	}
 	if owned, owner := cluster.owned.Load(), cluster.owner.Load(); owned != 1 || owner != 0 {
 		t.Errorf("the relayed stream asked for the answer with its owner %d times and for its owner %d times; want 1, 0", owned, owner)
+	}
+	if n := reads.sessions.Load(); n != 1 {
+		t.Errorf("the relayed stream asked %d times whether its session exists, want 1", n)
+	}
+	conv := regexp.MustCompile(`/c/([a-z2-7]{26})/`).FindStringSubmatch(events)[1]
+	reads.sessions.Store(0)
+
+	// A forged session gets no stream: the store is asked each time.
+	forged := client()
+	u, _ := url.Parse(tsB.URL)
+	forged.Jar.SetCookies(u, []*http.Cookie{{Name: "hxchat_session", Value: hxchat.NewID()}})
+	for range 2 {
+		if resp, _ := get(t, forged, tsB.URL+events); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a forged session's stream of another's answer: %s, want 404", resp.Status)
+		}
+	}
+	if resp, _ := get(t, forged, tsB.URL+"/c/"+conv); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a forged session's GET of another's conversation: %s, want 404", resp.Status)
+	}
+	if n := reads.sessions.Load(); n != 3 {
+		t.Errorf("the forged session was asked about %d times in three requests, want 3", n)
+	}
+	// Also on A, which holds the answer's stream: a forged session is
+	// asked about, and gets nothing.
+	forged.Jar.SetCookies(u, nil)
+	uA, _ := url.Parse(tsA.URL)
+	forged.Jar.SetCookies(uA, []*http.Cookie{{Name: "hxchat_session", Value: hxchat.NewID()}})
+	if resp, _ := get(t, forged, tsA.URL+events); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a forged session's stream of another's answer on its replica: %s, want 404", resp.Status)
+	}
+	if n := reads.sessions.Load(); n != 4 {
+		t.Errorf("the forged session's stream on A asked about it %d times in all, want 4", n)
+	}
+
+	// The reader's own stream on A, whose hub holds the answer (ended, it
+	// lingers), proves the session without the store.
+	reads.sessions.Store(0)
+	if resp, b := get(t, c, tsA.URL+events); resp.StatusCode != http.StatusOK || !strings.Contains(b, "event: "+live.FinalEvent) {
+		t.Errorf("the reader's stream on A: %s %.300s", resp.Status, b)
+	}
+	if n := reads.sessions.Load(); n != 0 {
+		t.Errorf("the reader's stream on its answer's replica asked %d times whether its session exists, want 0", n)
 	}
 
 	// A later message of the session asks.
