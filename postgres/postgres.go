@@ -63,6 +63,9 @@ type Store struct {
 	// replica is this process once it has joined the cluster (Join): the
 	// answers it starts hold its lease.
 	replica atomic.Pointer[hxchat.Replica]
+	// ends groups the FinishAnswer calls that come while others run
+	// (finish.go).
+	ends ends
 }
 
 var (

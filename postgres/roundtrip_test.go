@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -203,6 +204,100 @@ func TestRoundTripsPerAnswer(t *testing.T) {
 		t.Logf("%-30s %d round trips, %d transactions: %s", o.name, len(got), txs, strings.Join(got, "; "))
 		if len(got) > o.trips || txs > o.tx {
 			t.Errorf("%s: %d round trips and %d transactions, want at most %d and %d", o.name, len(got), txs, o.trips, o.tx)
+		}
+	}
+}
+
+// TestFinishAnswerGrouped: answers that end at once are stored in fewer
+// statements than answers (grouped), each caller gets its own outcome as
+// it would alone (done, ErrNotFound for a message that does not exist,
+// EConflict for an answer ended already, including one ended twice in
+// the same wave), and each stored answer holds its own end.
+func TestFinishAnswerGrouped(t *testing.T) {
+	tr := &trips{}
+	s := openTraced(t, tr)
+	ctx := t.Context()
+	sid := hxchat.NewID()
+	const n = 64
+	answers := make([]*hxchat.Message, n)
+	for i := range answers {
+		conv := &hxchat.Conversation{SessionID: sid}
+		a := &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+		if err := s.StartTurn(ctx, conv, &hxchat.Message{Role: hxchat.RoleUser, Content: "q"}, a); err != nil {
+			t.Fatal(err)
+		}
+		answers[i] = a
+	}
+	ended := answers[n-1] // ended before the wave: EConflict
+	ended.State = hxchat.StateDone
+	if err := s.FinishAnswer(ctx, ended); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n+2)
+	ms := make([]*hxchat.Message, n+2)
+	for i := range n - 1 {
+		a := answers[i]
+		ms[i] = &hxchat.Message{ID: a.ID, State: hxchat.StateDone, Content: fmt.Sprintf("answer %d", i),
+			FinishReason: "stop", Usage: hxchat.Usage{PromptTokens: int64(i), CompletionTokens: 2}, RequestID: fmt.Sprint("req", i)}
+		if i%2 == 1 {
+			ms[i].State, ms[i].ErrorCode = hxchat.StateError, hxchat.EUpstream
+			ms[i].RetryAt = time.Now().Add(time.Minute)
+		}
+	}
+	ms[n-1] = &hxchat.Message{ID: ended.ID, State: hxchat.StateStopped}
+	ms[n] = &hxchat.Message{ID: 1 << 40, State: hxchat.StateDone}                           // no such message
+	ms[n+1] = &hxchat.Message{ID: answers[0].ID, State: hxchat.StateDone, Content: "twice"} // a second end of answer 0
+	got, _ := tr.count(func() {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range ms {
+			wg.Go(func() {
+				<-start
+				errs[i] = s.FinishAnswer(ctx, ms[i])
+			})
+		}
+		close(start)
+		wg.Wait()
+	})
+	updates := 0
+	for _, g := range got {
+		if strings.HasPrefix(g, "update messages") {
+			updates++
+		}
+	}
+	t.Logf("%d ends in %d statements", len(ms), updates)
+	if updates >= len(ms)-2 {
+		t.Errorf("%d ends at once took %d statements: not grouped", len(ms), updates)
+	}
+	// Of the two ends of answer 0, one stored it and the other found it
+	// ended.
+	if (errs[0] == nil) == (errs[n+1] == nil) || hxchat.Code(cmp.Or(errs[0], errs[n+1])) != hxchat.EConflict {
+		t.Errorf("two ends of one answer: %v and %v; want one nil, one EConflict", errs[0], errs[n+1])
+	}
+	if hxchat.Code(errs[n-1]) != hxchat.EConflict {
+		t.Errorf("the end of an answer ended already: %v, want EConflict", errs[n-1])
+	}
+	if hxchat.Code(errs[n]) != hxchat.ENotFound {
+		t.Errorf("the end of no message: %v, want ENotFound", errs[n])
+	}
+	for i := 1; i < n-1; i++ {
+		if errs[i] != nil {
+			t.Errorf("answer %d: %v", i, errs[i])
+			continue
+		}
+		a := answers[i]
+		if ms[i].ConversationID != a.ConversationID || ms[i].Role != hxchat.RoleAssistant || ms[i].Model != "m" || !ms[i].CreatedAt.Equal(a.CreatedAt) {
+			t.Errorf("answer %d: FinishAnswer left %+v", i, ms[i])
+		}
+		m, err := s.Message(ctx, a.ConversationID, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ms[i]
+		if m.State != want.State || m.Content != want.Content || m.FinishReason != "stop" || m.ErrorCode != want.ErrorCode ||
+			m.Usage != want.Usage || m.RequestID != want.RequestID || m.Model != "m" ||
+			!m.RetryAt.Equal(want.RetryAt.UTC().Truncate(time.Millisecond)) || !m.UpdatedAt.Equal(want.UpdatedAt) {
+			t.Errorf("answer %d stored as %+v, want the end %+v", i, m, want)
 		}
 	}
 }

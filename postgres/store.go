@@ -821,29 +821,7 @@ func (s *Store) FinishAnswer(ctx context.Context, m *hxchat.Message) error {
 	default:
 		return invalid("An answer cannot finish in state %q.", m.State)
 	}
-	t := now()
-	content := text(m.Content)
-	var convID, role, model string
-	var created time.Time
-	err := s.pool.QueryRow(ctx, "UPDATE messages SET "+
-		"content = $1, content_folded = $2, state = $3, finish_reason = $4, error_code = $5, model = coalesce(nullif($6, ''), model), "+
-		"prompt_tokens = $7, completion_tokens = $8, updated_at = $9, retry_at = $10, request_id = $11 "+
-		"WHERE id = $12 AND state = 'streaming' RETURNING conversation_id, role, model, created_at",
-		content, fold.String(content), string(m.State), text(m.FinishReason), string(m.ErrorCode), text(m.Model),
-		m.Usage.PromptTokens, m.Usage.CompletionTokens, t, nullTime(m.RetryAt.UTC().Truncate(time.Millisecond)),
-		text(m.RequestID), m.ID).Scan(&convID, &role, &model, &created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if err := s.exists(ctx, "finish answer", m.ID); err != nil {
-			return err
-		}
-		return hxchat.Errorf(hxchat.EConflict, "The answer has ended already.")
-	}
-	if err != nil {
-		return wrap("finish answer", err)
-	}
-	m.ConversationID, m.Role, m.Model = convID, hxchat.Role(role), model
-	m.CreatedAt, m.UpdatedAt = created.UTC(), t
-	return nil
+	return s.ends.finish(ctx, s, m)
 }
 
 // InterruptStreaming marks every answer still streaming as interrupted,
