@@ -58,7 +58,7 @@ func startRelayPair(tb testing.TB, tps float64, perStreamA, perStreamB bool, kee
 	if via != nil {
 		aAddr = via(aAddr)
 	}
-	cluster := &oneOwner{a: hxchat.Replica{ID: "a", URL: "http://" + aAddr}}
+	cluster := &oneOwner{store: store, a: hxchat.Replica{ID: "a", URL: "http://" + aAddr}}
 	p.a.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			p.conns.Add(1)
