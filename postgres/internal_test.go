@@ -431,3 +431,32 @@ func TestDefaultPoolSize(t *testing.T) {
 		t.Fatalf("pool of %d connections, want %d", got, defaultMaxConns)
 	}
 }
+
+// TestDefaultMinConns: without pool_min_conns the pool keeps
+// defaultMinConns open (and no more than its size); the URL's setting wins.
+func TestDefaultMinConns(t *testing.T) {
+	u, err := neturl.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		min, max string
+		want     int32
+	}{{"", "", defaultMinConns}, {"", "3", 3}, {"2", "", 2}} {
+		q := u.Query()
+		q.Del("pool_min_conns") // pgtest sets 0
+		if c.min != "" {
+			q.Set("pool_min_conns", c.min)
+		}
+		if c.max != "" {
+			q.Set("pool_max_conns", c.max)
+		}
+		v := *u
+		v.RawQuery = q.Encode()
+		s := openTest(t, v.String())
+		if got := s.pool.Config().MinConns; got != c.want {
+			t.Errorf("pool_min_conns %q, pool_max_conns %q: the pool keeps %d open, want %d", c.min, c.max, got, c.want)
+		}
+		s.Close()
+	}
+}

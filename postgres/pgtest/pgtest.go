@@ -81,6 +81,12 @@ func URL(t testing.TB) string {
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
+	if !q.Has("pool_min_conns") {
+		// Tests open many stores at once, across packages: connections
+		// kept open for bursts that never come would exhaust the server's
+		// max_connections.
+		q.Set("pool_min_conns", "0")
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
