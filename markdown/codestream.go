@@ -336,17 +336,20 @@ var codeTextPath = []int{0, 0, 0}
 // the complete lines, which do not change; so the step only extends the
 // code element's last text. growLine makes the Op that the differ would
 // make of it, and the copy of the reader that growCode would leave, without
-// parsing, rendering or diffing: about a tenth of the cost of the step.
+// parsing, rendering or diffing (most of the cost of a token of code: a
+// line is lexed once, when it is complete).
 //
 // It applies only where that is certain, and ok is false otherwise (growCode
 // then takes the general path):
 //   - the last step was one of growCode's (c.html is the HTML of s.tree),
 //     and the text continues it, before the end of its last line too;
-//   - the text adds no line break nor '\r' (a line that changes is lexed);
+//   - the text adds no line break (the line becomes complete, and is
+//     lexed);
 //   - the line, as it is now, has a character that no closing fence has
 //     (other than space, tab, '\v', '\f' and the fence's character): it
 //     cannot close the block, now or later;
-//   - the line holds no NUL (which the renderer replaces) and is valid
+//   - the line holds no '\r' (the renderer turns CRLF into LF, a reader's
+//     parser any CR) nor NUL (which the renderer replaces), and is valid
 //     UTF-8, before the step too (source replaces invalid bytes, and a rune
 //     cut by the last token showed as such);
 //   - if the fence is indented, the line had a character other than space
