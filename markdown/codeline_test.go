@@ -88,7 +88,7 @@ func TestCodeLineFast(t *testing.T) {
 			splits[fmt.Sprintf("tokens%d", seed)] = tokenEnds(text, seed)
 		}
 		for how, ends := range splits {
-			f, n := checkCodeLine(t, r, name+"/"+how, text, ends)
+			f, n := checkCodeLine(t, r, name+"/"+how, text, ends, true)
 			fast, steps = fast+f, steps+n
 		}
 	}
@@ -99,8 +99,9 @@ func TestCodeLineFast(t *testing.T) {
 }
 
 // checkCodeLine is TestCodeLineFast for one text and split; it returns how
-// many steps growLine took, and how many steps there were.
-func checkCodeLine(t *testing.T, r *Renderer, name, text string, ends []int) (fast, steps int) {
+// many steps growLine took, and how many steps there were. The reader's
+// HTML is checked against Render's if render is set.
+func checkCodeLine(t *testing.T, r *Renderer, name, text string, ends []int, render bool) (fast, steps int) {
 	t.Helper()
 	defer func() { codeFast = true }()
 	a, b := r.Stream(), r.Stream()
@@ -142,7 +143,7 @@ func checkCodeLine(t *testing.T, r *Renderer, name, text string, ends []int) (fa
 			}
 		}
 	}
-	if got, want := da.HTML(), canonical(r.Render(text)); got != want {
+	if got, want := da.HTML(), canonical(r.Render(text)); render && got != want {
 		t.Fatalf("%s: the reader holds\n%q\nnot Render's\n%q", name, got, want)
 	}
 	if da.HTML() != db.HTML() {
@@ -257,4 +258,27 @@ func TestCodeLineNotContinuation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzCodeLine is TestCodeLineFast on any code: the text, behind a fence
+// of any kind (or after any text, when it holds one), streamed in tokens
+// cut at any byte. It checks growLine against the general path only, not
+// the general path against Render, which is FuzzRender's part.
+//
+//	go test -run '^$' -fuzz FuzzCodeLine -fuzztime 5m ./markdown/
+func FuzzCodeLine(f *testing.F) {
+	for _, name := range sortedNames(codeLineTexts()) {
+		f.Add(codeLineTexts()[name], uint64(len(name)), uint8(0))
+	}
+	f.Add("x := 1\n```\ny", uint64(1), uint8(1))
+	f.Add("a\n  ~~~ b\n~~~~~\nc", uint64(2), uint8(2))
+	r := New()
+	heads := []string{"", "```\n", "```go\n", "~~~py\n", "````\n", "  ```js\n", "- ```go\n  ", "> ~~~\n> "}
+	f.Fuzz(func(t *testing.T, code string, seed uint64, head uint8) {
+		if len(code) > 2<<10 {
+			return
+		}
+		text := heads[int(head)%len(heads)] + code
+		checkCodeLine(t, r, "fuzz", text, byteEnds(text, seed, 1+int(seed%9)), false)
+	})
 }

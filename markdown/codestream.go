@@ -14,7 +14,10 @@ import (
 // with most, and the one that grows longest. Its pieces before the last are
 // final (see highlighter.pieces), so each step renders the block from its
 // last piece on: the fence line, then the text from start. A token then
-// costs the lines of one piece, however long the block has grown.
+// costs the lines of one piece, however long the block has grown; and a
+// token that only adds to the last line, which is not complete, costs a
+// copy of the HTML and nodes that the Stream holds, not their making
+// (growLine).
 //
 // The reader holds the final pieces' nodes in the code element, then those
 // of the rest. The Stream's copy of the reader keeps only the last of the
