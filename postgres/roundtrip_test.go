@@ -301,3 +301,51 @@ func TestFinishAnswerGrouped(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointsSkipHeldRows: a batch of checkpoints does not wait for a
+// row that another transaction holds (an answer ending, in a group of
+// ends that locks many rows): it saves the others and leaves that one to
+// its holder. Waiting could deadlock with a group of ends, which locks its
+// rows in another order; PostgreSQL then aborted one of the two.
+func TestCheckpointsSkipHeldRows(t *testing.T) {
+	s := openTraced(t, &trips{})
+	ctx := t.Context()
+	sid := hxchat.NewID()
+	var answers [2]*hxchat.Message
+	for i := range answers {
+		conv := &hxchat.Conversation{SessionID: sid}
+		answers[i] = &hxchat.Message{Role: hxchat.RoleAssistant, State: hxchat.StateStreaming, Model: "m"}
+		if err := s.StartTurn(ctx, conv, &hxchat.Message{Role: hxchat.RoleUser, Content: "q"}, answers[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, free := answers[0], answers[1]
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM messages WHERE id = $1 FOR UPDATE", held.ID); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Checkpoints(wait, []hxchat.Partial{{ID: held.ID, Content: "held"}, {ID: free.ID, Content: "free"}}); err != nil {
+		t.Fatalf("Checkpoints with a row held elsewhere: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		m    *hxchat.Message
+		want string
+	}{{held, ""}, {free, "free"}} {
+		got, err := s.Message(ctx, c.m.ConversationID, c.m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Content != c.want {
+			t.Errorf("answer %d: content %q, want %q", c.m.ID, got.Content, c.want)
+		}
+	}
+}

@@ -761,11 +761,17 @@ func (s *Store) Checkpoint(ctx context.Context, id int64, content string) error 
 }
 
 // checkpointsSQL saves a batch of partial texts in one statement: the
-// arrays $2 (ids, increasing, so that two batches lock rows in the same
-// order), $3 (texts) and $4 (folded texts) are joined as rows.
-const checkpointsSQL = "UPDATE messages m SET content = p.content, content_folded = p.folded, updated_at = $1 " +
-	"FROM unnest($2::bigint[], $3::text[], $4::text[]) AS p (id, content, folded) " +
-	"WHERE m.id = p.id AND m.state = 'streaming'"
+// arrays $2 (ids), $3 (texts) and $4 (folded texts) are joined as rows.
+// It takes no row that another transaction holds (SKIP LOCKED), and so
+// never waits for one: a row held is one whose answer is ending (the ends
+// of several answers are one statement, see finish.go), whose final text
+// replaces any checkpoint, or one being edited or retried. An UPDATE that
+// waited could deadlock with a group of ends: both lock many rows, in the
+// order their joins visit them, which no ORDER BY fixes.
+const checkpointsSQL = "WITH p AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS p (id, content, folded)), " +
+	"free AS (SELECT m.id FROM messages m JOIN p ON p.id = m.id WHERE m.state = 'streaming' FOR UPDATE OF m SKIP LOCKED) " +
+	"UPDATE messages m SET content = p.content, content_folded = p.folded, updated_at = $1 " +
+	"FROM p JOIN free ON free.id = p.id WHERE m.id = p.id AND m.state = 'streaming'"
 
 // Checkpoints implements hxchat.Store: one statement, one round trip, for
 // all the answers.
