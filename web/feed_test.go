@@ -353,37 +353,7 @@ func TestFeedSlowReader(t *testing.T) {
 // which opens a new feed and resumes after the reader's last event.
 func TestFeedBroken(t *testing.T) {
 	p := newRelayPair(t, 40, false, false)
-	events, mid := p.ask(t, "Break it?")
-	done := make(chan struct{})
-	var got []sseEvent
-	var err error
-	go func() {
-		defer close(done)
-		got, err = read(t, p.b.URL, events, live.EventID(mid, 0))
-	}()
-	for deadline := time.Now().Add(10 * time.Second); p.count("sub")+p.count("events") == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("B did not relay the answer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // a few tokens
-	p.a.CloseClientConnections()
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkWhole(t, "the relayed stream", got)
-	direct, err := read(t, p.a.URL, events, live.EventID(mid, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := diffEvents(direct, got); d != "" {
-		t.Errorf("across the break, B relayed other events than A gives: %s", d)
-	}
-	if n := p.count("feed"); n != 2 {
-		t.Errorf("B opened %d feeds, want 2 (one before the break, one after)", n)
-	}
+	relayAcross(t, p, "Break it?", "the break", func() bool { return p.count("sub")+p.count("events") > 0 }, p.a.CloseClientConnections)
 }
 
 // TestFeedSilent: the network to A is lost without a word (the feed's
@@ -396,7 +366,16 @@ func TestFeedSilent(t *testing.T) {
 		fr = newFreezer(t, addr)
 		return fr.addr()
 	})
-	events, mid := p.ask(t, "Go quiet?")
+	relayAcross(t, p, "Go quiet?", "the silence", func() bool { return p.count("sub") > 0 }, func() { fr.freeze() })
+}
+
+// relayAcross asks A a question, follows its answer on B from its start,
+// and once B relays it (relaying) and a few tokens have come, does cut to
+// the feed; the reader must get every event once, as A gives them, over a
+// second feed.
+func relayAcross(t *testing.T, p *relayPair, question, cutName string, relaying func() bool, cut func()) {
+	t.Helper()
+	events, mid := p.ask(t, question)
 	done := make(chan struct{})
 	var got []sseEvent
 	var err error
@@ -404,14 +383,14 @@ func TestFeedSilent(t *testing.T) {
 		defer close(done)
 		got, err = read(t, p.b.URL, events, live.EventID(mid, 0))
 	}()
-	for deadline := time.Now().Add(10 * time.Second); p.count("sub") == 0; {
+	for deadline := time.Now().Add(10 * time.Second); !relaying(); {
 		if time.Now().After(deadline) {
-			t.Fatal("B did not subscribe")
+			t.Fatal("B did not relay the answer")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // a few tokens
-	fr.freeze()
+	cut()
 	<-done
 	if err != nil {
 		t.Fatal(err)
@@ -422,10 +401,10 @@ func TestFeedSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := diffEvents(direct, got); d != "" {
-		t.Errorf("across the silence, B relayed other events than A gives: %s", d)
+		t.Errorf("across %s, B relayed other events than A gives: %s", cutName, d)
 	}
 	if n := p.count("feed"); n != 2 {
-		t.Errorf("B opened %d feeds, want 2 (one before the silence, one after)", n)
+		t.Errorf("B opened %d feeds, want 2 (one before %s, one after)", n, cutName)
 	}
 }
 
