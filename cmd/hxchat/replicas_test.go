@@ -567,7 +567,7 @@ func TestReplicasStoreWrites(t *testing.T) {
 	}
 	took := time.Since(start)
 
-	conn, err := pgx.Connect(t.Context(), db)
+	conn, err := pgx.Connect(t.Context(), pgtest.ConnURL(t, db))
 	if err != nil {
 		t.Fatal(err)
 	}

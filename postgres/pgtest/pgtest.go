@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,4 +130,23 @@ func redact(s string) string {
 		return "(the URL in HXCHAT_TEST_DATABASE_URL)"
 	}
 	return u.Redacted()
+}
+
+// ConnURL returns url, one of URL's, for a single connection
+// (pgx.Connect): without the pool's parameters, which pgx.Connect would
+// send to the server as settings it does not know.
+func ConnURL(t testing.TB, s string) string {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
