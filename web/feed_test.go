@@ -278,13 +278,7 @@ func TestFeedManyStreams(t *testing.T) {
 		}
 		checkWhole(t, fmt.Sprintf("relayed stream %d", i), relayed[i])
 		if i%2 == 0 {
-			direct, err := read(t, p.a.URL, a.events, live.EventID(a.mid, 0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := diffEvents(direct, relayed[i]); d != "" {
-				t.Errorf("stream %d: B relayed other events than A gives: %s", i, d)
-			}
+			p.sameAsA(t, fmt.Sprintf("relayed stream %d", i), a.events, a.mid, relayed[i])
 		}
 	}
 	if got := p.count("feed"); got != 1 {
@@ -333,13 +327,7 @@ func TestFeedSlowReader(t *testing.T) {
 	}
 	checkWhole(t, "the slow reader", gotSlow)
 	checkWhole(t, "the other reader", gotFast)
-	direct, err := read(t, p.a.URL, eventsSlow, live.EventID(midSlow, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := diffEvents(direct, gotSlow); d != "" {
-		t.Errorf("the slow reader got other events than A gives: %s", d)
-	}
+	p.sameAsA(t, "the slow reader", eventsSlow, midSlow, gotSlow)
 	if subs := p.count("sub"); subs <= 2 {
 		t.Errorf("the readers subscribed %d times: no queue overflowed (%d pauses)", subs, pauses.Load())
 	}
@@ -396,13 +384,7 @@ func relayAcross(t *testing.T, p *relayPair, question, cutName string, relaying 
 		t.Fatal(err)
 	}
 	checkWhole(t, "the relayed stream", got)
-	direct, err := read(t, p.a.URL, events, live.EventID(mid, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := diffEvents(direct, got); d != "" {
-		t.Errorf("across %s, B relayed other events than A gives: %s", cutName, d)
-	}
+	p.sameAsA(t, "the relayed stream across "+cutName, events, mid, got)
 	if n := p.count("feed"); n != 2 {
 		t.Errorf("B opened %d feeds, want 2 (one before %s, one after)", n, cutName)
 	}
@@ -503,13 +485,7 @@ func TestFeedFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkWhole(t, "the relayed stream", got)
-		direct, err := read(t, p.a.URL, events, live.EventID(mid, 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := diffEvents(direct, got); d != "" {
-			t.Errorf("B relayed other events than A gives: %s", d)
-		}
+		p.sameAsA(t, "the relayed stream", events, mid, got)
 	}
 	if n := p.count("feed"); n != 1 {
 		t.Errorf("B asked A for a feed %d times, want once (then it remembers)", n)
@@ -612,5 +588,18 @@ func benchRead(base, events, lastID string) (int, error) {
 		if string(line) == "event: "+live.FinalEvent+"\n" {
 			return n, nil
 		}
+	}
+}
+
+// sameAsA checks that got, what a reader of answer mid got through B, is
+// what A itself gives a reader of the answer's stream from its start.
+func (p *relayPair) sameAsA(t *testing.T, what, events string, mid int64, got []sseEvent) {
+	t.Helper()
+	direct, err := read(t, p.a.URL, events, live.EventID(mid, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffEvents(direct, got); d != "" {
+		t.Errorf("%s: other events than A gives: %s", what, d)
 	}
 }
