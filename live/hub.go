@@ -108,13 +108,13 @@ type Stream struct {
 // not call the stream back; it may be called when nothing new is there.
 type Waker interface{ Wake() }
 
-// wakeChan is the Waker of a reader that waits on its own channel: Wake
+// WakeChan is the Waker of a reader that waits on its own channel: Wake
 // sends it a value unless one is already waiting. A channel is a pointer,
 // so wrapping it in the interface costs no allocation, and two Wakers of
 // the same channel compare equal.
-type wakeChan chan<- struct{}
+type WakeChan chan<- struct{}
 
-func (c wakeChan) Wake() {
+func (c WakeChan) Wake() {
 	select {
 	case c <- struct{}{}:
 	default: // a value is already waiting for its reader
@@ -263,7 +263,7 @@ func (s *Stream) Snapshot() Snap {
 // no new channel per event. A value may also come when nothing new is there
 // (one sent for an earlier call); the reader then just waits again.
 func (s *Stream) Follow(seq int64, buf [][]byte, wake chan<- struct{}) (frames [][]byte, last int64, ended, ok bool) {
-	return s.FollowWaker(seq, buf, wakeChan(wake))
+	return s.FollowWaker(seq, buf, WakeChan(wake))
 }
 
 // FollowWaker is Follow for a reader that is woken by a call rather than on

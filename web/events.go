@@ -251,7 +251,7 @@ func (f *follower) stored(ctx context.Context) ([][]byte, bool) {
 func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Request, m *hxchat.Message, l *locale) {
 	f := s.newFollower(m, l, r.Header.Get("Last-Event-ID"))
 	changed := make(chan struct{}, 1) // a value at each event (see live.Stream.Follow)
-	wake := chanWaker(changed)
+	wake := live.WakeChan(changed)
 	// The keepalive wakes the loop as an event does, through changed: a
 	// ticker's channel in the select would be put into the runtime's
 	// timers and taken out again at every token.
@@ -295,15 +295,5 @@ func (s *Server) streamAnswer(ctx context.Context, e *eventWriter, r *http.Reque
 				return
 			}
 		}
-	}
-}
-
-// chanWaker wakes a reader that waits on its channel (buffered, one value).
-type chanWaker chan struct{}
-
-func (c chanWaker) Wake() {
-	select {
-	case c <- struct{}{}:
-	default: // a value is already waiting
 	}
 }
